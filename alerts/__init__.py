@@ -1,0 +1,2 @@
+"""The alerting engine: rules, the alert lifecycle and its state store, notifications and
+escalation, the schedule."""

@@ -1,0 +1,1 @@
+"""Grafana dashboards as code, their provisioning and upload, alert annotations."""

@@ -1,0 +1,2 @@
+"""Where readings are kept and read back: the `Store` interface, the InfluxDB store and the
+embedded SQLite store."""

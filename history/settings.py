@@ -1,0 +1,31 @@
+"""Settings of the reading store; `app.settings` composes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class StoreSettings(BaseModel):
+    """Which store keeps the readings and how to reach it.
+
+    ``api_version`` picks the InfluxDB write path: ``v2`` writes through influxdb-client's
+    ``/api/v2/write`` (InfluxDB 1.8+, 2.x, 3.x), ``v1`` through the 1.x ``/write`` endpoint (older
+    1.x servers such as Debian's 1.6). Reads are InfluxQL over ``/query`` either way.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["influxdb", "sqlite"] = "sqlite"
+    sqlite_path: Path = Path("repoclimate.sqlite")
+    url: str = "http://127.0.0.1:8086"
+    database: str = Field(default="repoclimate", min_length=1)
+    retention_policy: str | None = None
+    org: str | None = None
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    api_version: Literal["v1", "v2"] = "v2"
+    timeout_s: float = Field(default=10.0, gt=0)

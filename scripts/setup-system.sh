@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests run against: Mosquitto (broker and clients) and InfluxDB.
+# Idempotent: installs only what is missing. The packages' own services are never used; the tests
+# start private servers on free loopback ports.
+set -euo pipefail
+
+needed=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || needed+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || needed+=(mosquitto-clients)
+command -v influxd >/dev/null 2>&1 || needed+=(influxdb)
+
+if [ ${#needed[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup-system: installing ${needed[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}"
+fi

@@ -1,0 +1,1 @@
+"""Decoders for real device payloads, one module per format."""

@@ -1,0 +1,47 @@
+"""The one record every part of repoclimate passes around: a sensor's observation at an instant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+UNASSIGNED = "unassigned"
+"""Site and room tag of a reading from a sensor the registry does not know."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One sensor's observation at one instant, in SI-ish units.
+
+    ``temperature`` [°C] and ``humidity`` [%RH] are each optional because some devices publish one
+    quantity per message (ESPHome, Shelly Gen1); a reading always carries at least one of
+    temperature, humidity or battery. ``time`` is timezone-aware UTC. ``site`` and ``room`` are
+    the sensor's placement from the registry (``UNASSIGNED`` when the registry does not know it);
+    decoders leave them ``None``.
+    """
+
+    sensor: str
+    time: datetime
+    temperature: float | None = None
+    humidity: float | None = None
+    battery: float | None = None
+    linkquality: float | None = None
+    site: str | None = None
+    room: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None or self.time.utcoffset() != UTC.utcoffset(None):
+            raise ValueError(f"Reading.time must be timezone-aware UTC, got {self.time!r}")
+
+
+class DecodeError(ValueError):
+    """A message that cannot become readings.
+
+    ``reason`` is a short stable code used to count rejections (``malformed_json``,
+    ``not_a_number``, ``out_of_range``, ``too_large``, ``no_decoded_payload``, …); the message
+    says what was wrong in words a site engineer can act on.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

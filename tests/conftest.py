@@ -1,0 +1,72 @@
+"""Session fixtures: a private Mosquitto and a private InfluxDB, plus factories for tests that
+stop and restart their own servers."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import InfluxDB, Mosquitto
+
+_db_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """One Mosquitto for the whole session; tests keep to their own topics and client ids."""
+    server = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    """One InfluxDB for the whole session; use `influx_db_name` for a database of your own."""
+    server = InfluxDB(tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_db_name(influxdb: InfluxDB) -> str:
+    """A fresh, empty database on the session InfluxDB."""
+    name = f"test{next(_db_names)}"
+    influxdb.create_database(name)
+    return name
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
+    """Start a private Mosquitto that the test may stop and restart; all are stopped at the end."""
+    servers: list[Mosquitto] = []
+
+    def make(extra_config: str = "") -> Mosquitto:
+        server = Mosquitto(tmp_path / f"mosquitto{len(servers)}", extra_config)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def influxdb_factory(tmp_path: Path) -> Iterator[Callable[[], InfluxDB]]:
+    """Start a private InfluxDB that the test may stop and restart; all are stopped at the end."""
+    servers: list[InfluxDB] = []
+
+    def make() -> InfluxDB:
+        server = InfluxDB(tmp_path / f"influxdb{len(servers)}")
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
