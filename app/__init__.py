@@ -1,1 +1,2 @@
-"""The running service: settings, the CLI, and the wiring that starts collector and scheduler."""
+"""The running service: settings, the `repoclimate` command, and the wiring of broker, collector,
+store, simulator and alert engine (the demo)."""

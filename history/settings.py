@@ -14,6 +14,12 @@ class StoreSettings(BaseModel):
     ``api_version`` picks the InfluxDB write path: ``v2`` writes through influxdb-client's
     ``/api/v2/write`` (InfluxDB 1.8+, 2.x, 3.x), ``v1`` through the 1.x ``/write`` endpoint (older
     1.x servers such as Debian's 1.6). Reads are InfluxQL over ``/query`` either way.
+    ``retention_policy`` set makes the v2 bucket ``database/retention_policy`` (InfluxDB 1.8).
+    Credentials: ``token`` is sent as ``Authorization: Token …`` (2.x/3.x); ``username`` and
+    ``password`` as 1.x ``u``/``p`` parameters, and as the ``username:password`` token of 1.8's
+    v2 write API. ``create_database`` lets the store run ``CREATE DATABASE`` when a write finds the
+    database missing (1.x only; on 2.x create the bucket and its DBRP mapping beforehand).
+    ``gzip`` compresses write bodies.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -29,3 +35,5 @@ class StoreSettings(BaseModel):
     password: SecretStr | None = None
     api_version: Literal["v1", "v2"] = "v2"
     timeout_s: float = Field(default=10.0, gt=0)
+    create_database: bool = True
+    gzip: bool = False

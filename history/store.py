@@ -1,16 +1,29 @@
-"""The `Store` interface: what the collector writes to and what alerts, pages and reports read."""
+"""The `Store` interface: what the collector writes to and what alerts, pages and reports read.
+
+Errors a store raises, and what the collector does with them:
+
+- `StoreUnavailable`: the store cannot take the write now (down, timeout, 5xx, locked file); the
+  collector spools the readings and retries later.
+- `StoreRejected`: the store refused the data itself (4xx: field type conflict, unparseable line,
+  unknown database); retrying cannot help, so the collector dead-letters the readings.
+  `InvalidPoint` is the same refusal made before anything is sent (a newline in a sensor id, a
+  NaN): nothing of that call was written.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sensors.reading import Reading
 
+if TYPE_CHECKING:
+    from history.derived import DerivedRow
 
-class StoreUnavailable(RuntimeError):
+
+class StoreUnavailable(RuntimeError):  # noqa: N818 (contract name)
     """The store cannot be reached or refused the write for a transient reason.
 
     The collector spools on this and retries later; any other exception from ``write`` is a bug or
@@ -18,9 +31,50 @@ class StoreUnavailable(RuntimeError):
     """
 
 
+class StoreRejected(RuntimeError):  # noqa: N818 (contract name)
+    """The store refused the data itself; sending the same data again will fail again.
+
+    ``status`` is the HTTP status when there was one; ``partial`` is true when the server wrote
+    the rest of the batch and dropped only some points (InfluxDB's ``partial write: …``), with
+    ``dropped`` the number it dropped when the server said so. The message is the server's own.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        partial: bool = False,
+        dropped: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.partial = partial
+        self.dropped = dropped
+
+
+class InvalidPoint(StoreRejected, ValueError):  # noqa: N818 (contract name)
+    """A reading or derived row that no store can hold as given (checked before sending).
+
+    Raised for tag values with newlines or other control characters, a trailing backslash, an
+    empty sensor id, a non-finite number, or a point with no fields. ``index`` is the position of
+    the offending item in the sequence passed to the write call.
+    """
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 @dataclass(frozen=True, slots=True)
 class AggregatePoint:
-    """One interval of an aggregated history: mean, min and max of each quantity [°C, %RH]."""
+    """One interval of an aggregated history: mean, min and max of each quantity [°C, %RH].
+
+    ``time`` is the start of the interval; intervals are aligned to the Unix epoch (so an hourly
+    interval starts on the hour, UTC) and only intervals holding readings are returned. ``count``
+    is the number of samples of the better-sampled quantity (the larger of the temperature and
+    humidity counts) in the interval.
+    """
 
     time: datetime
     temperature_mean: float | None
@@ -40,7 +94,11 @@ class Store(Protocol):
     """
 
     def write(self, readings: Sequence[Reading]) -> None:
-        """Store readings durably; raise `StoreUnavailable` when the store cannot take them now."""
+        """Store readings durably, or raise.
+
+        `StoreUnavailable`: the store cannot take them now (spool and retry); `StoreRejected`:
+        the store refused them (dead-letter); nothing is known stored unless this returns.
+        """
 
     def latest(self) -> list[Reading]:
         """The most recent reading of every sensor."""
@@ -58,3 +116,13 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections and files."""
+
+
+class HistoryStore(Store, Protocol):
+    """What both concrete stores offer beyond `Store`: derived series and a health check."""
+
+    def write_derived(self, rows: Sequence[DerivedRow]) -> None:
+        """Store derived series (measurement ``preservation``, ``climate_1h`` …) idempotently."""
+
+    def healthy(self) -> bool:
+        """Whether the store answers right now (never raises)."""

@@ -33,6 +33,7 @@ class TlsSettings(BaseModel):
 
 
 DEFAULT_ROUTES = [
+    TopicRoute(filter="repoclimate/+/lines", format="lineprotocol"),
     TopicRoute(filter="repoclimate/#", format="generic"),
     TopicRoute(filter="zigbee2mqtt/#", format="zigbee2mqtt"),
     TopicRoute(filter="tele/+/SENSOR", format="tasmota"),

@@ -1,4 +1,4 @@
-"""Real servers for the tests: a private Mosquitto and a private InfluxDB 1.x on free loopback ports.
+"""Real servers for the tests: a private Mosquitto and InfluxDB 1.x on free loopback ports.
 
 Each server owns a temporary directory (config, data, log), is started as a child process and is
 stopped by its PID. ``stop()`` followed by ``start()`` restarts it on the same port with the same
@@ -151,10 +151,12 @@ bind-address = "127.0.0.1:{self.rpc_port}"
     def ready(self) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
-                    if resp.status == 204:
-                        return
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+                urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp,
+            ):
+                if resp.status == 204:
+                    return
             time.sleep(0.05)
         raise RuntimeError(f"influxd at {self.url} did not answer /ping")
 

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 from tests.servers import InfluxDB, Mosquitto
 
 
 def test_mosquitto_delivers_a_message(mosquitto: Mosquitto) -> None:
-    sub = subprocess.Popen(
-        ["mosquitto_sub", "-p", str(mosquitto.port), "-h", "127.0.0.1", "-t", "fixture/t", "-C", "1"],
-        stdout=subprocess.PIPE,
-    )
-    import time
-
+    where = ["-h", "127.0.0.1", "-p", str(mosquitto.port), "-t", "fixture/t"]
+    sub = subprocess.Popen(["mosquitto_sub", *where, "-C", "1"], stdout=subprocess.PIPE)
     time.sleep(0.3)
-    subprocess.run(
-        ["mosquitto_pub", "-p", str(mosquitto.port), "-h", "127.0.0.1", "-t", "fixture/t", "-m", "hi"],
-        check=True,
-    )
+    subprocess.run(["mosquitto_pub", *where, "-m", "hi"], check=True)
     out, _ = sub.communicate(timeout=10)
     assert out.strip() == b"hi"
 

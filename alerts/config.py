@@ -1,0 +1,449 @@
+"""The rules file and the rota file: pydantic models, layered defaults, loading with errors that
+name the file, line and field.
+
+Rules file (``examples/alerts.yaml``)::
+
+    defaults:            # every room; unset fields keep the built-in defaults
+      excursion: {for_minutes: 60}
+    profiles:            # per climate profile id
+      iso11799-paper: {mould: {sensitivity: sensitive}}
+    sites:               # per site id
+      city-archives: {health: {silent_factor: 4}}
+    rooms:               # per "site/room"
+      city-archives/stack-3: {excursion: {rh_max: 55}}
+    sensors:             # per sensor id
+      s3-door: {health: {stuck_hours: 24}}
+
+The most specific layer wins field by field: built-in < defaults < profile < site < room < sensor.
+
+Rota file (``examples/rota.yaml``): ``timezone``, ``people`` (id → name and contacts), ``shifts``
+(who is on duty when, first match wins), ``escalation`` (steps after N minutes unacknowledged),
+``reminder_minutes``, ``broadcast`` (contacts that receive every notification).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alerts.model import Severity
+from preservation.mould import Sensitivity
+from sensors.yamlfile import ConfigError, fail, format_validation_error, load_yaml
+
+RULE_CLASSES = ("excursion", "fluctuation", "mould", "condensation", "decay", "health")
+RuleClass = Literal["excursion", "fluctuation", "mould", "condensation", "decay", "health"]
+SensitivityClass = Sensitivity
+"""A VTT mould sensitivity class (Ojanen et al. 2010), as `preservation.mould` names them."""
+SeverityName = Literal["info", "warning", "critical"]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+class ExcursionParams(_Params):
+    """Temperature or RH outside the room's band for longer than ``for_minutes``.
+
+    The band comes from the room's climate profile unless ``t_min``… are set. An excursion clears
+    only once back inside the band by the margin (hysteresis). Beyond the band by the critical
+    offset it is critical.
+    """
+
+    for_minutes: float = Field(default=60.0, ge=0)
+    t_min: float | None = None
+    t_max: float | None = None
+    rh_min: float | None = Field(default=None, ge=0, le=100)
+    rh_max: float | None = Field(default=None, ge=0, le=100)
+    t_margin: float = Field(default=0.5, ge=0)
+    rh_margin: float = Field(default=2.0, ge=0)
+    critical_t_offset: float = Field(default=3.0, gt=0)
+    critical_rh_offset: float = Field(default=10.0, gt=0)
+
+
+class FluctuationParams(_Params):
+    """Short-term fluctuation: a reading further from the trailing mean of the last
+    ``window_hours`` than the profile's short-term allowance (ASHRAE class limits, JGJ 25's
+    daily limits). Unset fields come from the room's profile."""
+
+    window_hours: float | None = Field(default=None, gt=0, le=24 * 60)
+    t_deviation_max: float | None = Field(default=None, gt=0)
+    rh_deviation_max: float | None = Field(default=None, gt=0)
+    t_margin: float = Field(default=0.3, ge=0)
+    rh_margin: float = Field(default=1.0, ge=0)
+    critical_factor: float = Field(default=2.0, ge=1)
+    for_minutes: float = Field(default=30.0, ge=0)
+    min_coverage: float = Field(default=0.5, gt=0, le=1)
+
+
+class MouldParams(_Params):
+    """IPI mould risk factor and VTT mould index at each sensor over its recent history.
+
+    ``sensitivity`` (VTT class) defaults from the room's holdings. Warning and critical levels
+    apply to either index; an alert clears once both are below ``clear_ratio`` × warning.
+    """
+
+    sensitivity: SensitivityClass | None = None
+    lookback_days: float = Field(default=30.0, gt=0, le=366)
+    mrf_warning: float = Field(default=0.5, gt=0)
+    mrf_critical: float = Field(default=1.0, gt=0)
+    vtt_warning: float = Field(default=0.5, gt=0)
+    vtt_critical: float = Field(default=1.0, gt=0)
+    clear_ratio: float = Field(default=0.8, gt=0, le=1)
+    max_gap_hours: int = Field(default=6, ge=0)
+
+    @model_validator(mode="after")
+    def _levels(self) -> MouldParams:
+        if self.mrf_critical < self.mrf_warning or self.vtt_critical < self.vtt_warning:
+            raise ValueError("critical levels must not be below warning levels")
+        return self
+
+
+class CondensationParams(_Params):
+    """Dew point of the room air close to a surface temperature (surface sensors), or RH near
+    saturation at sensors of rooms without one."""
+
+    dew_point_margin_k: float = Field(default=2.0, ge=0)
+    critical_margin_k: float = Field(default=0.5, ge=0)
+    clear_margin_k: float = Field(default=1.0, ge=0)
+    rh_warning: float = Field(default=95.0, gt=0, le=100)
+    rh_critical: float = Field(default=98.0, gt=0, le=100)
+    rh_clear_margin: float = Field(default=3.0, ge=0)
+    for_minutes: float = Field(default=30.0, ge=0)
+    max_age_minutes: float = Field(default=30.0, gt=0)
+
+
+class DecayParams(_Params):
+    """A falling TWPI: the last week's time-weighted preservation index below the preceding
+    weeks' by ``drop_pct`` — reported in the weekly digest, never paged."""
+
+    baseline_weeks: int = Field(default=4, ge=1, le=52)
+    drop_pct: float = Field(default=10.0, gt=0, lt=100)
+    min_coverage: float = Field(default=0.5, gt=0, le=1)
+
+
+class HealthParams(_Params):
+    """Sensor health: silent, stuck, battery low, readings outside the physical range."""
+
+    silent_factor: float = Field(default=3.0, ge=1)
+    stuck_hours: float = Field(default=12.0, gt=0)
+    stuck_min_readings: int = Field(default=6, ge=2)
+    battery_warning: float = Field(default=15.0, ge=0, le=100)
+    battery_critical: float = Field(default=5.0, ge=0, le=100)
+    battery_margin: float = Field(default=5.0, ge=0)
+    temperature_range: tuple[float, float] = (-30.0, 60.0)
+    humidity_range: tuple[float, float] = (0.5, 100.0)
+
+
+PARAMS: dict[str, type[_Params]] = {
+    "excursion": ExcursionParams,
+    "fluctuation": FluctuationParams,
+    "mould": MouldParams,
+    "condensation": CondensationParams,
+    "decay": DecayParams,
+    "health": HealthParams,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """The resolved parameters of every rule class for one room or sensor."""
+
+    excursion: ExcursionParams
+    fluctuation: FluctuationParams
+    mould: MouldParams
+    condensation: CondensationParams
+    decay: DecayParams
+    health: HealthParams
+
+
+class _Layer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    excursion: dict[str, Any] = Field(default_factory=dict)
+    fluctuation: dict[str, Any] = Field(default_factory=dict)
+    mould: dict[str, Any] = Field(default_factory=dict)
+    condensation: dict[str, Any] = Field(default_factory=dict)
+    decay: dict[str, Any] = Field(default_factory=dict)
+    health: dict[str, Any] = Field(default_factory=dict)
+
+
+class _RulesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: _Layer = Field(default_factory=_Layer)
+    profiles: dict[str, _Layer] = Field(default_factory=dict)
+    sites: dict[str, _Layer] = Field(default_factory=dict)
+    rooms: dict[str, _Layer] = Field(default_factory=dict)
+    sensors: dict[str, _Layer] = Field(default_factory=dict)
+
+
+class RulesConfig:
+    """Layered rule parameters; `resolve` gives the `RuleSet` for a room or sensor."""
+
+    def __init__(self, layers: _RulesFile | None = None, source: str = "built-in") -> None:
+        self._file = layers or _RulesFile()
+        self.source = source
+        self._cache: dict[tuple[str | None, ...], RuleSet] = {}
+
+    @classmethod
+    def builtin(cls) -> RulesConfig:
+        return cls()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> RulesConfig:
+        """Validate a parsed rules document (errors name fields, not lines)."""
+        return cls._validated(data, Path(source), {})
+
+    @classmethod
+    def load(cls, path: Path) -> RulesConfig:
+        """Load and validate a rules YAML file; raise `ConfigError` naming file, line, field."""
+        data, lines = load_yaml(path)
+        return cls._validated(data if data is not None else {}, path, lines)
+
+    @classmethod
+    def _validated(
+        cls, data: Any, path: Path, lines: dict[tuple[str | int, ...], int]
+    ) -> RulesConfig:
+        if not isinstance(data, Mapping):
+            raise fail(path, lines, (), "the rules file must be a mapping")
+        try:
+            parsed = _RulesFile.model_validate(data)
+        except ValidationError as exc:
+            raise format_validation_error(path, lines, (), exc) from exc
+        layers: list[tuple[tuple[str, ...], _Layer]] = [(("defaults",), parsed.defaults)]
+        for group in ("profiles", "sites", "rooms", "sensors"):
+            for key, layer in getattr(parsed, group).items():
+                layers.append(((group, key), layer))
+                if group == "rooms" and "/" not in key:
+                    raise fail(path, lines, (group, key), "room keys are 'site/room'")
+        for prefix, layer in layers:
+            for name, model in PARAMS.items():
+                partial = getattr(layer, name)
+                try:
+                    model.model_validate(partial)
+                except ValidationError as exc:
+                    raise format_validation_error(path, lines, (*prefix, name), exc) from exc
+        return cls(parsed, str(path))
+
+    def resolve(
+        self,
+        site: str | None = None,
+        room: str | None = None,
+        profile: str | None = None,
+        sensor: str | None = None,
+    ) -> RuleSet:
+        """Parameters for a sensor (or a room when ``sensor`` is None), most specific wins."""
+        key = (site, room, profile, sensor)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        chain: list[_Layer] = [self._file.defaults]
+        if profile is not None and profile in self._file.profiles:
+            chain.append(self._file.profiles[profile])
+        if site is not None and site in self._file.sites:
+            chain.append(self._file.sites[site])
+        if site is not None and room is not None and f"{site}/{room}" in self._file.rooms:
+            chain.append(self._file.rooms[f"{site}/{room}"])
+        if sensor is not None and sensor in self._file.sensors:
+            chain.append(self._file.sensors[sensor])
+        resolved: dict[str, _Params] = {}
+        for name, model in PARAMS.items():
+            merged: dict[str, Any] = {}
+            for layer in chain:
+                merged.update(getattr(layer, name))
+            try:
+                resolved[name] = model.model_validate(merged)
+            except ValidationError as exc:
+                where = "/".join(p for p in (site, room, sensor) if p) or "defaults"
+                raise ConfigError(
+                    f"{self.source}: {name} for {where}: the layers combine into invalid "
+                    f"parameters: {exc.errors()[0]['msg']}"
+                ) from exc
+        rules = RuleSet(**resolved)  # type: ignore[arg-type]
+        self._cache[key] = rules
+        return rules
+
+
+# ----------------------------------------------------------------------------------- rota
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ChannelKind = Literal["email", "webhook", "apprise", "mqtt", "console"]
+
+
+class Contact(BaseModel):
+    """One way to reach someone: exactly one of ``email``, ``webhook``, ``apprise`` (any apprise
+    URL: chat, SMS gateways, ntfy…), ``mqtt`` (a topic) or ``console``.
+
+    ``min_severity`` keeps a noisy channel (SMS) for what is bad enough.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    webhook: str | None = Field(default=None, pattern=r"^https?://")
+    apprise: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+._-]+://")
+    mqtt: str | None = Field(default=None, min_length=1)
+    console: bool = False
+    min_severity: SeverityName = "info"
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Contact:
+        given = [k for k in ("email", "webhook", "apprise", "mqtt") if getattr(self, k)]
+        if self.console:
+            given.append("console")
+        if len(given) != 1:
+            raise ValueError(
+                "a contact has exactly one of email, webhook, apprise, mqtt, console "
+                f"(got {', '.join(given) or 'none'})"
+            )
+        return self
+
+    @property
+    def channel(self) -> ChannelKind:
+        kinds: tuple[ChannelKind, ...] = ("email", "webhook", "apprise", "mqtt")
+        for kind in kinds:
+            if getattr(self, kind):
+                return kind
+        return "console"
+
+    @property
+    def target(self) -> str:
+        value = getattr(self, self.channel)
+        return "-" if value is True else str(value)
+
+    def wants(self, severity: Severity) -> bool:
+        return severity >= Severity.parse(self.min_severity)
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = None
+    contacts: list[Contact] = Field(min_length=1)
+
+
+class Shift(BaseModel):
+    """Who is on duty (in order: first the primary, then whom escalation calls next) on which
+    days (of the shift's start) between ``from`` and ``to`` local time; ``to`` ≤ ``from`` runs
+    past midnight; no times means all day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    who: list[str] = Field(min_length=1)
+    days: list[Day] = Field(default_factory=lambda: list(DAYS))
+    start: time = Field(default=time(0, 0), alias="from")
+    end: time = Field(default=time(0, 0), alias="to")
+    sites: list[str] | None = None
+
+    def covers(self, local: datetime, site: str | None) -> bool:
+        if self.sites is not None and site is not None and site not in self.sites:
+            return False
+        now = local.time().replace(tzinfo=None)
+        today = DAYS[local.weekday()]
+        yesterday = DAYS[(local.weekday() - 1) % 7]
+        if self.start < self.end:
+            return today in self.days and self.start <= now < self.end
+        # all day (start == end) or running past midnight
+        if today in self.days and now >= self.start:
+            return True
+        return self.start != self.end and yesterday in self.days and now < self.end
+
+
+class EscalationStep(BaseModel):
+    """After ``after_minutes`` unacknowledged: notify ``notify`` (person ids), or by default the
+    next person of the shift on duty (step 0 the first, step 1 the second…)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after_minutes: float = Field(ge=0)
+    notify: list[str] | None = None
+
+
+class Rota(BaseModel):
+    """The on-call rota and escalation chain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = "UTC"
+    people: dict[str, Person] = Field(default_factory=dict)
+    shifts: list[Shift] = Field(default_factory=list)
+    escalation: list[EscalationStep] = Field(
+        default_factory=lambda: [EscalationStep(after_minutes=0)]
+    )
+    reminder_minutes: float | None = Field(default=240.0, gt=0)
+    broadcast: list[Contact] = Field(default_factory=list)
+    digest_to: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> Rota:
+        known = set(self.people)
+        for i, shift in enumerate(self.shifts):
+            for who in shift.who:
+                if who not in known:
+                    raise ValueError(f"shifts[{i}].who: unknown person {who!r}")
+        for i, step in enumerate(self.escalation):
+            for who in step.notify or []:
+                if who not in known:
+                    raise ValueError(f"escalation[{i}].notify: unknown person {who!r}")
+            if i and step.after_minutes <= self.escalation[i - 1].after_minutes:
+                raise ValueError("escalation steps must have increasing after_minutes")
+        for who in self.digest_to or []:
+            if who not in known:
+                raise ValueError(f"digest_to: unknown person {who!r}")
+        if not self.escalation:
+            raise ValueError("escalation needs at least one step")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def load(cls, path: Path) -> Rota:
+        """Load and validate a rota YAML file; raise `ConfigError` naming file, line, field."""
+        data, lines = load_yaml(path)
+        try:
+            return cls.model_validate(data if data is not None else {})
+        except ValidationError as exc:
+            raise format_validation_error(path, lines, (), exc) from exc
+
+    def on_duty(self, when: datetime, site: str | None = None) -> list[str]:
+        """The people of the first shift covering ``when`` (for ``site``), in escalation order."""
+        local = when.astimezone(self.zone)
+        for shift in self.shifts:
+            if shift.covers(local, site):
+                return list(shift.who)
+        return []
+
+    def step_people(self, step: int, when: datetime, site: str | None = None) -> list[str]:
+        """Whom escalation step ``step`` calls at ``when``."""
+        if step >= len(self.escalation):
+            return []
+        explicit = self.escalation[step].notify
+        if explicit is not None:
+            return list(explicit)
+        duty = self.on_duty(when, site)
+        return [duty[step]] if step < len(duty) else []
+
+    def digest_people(self, when: datetime, site: str | None = None) -> list[str]:
+        if self.digest_to is not None:
+            return list(self.digest_to)
+        return self.step_people(0, when, site)

@@ -1,0 +1,296 @@
+"""Running the rules over a topology: fetch each room's history once, call every rule class
+that is due, and collect findings, held subjects and the subjects evaluated.
+
+The same `Evaluator` serves the live engine (one evaluation time: now) and the backtest (every
+scheduled time of a period at once); only the `HistorySource` differs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+import numpy as np
+
+from alerts.config import RULE_CLASSES, RulesConfig, RuleSet
+from alerts.model import Severity, from_epoch
+from alerts.rules import condensation, decay, excursion, fluctuation, health, mould
+from alerts.rules.base import Band, RuleOutput
+from alerts.series import FloatArray, HourlySeries, SensorSeries
+from alerts.topology import RoomNode, Topology
+from history.store import AggregatePoint, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+CLASS_RULES: dict[str, tuple[str, ...]] = {
+    "excursion": excursion.RULES,
+    "fluctuation": fluctuation.RULES,
+    "mould": mould.RULES,
+    "condensation": condensation.RULES,
+    "decay": decay.RULES,
+    "health": health.RULES,
+}
+
+HOURLY_CLASSES = ("fluctuation", "mould", "decay")
+
+
+class HistorySource(Protocol):
+    """Where the evaluator reads history: the store (live) or preloaded arrays (backtest)."""
+
+    def raw(self, sensor: str, start: float, end: float) -> SensorSeries:
+        """Readings with ``start <= time <= end`` (epoch s)."""
+
+    def hourly(self, sensor: str, start: float, end: float, max_gap_h: int) -> HourlySeries:
+        """Hourly means on the hour grid from ``start`` to ``end``."""
+
+
+class StoreSource:
+    """Reads a `history.Store`: raw readings with ``history``, hourly means with ``aggregate``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def raw(self, sensor: str, start: float, end: float) -> SensorSeries:
+        readings = self.store.history(
+            sensor, from_epoch(start), from_epoch(end) + timedelta(microseconds=1)
+        )
+        return SensorSeries.from_readings(sensor, readings, start)
+
+    def hourly(self, sensor: str, start: float, end: float, max_gap_h: int) -> HourlySeries:
+        first = np.floor(start / 3600.0) * 3600.0
+        points = self.store.aggregate(
+            sensor, from_epoch(first), from_epoch(end), timedelta(hours=1)
+        )
+        return hourly_from_points(points, start, end, max_gap_h)
+
+
+def hourly_from_points(
+    points: list[AggregatePoint], start: float, end: float, max_gap_h: int
+) -> HourlySeries:
+    n = len(points)
+    hours = np.empty(n)
+    t = np.full(n, np.nan)
+    h = np.full(n, np.nan)
+    for i, point in enumerate(points):
+        hours[i] = point.time.timestamp()
+        if point.temperature_mean is not None:
+            t[i] = point.temperature_mean
+        if point.humidity_mean is not None:
+            h[i] = point.humidity_mean
+    return HourlySeries.from_means(hours, t, h, start, end, max_gap_h)
+
+
+class ArraySource:
+    """Preloaded series (backtest, benchmarks): slices instead of queries."""
+
+    def __init__(self, series: Mapping[str, SensorSeries]) -> None:
+        self.series = dict(series)
+
+    def raw(self, sensor: str, start: float, end: float) -> SensorSeries:
+        found = self.series.get(sensor)
+        if found is None:
+            return SensorSeries.empty(sensor, start)
+        return found.between(start, end)
+
+    def hourly(self, sensor: str, start: float, end: float, max_gap_h: int) -> HourlySeries:
+        return HourlySeries.from_series(self.raw(sensor, start, end), start, end, max_gap_h)
+
+
+@dataclass
+class ClassResult:
+    """What one rule class found: per-step findings and holds, and whom it judged."""
+
+    rules: tuple[str, ...]
+    output: RuleOutput = field(default_factory=RuleOutput)
+    subjects: set[str] = field(default_factory=set)
+    failed_rooms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RoomData:
+    """A room's fetched history, shared by the rule classes (and the derived series)."""
+
+    room: RoomNode
+    raw: dict[str, SensorSeries]
+    hourly: dict[str, HourlySeries]
+    mould: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict)
+
+
+Active = Mapping[str, Mapping[str, Severity]]
+"""subject id → rule → severity of its open alert."""
+
+
+def lookbacks(
+    rules: RuleSet, band: Band, classes: Iterable[str], interval_s: float
+) -> tuple[float, float]:
+    """(raw, hourly) history a sensor needs for the classes [s]."""
+    raw = 0.0
+    hourly = 0.0
+    silent = rules.health.silent_factor * interval_s
+    for name in classes:
+        if name == "excursion":
+            raw = max(raw, rules.excursion.for_minutes * 60 + 2 * 3600, silent)
+        elif name == "fluctuation":
+            raw = max(raw, rules.fluctuation.for_minutes * 60 + 2 * 3600, silent)
+            hours = fluctuation.window_hours(band, rules.fluctuation)
+            hourly = max(hourly, hours * 3600 + 2 * 3600)
+        elif name == "condensation":
+            raw = max(raw, rules.condensation.for_minutes * 60 + 2 * 3600, silent)
+        elif name == "health":
+            raw = max(raw, rules.health.stuck_hours * 3600 + 3600, 2 * silent)
+        elif name == "mould":
+            hourly = max(hourly, rules.mould.lookback_days * 86400)
+        elif name == "decay":
+            hourly = max(hourly, decay.lookback_s(rules.decay))
+    return raw, hourly
+
+
+class Evaluator:
+    """Evaluates rule classes over every room of a topology."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        rules: RulesConfig,
+        source: HistorySource,
+        bands: Callable[[str], Band],
+    ) -> None:
+        self.topology = topology
+        self.rules = rules
+        self.source = source
+        self.bands = bands
+
+    def run(
+        self,
+        classes: Iterable[str],
+        at: FloatArray,
+        active: Active,
+        on_room: Callable[[RoomData], None] | None = None,
+    ) -> dict[str, ClassResult]:
+        """Evaluate ``classes`` at the times ``at`` (ascending epoch s)."""
+        wanted = [name for name in RULE_CLASSES if name in set(classes)]
+        results = {name: ClassResult(CLASS_RULES[name]) for name in wanted}
+        for room in self.topology.rooms():
+            try:
+                data = self.fetch(room, wanted, at)
+            except StoreUnavailable as exc:
+                log.warning("room %s/%s not evaluated: %s", room.site, room.id, exc)
+                for result in results.values():
+                    result.failed_rooms.append(f"{room.site}/{room.id}")
+                continue
+            self.evaluate_room(data, wanted, at, active, results)
+            if on_room is not None:
+                on_room(data)
+        return results
+
+    def fetch(self, room: RoomNode, classes: list[str], at: FloatArray) -> RoomData:
+        band = self.bands(room.profile)
+        end = float(at[-1])
+        first = float(at[0])
+        raw: dict[str, SensorSeries] = {}
+        hourly: dict[str, HourlySeries] = {}
+        for sensor in room.sensors:
+            rules = self.rules.resolve(room.site, room.id, room.profile, sensor.id)
+            raw_s, hourly_s = lookbacks(rules, band, classes, sensor.expected_interval_s)
+            raw[sensor.id] = self.source.raw(sensor.id, first - raw_s, end)
+            if hourly_s and not sensor.surface:
+                gap = rules.mould.max_gap_hours
+                hourly[sensor.id] = self.source.hourly(sensor.id, first - hourly_s, end, gap)
+        return RoomData(room, raw, hourly)
+
+    def evaluate_room(
+        self,
+        data: RoomData,
+        classes: list[str],
+        at: FloatArray,
+        active: Active,
+        results: dict[str, ClassResult],
+    ) -> None:
+        room = data.room
+        band = self.bands(room.profile)
+        no_actives: dict[str, Severity] = {}
+        first_seen = min(
+            (float(series.times[0]) for series in data.raw.values() if len(series)), default=None
+        )
+        for sensor in room.sensors:
+            rules = self.rules.resolve(room.site, room.id, room.profile, sensor.id)
+            subject = sensor.subject
+            sid = subject.id
+            acts = active.get(sid, no_actives)
+            series = data.raw[sensor.id]
+            max_age = rules.health.silent_factor * sensor.expected_interval_s
+            if "health" in results:
+                results["health"].subjects.add(sid)
+                results["health"].output.extend(
+                    health.evaluate(
+                        series,
+                        subject,
+                        sensor.expected_interval_s,
+                        rules.health,
+                        at,
+                        acts,
+                        first_seen,
+                    )
+                )
+            if sensor.surface:
+                if "condensation" in results:
+                    results["condensation"].subjects.add(sid)
+                    air = [data.raw[s.id] for s in room.air]
+                    results["condensation"].output.extend(
+                        condensation.evaluate_surface(
+                            series, subject, air, rules.condensation, at, acts, max_age
+                        )
+                    )
+                continue
+            if "excursion" in results:
+                results["excursion"].subjects.add(sid)
+                results["excursion"].output.extend(
+                    excursion.evaluate(series, subject, band, rules.excursion, at, acts, max_age)
+                )
+            if "fluctuation" in results:
+                results["fluctuation"].subjects.add(sid)
+                results["fluctuation"].output.extend(
+                    fluctuation.evaluate(
+                        series,
+                        _hourly_or_empty(series, data.hourly.get(sensor.id)),
+                        subject,
+                        band,
+                        rules.fluctuation,
+                        at,
+                        acts,
+                        max_age,
+                    )
+                )
+            if "condensation" in results and not room.surfaces:
+                results["condensation"].subjects.add(sid)
+                results["condensation"].output.extend(
+                    condensation.evaluate_saturation(
+                        series, subject, rules.condensation, at, acts, max_age
+                    )
+                )
+            if "mould" in results and sensor.id in data.hourly:
+                results["mould"].subjects.add(sid)
+                hourly = data.hourly[sensor.id]
+                computed = mould.indices(hourly, room.holdings, rules.mould)
+                data.mould[sensor.id] = computed
+                results["mould"].output.extend(
+                    mould.evaluate(hourly, subject, room.holdings, rules.mould, at, acts, computed)
+                )
+        if "decay" in results:
+            members = [data.hourly[s.id] for s in room.air if s.id in data.hourly]
+            if members:
+                rules = self.rules.resolve(room.site, room.id, room.profile)
+                results["decay"].subjects.add(room.subject.id)
+                results["decay"].output.extend(
+                    decay.evaluate(HourlySeries.mean_of(members), room.subject, rules.decay, at)
+                )
+
+
+def _hourly_or_empty(series: SensorSeries, hourly: HourlySeries | None) -> HourlySeries:
+    """The hourly means fetched for the sensor, or an empty grid when none were."""
+    if hourly is not None:
+        return hourly
+    return HourlySeries.from_series(series, series.start, series.start, 0)

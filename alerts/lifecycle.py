@@ -1,0 +1,186 @@
+"""The alert state machine: pending → firing → acknowledged → resolved.
+
+`apply_findings` turns one evaluation's findings into state changes: a new condition opens an
+alert (pending until it has held for its rule's duration, then firing), a held condition updates
+value and severity, a condition gone resolves the alert. Every transition is an event with time
+and actor. Time is an argument; nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timedelta
+
+from alerts.model import Alert, AlertState, Finding, Transition
+from alerts.state import OpenBrief, TransitionError, Tx, parse_iso
+
+ENGINE = "engine"
+SYSTEM = "system"
+"""The actor of transitions the engine makes for bookkeeping rather than from a rule's finding."""
+
+
+def _transition(
+    alert_id: int,
+    finding: Finding | Alert,
+    when: datetime,
+    src: AlertState | None,
+    dst: AlertState,
+) -> Transition:
+    return Transition(
+        alert_id=alert_id,
+        rule=finding.rule,
+        subject=finding.subject,
+        time=when,
+        from_state=src,
+        to_state=dst,
+        severity=finding.severity,
+        value=finding.value,
+        threshold=finding.threshold,
+        unit=finding.unit,
+        summary=finding.summary,
+    )
+
+
+def apply_findings(
+    tx: Tx,
+    findings: Sequence[Finding],
+    rules: Collection[str],
+    subjects: Collection[str],
+    now: datetime,
+    held: Collection[tuple[str, str]] = (),
+    track_values: bool = True,
+) -> list[Transition]:
+    """Bring stored alerts of ``rules`` × ``subjects`` in line with ``findings`` at ``now``.
+
+    ``subjects`` are the subject ids the rules were evaluated for; an open alert of another
+    subject is left alone. ``held`` (rule, subject id) pairs could not be evaluated (no fresh
+    data) and keep their state. ``track_values`` false (the backtest) skips storing the latest
+    value and summary of alerts whose state and severity did not change.
+    """
+    best: dict[tuple[str, str], Finding] = {}
+    for finding in findings:
+        key = (finding.rule, finding.subject.id)
+        current = best.get(key)
+        if current is None or finding.severity > current.severity:
+            best[key] = finding
+    open_alerts = {(a.rule, a.subject): a for a in tx.open_brief(list(rules))}
+    transitions: list[Transition] = []
+    for key, finding in best.items():
+        existing = open_alerts.get(key)
+        if existing is None:
+            transitions.extend(_open(tx, finding, now))
+        else:
+            transitions.extend(_update(tx, existing, finding, now, track_values))
+    subject_set = set(subjects)
+    held_set = set(held)
+    for key, brief in open_alerts.items():
+        if key in best or key in held_set or brief.subject not in subject_set:
+            continue
+        alert, _ = tx.get(brief.id)
+        tx.update_alert(alert.id, now, state=AlertState.RESOLVED, resolved_at=now)
+        note = "cleared before firing" if alert.state is AlertState.PENDING else "condition cleared"
+        tx.add_event(alert.id, now, alert.state, AlertState.RESOLVED, ENGINE, note)
+        transitions.append(_transition(alert.id, alert, now, alert.state, AlertState.RESOLVED))
+    return transitions
+
+
+def resolve_removed(
+    tx: Tx, open_alerts: Iterable[Alert], known: Collection[str], now: datetime
+) -> list[Transition]:
+    """Resolve those of ``open_alerts`` about sensors and rooms no longer in the registry.
+
+    ``known`` holds the subject ids of every site, room and sensor evaluated now; an alert
+    about anything else (its sensor or room was removed or renamed) could never clear by
+    itself, so ``system`` resolves it and says why. Alerts about other things (notification
+    channels: ``Subject.key``) are left alone.
+    """
+    transitions: list[Transition] = []
+    for alert in open_alerts:
+        subject = alert.subject
+        if subject.key is not None or subject.id in known:
+            continue
+        what = "sensor" if subject.sensor else "room" if subject.room else "site"
+        tx.update_alert(alert.id, now, state=AlertState.RESOLVED, resolved_at=now)
+        tx.add_event(
+            alert.id, now, alert.state, AlertState.RESOLVED, SYSTEM, f"{what} removed from registry"
+        )
+        transitions.append(_transition(alert.id, alert, now, alert.state, AlertState.RESOLVED))
+    return transitions
+
+
+def _due(finding: Finding, since: datetime, now: datetime) -> bool:
+    return now - since >= timedelta(seconds=finding.for_s)
+
+
+def _open(tx: Tx, finding: Finding, now: datetime) -> list[Transition]:
+    fire = _due(finding, finding.since, now)
+    state = AlertState.FIRING if fire else AlertState.PENDING
+    alert_id = tx.insert_alert(finding, state, now)
+    tx.add_event(alert_id, now, None, AlertState.PENDING, ENGINE, finding.summary)
+    result = [_transition(alert_id, finding, now, None, AlertState.PENDING)]
+    if fire:
+        tx.add_event(alert_id, now, AlertState.PENDING, AlertState.FIRING, ENGINE, finding.summary)
+        result.append(_transition(alert_id, finding, now, AlertState.PENDING, AlertState.FIRING))
+    return result
+
+
+def _update(
+    tx: Tx, alert: OpenBrief, finding: Finding, now: datetime, track_values: bool
+) -> list[Transition]:
+    fields: dict[str, object] = {}
+    stored_since = parse_iso(alert.since)
+    since = min(stored_since, finding.since)
+    if since != stored_since:
+        fields["since"] = since
+    if track_values:
+        fields.update(
+            value=finding.value,
+            threshold=finding.threshold,
+            summary=finding.summary,
+            advice=finding.advice,
+            for_s=finding.for_s,
+        )
+        peak = alert.peak_value
+        if peak is None or abs(finding.value - finding.threshold) > abs(peak - alert.threshold):
+            fields["peak_value"] = finding.value
+    result: list[Transition] = []
+    if finding.severity != alert.severity:
+        fields["severity"] = finding.severity
+        tx.add_event(
+            alert.id,
+            now,
+            alert.state,
+            alert.state,
+            ENGINE,
+            f"severity {alert.severity.label} → {finding.severity.label}: {finding.summary}",
+        )
+    if alert.state is AlertState.PENDING and _due(finding, since, now):
+        fields["state"] = AlertState.FIRING
+        fields["fired_at"] = now
+        tx.add_event(alert.id, now, AlertState.PENDING, AlertState.FIRING, ENGINE, finding.summary)
+        result.append(_transition(alert.id, finding, now, AlertState.PENDING, AlertState.FIRING))
+    if fields:
+        tx.update_alert(alert.id, now, **fields)
+    return result
+
+
+def acknowledge(
+    tx: Tx, alert_id: int, actor: str, now: datetime, note: str = "", token: str | None = None
+) -> Alert:
+    """Acknowledge a firing alert: escalation and reminders stop. With ``token`` (from an ack
+    link) the token must match the alert's."""
+    alert, _ = tx.get(alert_id)
+    if token is not None and not hmac.compare_digest(token, alert.ack_token):
+        raise TransitionError(f"alert {alert_id}: wrong acknowledgement token")
+    if alert.state is AlertState.ACKNOWLEDGED:
+        raise TransitionError(
+            f"alert {alert_id} is already acknowledged by {alert.acknowledged_by}"
+        )
+    if alert.state is not AlertState.FIRING:
+        raise TransitionError(f"alert {alert_id} is {alert.state.value}, not firing")
+    tx.update_alert(
+        alert_id, now, state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor
+    )
+    tx.add_event(alert_id, now, AlertState.FIRING, AlertState.ACKNOWLEDGED, actor, note)
+    return tx.get(alert_id)[0]

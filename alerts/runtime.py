@@ -1,0 +1,101 @@
+"""Wiring the alert engine from settings: rules and rota files, state database, channels,
+outbox worker. The app calls `build_alerting`; the CLI uses the pieces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alerts.clock import Clock, SystemClock
+from alerts.config import Contact, Rota, RulesConfig
+from alerts.engine import AlertEngine
+from alerts.notify import Channel
+from alerts.notify.apprise_channel import AppriseChannel
+from alerts.notify.console import ConsoleChannel, LogChannel
+from alerts.notify.mqtt import MqttChannel
+from alerts.notify.smtp import SmtpChannel
+from alerts.notify.webhook import WebhookChannel
+from alerts.outbox import Backoff, OutboxWorker
+from alerts.settings import AlertSettings
+from alerts.state import AlertStore
+from history.store import Store
+from sensors.registry import Registry
+
+
+def load_rules(settings: AlertSettings) -> RulesConfig:
+    return RulesConfig.load(settings.rules) if settings.rules else RulesConfig.builtin()
+
+
+def load_rota(settings: AlertSettings) -> Rota:
+    rota = Rota.load(settings.rota) if settings.rota else Rota()
+    if settings.console:
+        rota = rota.model_copy(update={"broadcast": [*rota.broadcast, Contact(console=True)]})
+    return rota
+
+
+def build_channels(
+    settings: AlertSettings, default_mqtt_url: str | None = None
+) -> dict[str, Channel]:
+    """Every channel the settings make possible, keyed by kind."""
+    channels: dict[str, Channel] = {
+        "webhook": WebhookChannel(settings.webhook_timeout_s),
+        "apprise": AppriseChannel(),
+        "console": ConsoleChannel(),
+        "log": LogChannel(),
+    }
+    if settings.smtp is not None:
+        channels["email"] = SmtpChannel(settings.smtp)
+    mqtt_url = settings.mqtt.url or default_mqtt_url
+    if mqtt_url:
+        password = settings.mqtt.password.get_secret_value() if settings.mqtt.password else None
+        channels["mqtt"] = MqttChannel(
+            mqtt_url, settings.mqtt.username, password, retain=settings.mqtt.retain
+        )
+    return channels
+
+
+@dataclass
+class Alerting:
+    """The running parts: engine, outbox worker, state."""
+
+    engine: AlertEngine
+    outbox: OutboxWorker
+    state: AlertStore
+    settings: AlertSettings
+
+    def close(self) -> None:
+        self.state.close()
+
+
+def build_alerting(
+    settings: AlertSettings,
+    store: Store,
+    registry: Registry,
+    clock: Clock | None = None,
+    default_mqtt_url: str | None = None,
+    channels: dict[str, Channel] | None = None,
+) -> Alerting:
+    """Engine and outbox worker as the settings describe (raises `ConfigError` on bad files)."""
+    rules = load_rules(settings)
+    rota = load_rota(settings)
+    state = AlertStore(settings.state_path)
+    engine = AlertEngine(
+        store,
+        registry,
+        state,
+        rules,
+        rota,
+        intervals=settings.intervals.rule_classes(),
+        ack_url_base=settings.ack_url_base,
+        group_wait_s=settings.group_wait_s,
+        write_derived=settings.write_derived,
+        clock=clock or SystemClock(),
+    )
+    outbox = OutboxWorker(
+        state,
+        channels if channels is not None else build_channels(settings, default_mqtt_url),
+        engine.dispatcher,
+        Backoff(settings.outbox.retry_base_s, settings.outbox.retry_max_s),
+        settings.outbox.failing_after_attempts,
+        settings.outbox.failing_after_s,
+    )
+    return Alerting(engine, outbox, state, settings)

@@ -1,0 +1,102 @@
+"""The alert schedule (APScheduler 3.11): one job per rule class at its interval, a dispatch job
+(escalations, reminders, grouped notifications) and the outbox worker.
+
+Every job coalesces missed runs into one, never runs twice at once, and is dropped if it is
+later than its own interval (``misfire_grace_time``): after a pause the engine catches up with
+one evaluation, not a pile of them. Jobs are idempotent: a cancelled run is simply done again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from alerts.clock import Clock, SystemClock
+from alerts.runtime import Alerting
+from history.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def job_options(interval_s: float) -> dict[str, object]:
+    """APScheduler job settings: coalesce, one instance, grace of one interval."""
+    return {
+        "coalesce": True,
+        "max_instances": 1,
+        "misfire_grace_time": max(int(interval_s), 1),
+        "replace_existing": True,
+    }
+
+
+def _evaluate(alerting: Alerting, clock: Clock, rule_class: str) -> None:
+    try:
+        alerting.engine.evaluate(clock.now(), [rule_class])
+    except StoreUnavailable as exc:
+        log.warning("alerts: %s evaluation skipped, store unavailable: %s", rule_class, exc)
+
+
+def _dispatch(alerting: Alerting, clock: Clock) -> None:
+    alerting.engine.dispatch(clock.now())
+
+
+def _deliver(alerting: Alerting, clock: Clock) -> None:
+    report = alerting.outbox.deliver_due(clock.now())
+    if report.retried or report.failed:
+        log.warning(
+            "alerts outbox: %d sent, %d to retry, %d failed",
+            report.sent,
+            report.retried,
+            report.failed,
+        )
+
+
+def schedule_alerting(
+    scheduler: BaseScheduler, alerting: Alerting, clock: Clock | None = None
+) -> list[str]:
+    """Add the alert jobs to ``scheduler`` (any APScheduler 3 scheduler); return their ids."""
+    clock = clock or SystemClock()
+    intervals = alerting.settings.intervals
+    start = clock.now()
+    ids = []
+    for offset, (rule_class, seconds) in enumerate(intervals.rule_classes().items()):
+        job_id = f"alerts-{rule_class}"
+        scheduler.add_job(
+            _evaluate,
+            IntervalTrigger(seconds=seconds),
+            args=[alerting, clock, rule_class],
+            id=job_id,
+            name=f"evaluate {rule_class} rules",
+            next_run_time=start + timedelta(seconds=offset),
+            **job_options(seconds),
+        )
+        ids.append(job_id)
+    scheduler.add_job(
+        _dispatch,
+        IntervalTrigger(seconds=intervals.dispatch),
+        args=[alerting, clock],
+        id="alerts-dispatch",
+        name="escalate, remind, notify",
+        **job_options(intervals.dispatch),
+    )
+    scheduler.add_job(
+        _deliver,
+        IntervalTrigger(seconds=intervals.outbox),
+        args=[alerting, clock],
+        id="alerts-outbox",
+        name="deliver notifications",
+        next_run_time=start,
+        **job_options(intervals.outbox),
+    )
+    return [*ids, "alerts-dispatch", "alerts-outbox"]
+
+
+def start_background(alerting: Alerting, clock: Clock | None = None) -> BackgroundScheduler:
+    """A started background scheduler running the alert jobs (threads; blocking I/O is fine)."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    schedule_alerting(scheduler, alerting, clock)
+    scheduler.start()
+    return scheduler

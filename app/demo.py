@@ -1,0 +1,266 @@
+"""`repoclimate demo`: the whole chain on one laptop with nothing else installed.
+
+An embedded MQTT broker (amqtt, MQTT 3.1.1) on a loopback port, the SQLite store in a data
+directory, the collector in its MQTT 3.1.1 mode, and the simulator publishing the built-in City
+Archives site. The simulated clock starts ``backfill`` ago and runs ``speed`` times faster than
+the wall clock until it reaches now, then in real time (the simulator never publishes readings
+from the future: the collector would refuse them). The collector connects and subscribes before
+the simulator publishes, because amqtt keeps no messages for clients that are not connected.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from alerts.model import Alert
+from alerts.notify import Message
+from alerts.notify.console import LogChannel
+from alerts.runtime import Alerting, build_alerting
+from alerts.settings import AlertSettings
+from app.broker import BrokerStartError, EmbeddedBroker
+from app.signals import stop_after, stop_on_signals
+from app.wiring import collector_from
+from history import HistoryStore, StoreUnavailable, open_store
+from history.settings import StoreSettings
+from ingest.settings import CollectorSettings, MqttSettings
+from ingest.stats import StatsSnapshot
+from sensors.registry import Registry, load_registry
+from sensors.simulate.engine import Simulation
+from sensors.simulator import SimulatorError, build_layout, simulate
+
+logger = logging.getLogger(__name__)
+
+DEMO_FORMATS = ("generic", "zigbee2mqtt", "tasmota", "shelly-gen2", "ttn", "lineprotocol")
+"""Payload formats that carry their own time stamp, assigned to the demo's sensors in turn.
+
+ESPHome and Shelly Gen1 payloads carry no time, so the collector stamps them on receipt: while
+the simulated clock runs fast those readings would land at the wall-clock time, ahead of the
+rest. ``--formats mixed`` shows them anyway."""
+
+COLLECTOR_ID = "repoclimate-demo-collector"
+_SUBSCRIBE_TIMEOUT_S = 15.0
+_ALERT_TICK_S = 1.0
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `run_demo` runs; the CLI fills it from its options."""
+
+    speed: float = 3600.0
+    """Simulated seconds per wall-clock second until the simulated clock reaches now."""
+    backfill: timedelta = timedelta(days=2)
+    """How long ago the simulated clock starts."""
+    rate: float | None = 500.0
+    """At most this many messages per second (None: as fast as the broker takes them)."""
+    faults: Sequence[str] = ()
+    duration: float | None = None
+    """Stop by itself after this many wall-clock seconds (None: until Ctrl-C / SIGTERM)."""
+    formats: str | Sequence[str] = DEMO_FORMATS
+    port: int = 0
+    """Broker port on 127.0.0.1 (0: a free one)."""
+    data_dir: Path | None = None
+    """Where the SQLite store, the spool and the registry go (None: a temporary directory)."""
+    seed: int = 0
+
+
+class SimClock:
+    """The simulated time: ``start`` plus ``speed`` × wall time elapsed, never past now."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        self.start = start
+        self.speed = speed
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        elapsed = time.monotonic() - self._origin
+        simulated = self.start + timedelta(seconds=elapsed * self.speed)
+        return min(simulated, datetime.now(UTC))
+
+    @property
+    def caught_up(self) -> bool:
+        return self.now() >= datetime.now(UTC) - timedelta(seconds=1)
+
+    def settled(self, lag_s: float = 2.0) -> datetime:
+        """The simulated time by which readings should have reached the store: ``now()`` less
+        ``lag_s`` wall-clock seconds of batching and publishing, in simulated time."""
+        pace = 1.0 if self.caught_up else self.speed
+        return self.now() - timedelta(seconds=lag_s * pace)
+
+
+class NotificationFeed:
+    """The demo's notification channel: keeps each notification's subject for the view.
+
+    The rota of the demo broadcasts every notification to the console; printing whole messages
+    would scroll the live table away, so the view shows their subjects (full texts are in the
+    alert database: ``repoclimate alerts list --state DATA_DIR/alerts.sqlite``).
+    """
+
+    kind = "console"
+
+    def __init__(self, keep: int = 100) -> None:
+        self.subjects: deque[str] = deque(maxlen=keep)
+        self.sent = 0
+
+    def send(self, target: str, message: Message) -> None:
+        self.subjects.append(message.subject)
+        self.sent += 1
+
+
+@dataclass
+class DemoState:
+    """What the live view shows; filled by the demo's threads, read by the view."""
+
+    broker_url: str
+    data_dir: Path
+    store_path: Path
+    store: HistoryStore
+    registry: Registry
+    clock: SimClock
+    speed: float
+    collector: StatsSnapshot = field(default_factory=StatsSnapshot)
+    error: str | None = None
+    open_alerts: list[Alert] = field(default_factory=list)
+    notifications: NotificationFeed = field(default_factory=NotificationFeed)
+
+
+class DemoError(RuntimeError):
+    """The demo cannot start (broker port taken, collector not subscribing); says why."""
+
+
+def run_demo(
+    options: DemoOptions,
+    show: Callable[[DemoState, threading.Event], None],
+) -> DemoState:
+    """Run the demo until ``options.duration`` passes, SIGINT / SIGTERM, or a part fails.
+
+    ``show(state, stop)`` runs in the calling thread for the whole demo (the live view or the
+    plain summaries) and must return soon after ``stop`` is set. Every thread is joined, the
+    broker closed and the store closed before this returns. Raises `FaultSpecError` for a fault
+    that does not parse or fit the layout, `DemoError` when the demo cannot start.
+    """
+    layout = build_layout(formats=options.formats)
+    start = (datetime.now(UTC) - options.backfill).replace(microsecond=0)
+    Simulation(layout, start=start, faults=options.faults)  # bad faults fail before anything starts
+
+    stop = threading.Event()
+    with ExitStack() as stack:
+        stack.enter_context(stop_on_signals(stop))  # Ctrl-C during start-up stops cleanly too
+        data_dir = options.data_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="repoclimate-demo-"))
+        )
+        data_dir.mkdir(parents=True, exist_ok=True)
+        registry_path = data_dir / "registry.yaml"
+        registry_path.write_text(layout.registry_yaml(), encoding="utf-8")
+        registry = load_registry(registry_path)
+
+        broker = EmbeddedBroker(port=options.port)
+        try:
+            broker.start()
+        except BrokerStartError as exc:
+            raise DemoError(str(exc)) from None
+        stack.callback(broker.stop)
+
+        store_path = data_dir / "readings.sqlite"
+        store = open_store(StoreSettings(kind="sqlite", sqlite_path=store_path))
+        stack.callback(store.close)
+
+        state = DemoState(
+            broker_url=broker.url,
+            data_dir=data_dir,
+            store_path=store_path,
+            store=store,
+            registry=registry,
+            clock=SimClock(start, options.speed),
+            speed=options.speed,
+        )
+
+        def on_stats(snapshot: StatsSnapshot) -> None:
+            state.collector = snapshot
+
+        mqtt = MqttSettings(url=broker.url, client_id=COLLECTOR_ID, protocol="3.1.1")
+        collector_settings = CollectorSettings(spool_dir=data_dir / "spool")
+        collector = collector_from(mqtt, collector_settings, registry, store, on_stats)
+        collector.start()
+        stack.callback(collector.stop)
+        if not broker.wait_for_subscriber(COLLECTOR_ID, _SUBSCRIBE_TIMEOUT_S):
+            raise DemoError("the collector did not subscribe to the embedded broker")
+
+        alerting = build_alerting(
+            AlertSettings(state_path=data_dir / "alerts.sqlite", console=True),
+            store,
+            registry,
+            clock=state.clock,
+            channels={"console": state.notifications, "log": LogChannel()},
+        )
+        stack.callback(alerting.close)
+        evaluator = threading.Thread(
+            target=_evaluate_alerts, args=(alerting, state, stop), name="demo-alerts", daemon=True
+        )
+        evaluator.start()
+        stack.callback(evaluator.join)
+
+        def publish() -> None:
+            try:
+                simulate(
+                    host=broker.host,
+                    port=broker.port,
+                    protocol="3.1.1",
+                    layout=layout,
+                    max_rate=options.rate,
+                    speed=options.speed,
+                    faults=options.faults,
+                    seed=options.seed,
+                    start=start,
+                    client_id="repoclimate-demo-simulator",
+                    stop=stop,
+                )
+            except SimulatorError as exc:
+                state.error = f"simulator: {exc}"
+                stop.set()
+
+        simulator = threading.Thread(target=publish, name="demo-simulator", daemon=True)
+        simulator.start()
+        stack.callback(simulator.join)
+        stack.callback(stop.set)
+
+        with stop_after(options.duration, stop):
+            show(state, stop)
+        stop.set()
+    return state
+
+
+def _evaluate_alerts(alerting: Alerting, state: DemoState, stop: threading.Event) -> None:
+    """Evaluate each rule class whenever its interval has passed on the simulated clock, then
+    dispatch and deliver notifications; the open alerts go to the live view."""
+    engine = alerting.engine
+    # Until every sensor had time to report (silent = 3 intervals without a reading), the rules
+    # would see sensors that are merely not due yet as silent.
+    longest_s = max((s.expected_interval_s for _, _, s in state.registry.sensors()), default=0.0)
+    first = state.clock.start + timedelta(seconds=3 * longest_s + 60)
+    last: dict[str, datetime] = {}
+    while not stop.wait(_ALERT_TICK_S):
+        now = state.clock.settled()
+        if now < first:
+            continue
+        due = [
+            rule_class
+            for rule_class, every_s in engine.intervals.items()
+            if rule_class not in last or (now - last[rule_class]).total_seconds() >= every_s
+        ]
+        try:
+            if due:
+                state.open_alerts = engine.evaluate(now, due)
+                last.update(dict.fromkeys(due, now))
+            engine.dispatch(now)
+            alerting.outbox.deliver_due(now)
+        except StoreUnavailable as exc:
+            logger.warning("alerts not evaluated, store unavailable: %s", exc)

@@ -1,0 +1,103 @@
+"""`repoclimate simulate`: the simulator publishing to the broker the settings name."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.signals import stop_on_signals
+from ingest.settings import MqttSettings
+from sensors.simulator import SimulationReport, simulate, simulated_registry_yaml
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """What to simulate and how fast (see `sensors.simulator.simulate`)."""
+
+    registry: Path | None = None
+    formats: str = "mixed"
+    rate: float | None = None
+    speed: float | None = None
+    count: int | None = None
+    duration: str | None = None
+    faults: Sequence[str] = ()
+    copies: int = 1
+    seed: int = 0
+
+    def registry_yaml(self) -> str:
+        """The registry that places every device this simulation publishes."""
+        return simulated_registry_yaml(
+            registry=self.registry, formats=self.formats, copies=self.copies
+        )
+
+
+def tls_context(mqtt: MqttSettings) -> ssl.SSLContext | None:
+    """The TLS context the settings ask for (``mqtts://`` or ``tls.enabled``), else None."""
+    tls = mqtt.tls
+    if not (tls.enabled or mqtt.url.startswith("mqtts://")):
+        return None
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.cert_file is not None:
+        context.load_cert_chain(
+            str(tls.cert_file), str(tls.key_file) if tls.key_file is not None else None
+        )
+    if tls.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def run_simulator(
+    mqtt: MqttSettings, options: PublishOptions, progress: Callable[[str], None]
+) -> str:
+    """Publish until the count or duration is reached, or SIGINT / SIGTERM; a summary line.
+
+    Raises ``SimulatorError`` when the broker cannot be reached or stops acknowledging,
+    ``ValueError`` for a bad fault spec, format or duration.
+    """
+    stop = threading.Event()
+
+    def on_progress(report: SimulationReport) -> None:
+        when = f" (simulated {report.last_time:%Y-%m-%d %H:%M}Z)" if report.last_time else ""
+        progress(f"published {report.total}, {report.rate:.0f}/s{when}")
+
+    with stop_on_signals(stop):
+        report = simulate(
+            host=mqtt.host,
+            port=mqtt.port,
+            protocol=mqtt.protocol,
+            registry=options.registry,
+            formats=options.formats,
+            copies=options.copies,
+            max_rate=options.rate,
+            speed=options.speed,
+            duration=options.duration,
+            count=options.count,
+            faults=options.faults,
+            seed=options.seed,
+            username=mqtt.username,
+            password=mqtt.password.get_secret_value() if mqtt.password else None,
+            tls=tls_context(mqtt),
+            stop=stop,
+            on_progress=on_progress,
+        )
+    return summary(report)
+
+
+def summary(report: SimulationReport) -> str:
+    """One line: how many messages per encoding, how fast, which simulated span."""
+    per_encoding = ", ".join(f"{name} {n}" for name, n in sorted(report.published.items()))
+    text = f"published {report.total} messages in {report.wall_s:.1f} s ({report.rate:.0f}/s)"
+    if per_encoding:
+        text += f": {per_encoding}"
+    refused = sum(report.rejected.values())
+    if refused:
+        text += f"; the broker refused {refused}"
+    if report.first_time and report.last_time:
+        text += (
+            f"; simulated {report.first_time:%Y-%m-%d %H:%M}Z → {report.last_time:%Y-%m-%d %H:%M}Z"
+        )
+    return text

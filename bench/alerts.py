@@ -1,0 +1,299 @@
+"""Benchmark of the alert engine: one evaluation cycle over 10 000 sensors, and a one-year
+backtest of one site of 50 sensors.
+
+Measured:
+- ``cycle (arrays)``: every rule class (excursion, fluctuation, condensation, health, mould,
+  decay) for 10 000 sensors in 1 000 rooms, history preloaded as arrays (30 days: hourly means
+  for the mould and decay windows, the last 26 h at 5 min), plus the lifecycle and dispatch in
+  one transaction on a SQLite state file, plus the derived series rows. This is the engine's
+  own cost, without the store.
+- ``cycle (SQLite store)``: the 5-minute classes (excursion, fluctuation, condensation, health)
+  for the same 10 000 sensors read from the embedded SQLite store holding their last 26 h at
+  5 min (readings written before timing): the engine plus the store reads.
+- ``backtest``: one site, 10 rooms × 5 sensors, one year at 5-minute readings (5.3 million),
+  every class at its live interval (excursion, condensation, health every 5 min, fluctuation
+  every 10 min, mould hourly, decay weekly), from preloaded arrays; and the same history loaded
+  from the SQLite store (``--from-store``; the write is not timed, the load is).
+
+Run: ``python bench/alerts.py`` (``--quick`` for a smaller run). Prints one line per measurement
+and a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alerts.backtest import backtest, load_history
+from alerts.config import RulesConfig
+from alerts.engine import AlertEngine
+from alerts.evaluate import ArraySource
+from alerts.profiles import band_for
+from alerts.series import SensorSeries
+from alerts.state import AlertStore
+from alerts.topology import RoomNode, SensorNode, SiteNode, Topology
+from history import StoreSettings, open_store
+from sensors.reading import Reading
+
+PROFILES = ("iso11799-paper", "ashrae-a", "bs4971", "jgj25-paper", "ashrae-b")
+HOLDINGS = ("paper", "mixed", "photographs", "paper", "wood")
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def make_topology(rooms: int, per_room: int, sites: int) -> Topology:
+    site_nodes = []
+    rooms_per_site = max(rooms // sites, 1)
+    for s in range(sites):
+        room_nodes = []
+        for r in range(rooms_per_site):
+            k = s * rooms_per_site + r
+            sensors = tuple(
+                SensorNode(
+                    f"s{k}-{i}",
+                    f"site{s}",
+                    f"room{r}",
+                    300.0,
+                    surface=(i == per_room - 1 and k % 4 == 0),
+                )
+                for i in range(per_room)
+            )
+            room_nodes.append(
+                RoomNode(f"site{s}", f"room{r}", PROFILES[k % 5], HOLDINGS[k % 5], sensors)
+            )
+        site_nodes.append(SiteNode(f"site{s}", ZoneInfo("Europe/London"), tuple(room_nodes)))
+    return Topology(site_nodes)
+
+
+def climate(
+    times: np.ndarray, seed: int, profile: str = "ashrae-a"
+) -> tuple[np.ndarray, np.ndarray]:
+    """A storeroom kept mostly within its profile's band: yearly and daily cycles, noise, and
+    now and then a damp spell (a dehumidifier fault)."""
+    band = band_for(profile)
+    t_mid = (band.t_min + band.t_max) / 2 if band.t_min and band.t_max else 18.0
+    rh_mid = (band.rh_min + band.rh_max) / 2 if band.rh_min and band.rh_max else 45.0
+    t_amp = ((band.t_max - band.t_min) / 4) if band.t_min and band.t_max else 2.0
+    rh_amp = ((band.rh_max - band.rh_min) / 5) if band.rh_min and band.rh_max else 4.0
+    rng = np.random.default_rng(seed)
+    hours = (times - times[0]) / 3600.0
+    year = 2 * np.pi * times / (365.25 * 86400)
+    day = 2 * np.pi * times / 86400
+    t = t_mid + t_amp * np.sin(year) + 0.3 * np.sin(day) + rng.normal(0, 0.1, times.size)
+    rh = rh_mid + rh_amp * np.sin(year - 0.5) + 1.0 * np.sin(day) + rng.normal(0, 0.5, times.size)
+    for start in rng.uniform(0, max(hours[-1] - 72, 1), size=max(int(hours[-1] // 1500), 1)):
+        spell = (hours >= start) & (hours < start + rng.uniform(6, 96))
+        rh[spell] += rng.uniform(10, 25)
+    return np.round(t, 2), np.clip(np.round(rh, 1), 0, 100)
+
+
+def history_for(
+    sensor: str, times: np.ndarray, seed: int, start: float, profile: str
+) -> SensorSeries:
+    t, rh = climate(times, seed, profile)
+    battery = np.full(times.size, np.nan)
+    battery[::288] = 80.0
+    return SensorSeries(sensor, times, t, rh, battery, start)
+
+
+def cycle_times(now: datetime) -> np.ndarray:
+    end = now.timestamp()
+    hourly = np.arange(end - 30 * 86400, end - 26 * 3600, 3600.0)
+    recent = np.arange(end - 26 * 3600, end + 1, 300.0)
+    return np.concatenate([hourly, recent])
+
+
+class _Derived:
+    """Counts derived rows instead of storing them (the store's write cost is its own bench)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def write_derived(self, rows: Any) -> None:
+        self.rows += len(rows)
+
+
+def bench_cycle_arrays(sensors: int, tmp: Path) -> dict[str, float]:
+    topo = make_topology(sensors // 10, 10, max(sensors // 1000, 1))
+    times = cycle_times(NOW)
+    profiles = {(r.site, r.id): r.profile for r in topo.rooms()}
+    series = {
+        s.id: history_for(s.id, times, i, times[0], profiles[(s.site, s.room)])
+        for i, s in enumerate(topo.sensors())
+    }
+    sink = _Derived()
+    state = AlertStore(tmp / "cycle.sqlite")
+    engine = AlertEngine(
+        sink,
+        topo,
+        state,
+        RulesConfig.builtin(),  # type: ignore[arg-type]
+        source=ArraySource(series),
+    )
+    began = time.perf_counter()
+    report = engine.run(NOW)
+    seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    engine.run(NOW + timedelta(minutes=5))
+    second = time.perf_counter() - began
+    state.close()
+    print(
+        f"cycle (arrays), {sensors} sensors, all classes: {seconds:.2f} s "
+        f"({len(report.open_alerts)} open alerts, {report.derived_rows} derived rows); "
+        f"next cycle {second:.2f} s"
+    )
+    return {
+        "cycle_arrays_s": seconds,
+        "cycle_arrays_next_s": second,
+        "cycle_open_alerts": len(report.open_alerts),
+    }
+
+
+def bench_cycle_store(sensors: int, tmp: Path) -> dict[str, float]:
+    topo = make_topology(sensors // 10, 10, max(sensors // 1000, 1))
+    end = NOW.timestamp()
+    times = np.arange(end - 26 * 3600, end + 1, 300.0)
+    store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp / "readings.sqlite"))
+    began = time.perf_counter()
+    base = datetime.fromtimestamp(times[0], UTC)
+    profiles = {(r.site, r.id): r.profile for r in topo.rooms()}
+    for i, sensor in enumerate(topo.sensors()):
+        t, rh = climate(times, i, profiles[(sensor.site, sensor.room)])
+        store.write(
+            [
+                Reading(
+                    sensor.id,
+                    base + timedelta(seconds=300 * k),
+                    float(t[k]),
+                    float(rh[k]),
+                    site=sensor.site,
+                    room=sensor.room,
+                )
+                for k in range(times.size)
+            ]
+        )
+    written = time.perf_counter() - began
+    state = AlertStore(tmp / "cycle-store.sqlite")
+    engine = AlertEngine(store, topo, state, RulesConfig.builtin())
+    classes = ["excursion", "fluctuation", "condensation", "health"]
+    began = time.perf_counter()
+    report = engine.run(NOW, classes)
+    seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    engine.run(NOW, ["mould"])
+    mould = time.perf_counter() - began
+    state.close()
+    store.close()
+    count = sensors * times.size
+    print(
+        f"cycle (SQLite store), {sensors} sensors, 5-minute classes: {seconds:.2f} s "
+        f"({len(report.open_alerts)} open alerts); mould class with derived series: "
+        f"{mould:.2f} s  [setup: {count} readings written in {written:.0f} s]"
+    )
+    return {"cycle_store_s": seconds, "cycle_store_mould_s": mould}
+
+
+def year_history(topo: Topology, start: datetime, end: datetime) -> dict[str, SensorSeries]:
+    times = np.arange(start.timestamp(), end.timestamp(), 300.0)
+    history = {}
+    profiles = {(r.site, r.id): r.profile for r in topo.rooms()}
+    for i, sensor in enumerate(topo.sensors()):
+        s = history_for(sensor.id, times, 1000 + i, times[0], profiles[(sensor.site, sensor.room)])
+        if i == 7:  # one sensor falls silent for two days
+            keep = (times < times[0] + 100 * 86400) | (times > times[0] + 102 * 86400)
+            s = SensorSeries(
+                s.sensor,
+                s.times[keep],
+                s.temperature[keep],
+                s.humidity[keep],
+                s.battery[keep],
+                s.start,
+            )
+        history[sensor.id] = s
+    return history
+
+
+def bench_backtest(days: int, from_store: bool, tmp: Path) -> dict[str, float]:
+    topo = make_topology(10, 5, 1)
+    end = NOW
+    start = end - timedelta(days=days)
+    history = year_history(topo, start - timedelta(days=36), end)
+    readings = sum(len(s) for s in history.values())
+    rules = RulesConfig.builtin()
+    began = time.perf_counter()
+    result = backtest(None, topo, rules, start, end, history=history)
+    seconds = time.perf_counter() - began
+    print(
+        f"backtest, 50 sensors, {days} days ({readings} readings, arrays): {seconds:.1f} s, "
+        f"{len(result.episodes)} alerts fired, {result.evaluations} lifecycle steps"
+    )
+    out = {"backtest_arrays_s": seconds, "backtest_alerts": float(len(result.episodes))}
+    if from_store:
+        store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp / "year.sqlite"))
+        for sensor in topo.sensors():
+            s = history[sensor.id]
+            store.write(
+                [
+                    Reading(
+                        sensor.id,
+                        datetime.fromtimestamp(float(s.times[k]), UTC),
+                        float(s.temperature[k]),
+                        float(s.humidity[k]),
+                        site=sensor.site,
+                        room=sensor.room,
+                    )
+                    for k in range(len(s))
+                ]
+            )
+        began = time.perf_counter()
+        loaded = load_history(store, topo, start - timedelta(days=36), end)
+        load_s = time.perf_counter() - began
+        began = time.perf_counter()
+        again = backtest(store, topo, rules, start, end, history=loaded)
+        total = time.perf_counter() - began + load_s
+        store.close()
+        print(
+            f"backtest from the SQLite store: load {load_s:.1f} s + rules {total - load_s:.1f} s"
+            f" = {total:.1f} s, {len(again.episodes)} alerts fired"
+        )
+        out.update({"backtest_store_load_s": load_s, "backtest_store_total_s": total})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="1 000 sensors, 60-day backtest")
+    parser.add_argument(
+        "--from-store", action="store_true", help="also run the backtest from a SQLite store"
+    )
+    parser.add_argument("--skip-store-cycle", action="store_true")
+    args = parser.parse_args()
+    sensors = 1_000 if args.quick else 10_000
+    days = 60 if args.quick else 365
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{platform.processor() or platform.platform()}"
+    )
+    results: dict[str, Any] = {"sensors": sensors, "backtest_days": days}
+    with tempfile.TemporaryDirectory() as directory:
+        tmp = Path(directory)
+        results.update(bench_cycle_arrays(sensors, tmp))
+        if not args.skip_store_cycle:
+            results.update(bench_cycle_store(sensors, tmp))
+        results.update(bench_backtest(days, args.from_store, tmp))
+    print(json.dumps(results, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""The embedded store: readings in one SQLite file, for `repoclimate demo` and small sites.
+
+Durability: the database runs in WAL mode with ``synchronous=FULL``. In WAL mode ``FULL`` syncs
+the log on every commit, so once `SQLiteStore.write` returns the readings survive a process crash
+*and* a power cut or OS crash, which is the promise the collector relies on when it acknowledges
+the MQTT messages after the write. ``NORMAL`` would survive a process crash only (the last commits
+may roll back on power loss) and the collector would have acknowledged readings that are gone. The
+cost is one fsync per write call; the collector writes in batches, so it is small.
+
+Threads: every thread gets its own connection (WAL lets readers run while a writer commits), so
+the collector's thread and the demo's live view never share one. Writers queue on SQLite's lock
+for up to the busy timeout, then `StoreUnavailable` is raised.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from history.derived import DerivedRow
+from history.lineprotocol import LineEncoder
+from history.store import AggregatePoint, StoreUnavailable
+from history.timestamps import duration_ns, from_ns, to_ns
+from sensors.reading import Reading
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    sensor TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    site TEXT,
+    room TEXT,
+    temperature REAL,
+    humidity REAL,
+    battery REAL,
+    linkquality REAL,
+    PRIMARY KEY (sensor, time_ns)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS derived (
+    measurement TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    fields TEXT NOT NULL,
+    PRIMARY KEY (measurement, tags, time_ns)
+) WITHOUT ROWID;
+"""
+
+# A later reading at the same sensor and time fills in what it carries and keeps the rest, like
+# InfluxDB merging the fields of one point.
+_UPSERT_READING = """
+INSERT INTO readings (sensor, time_ns, site, room, temperature, humidity, battery, linkquality)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (sensor, time_ns) DO UPDATE SET
+    site = coalesce(excluded.site, site),
+    room = coalesce(excluded.room, room),
+    temperature = coalesce(excluded.temperature, temperature),
+    humidity = coalesce(excluded.humidity, humidity),
+    battery = coalesce(excluded.battery, battery),
+    linkquality = coalesce(excluded.linkquality, linkquality)
+"""
+
+_UPSERT_DERIVED = """
+INSERT INTO derived (measurement, tags, time_ns, fields) VALUES (?, ?, ?, ?)
+ON CONFLICT (measurement, tags, time_ns) DO UPDATE SET fields = json_patch(fields, excluded.fields)
+"""
+
+_COLUMNS = "sensor, time_ns, site, room, temperature, humidity, battery, linkquality"
+
+
+def _reading(row: tuple[Any, ...]) -> Reading:
+    sensor, time_ns, site, room, temperature, humidity, battery, linkquality = row
+    return Reading(
+        sensor=sensor,
+        time=from_ns(time_ns),
+        temperature=temperature,
+        humidity=humidity,
+        battery=battery,
+        linkquality=linkquality,
+        site=site,
+        room=room,
+    )
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+class SQLiteStore:
+    """Readings (and derived rows) in a SQLite file; see the module docstring for guarantees."""
+
+    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        # Validation shared with the InfluxDB store, so a reading the demo accepts is one
+        # production accepts too; the encoder itself is not used here.
+        self._encoder = LineEncoder()
+        connection = self._connection()
+        connection.executescript(_SCHEMA)
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable(f"SQLite store {self.path} is closed")
+            try:
+                connection = sqlite3.connect(
+                    self.path,
+                    timeout=self._busy_timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode != "wal":
+                    raise StoreUnavailable(f"SQLite store {self.path} cannot use WAL ({mode})")
+                connection.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as error:
+                raise StoreUnavailable(f"cannot open SQLite store {self.path}: {error}") from error
+            self._connections.append(connection)
+        self._local.connection = connection
+        return connection
+
+    def _execute_write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        connection = self._connection()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(sql, rows)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(f"SQLite store {self.path}: {error}") from error
+
+    def _query(self, sql: str, parameters: tuple[object, ...] = ()) -> list[Any]:
+        try:
+            return self._connection().execute(sql, parameters).fetchall()
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(f"SQLite store {self.path}: {error}") from error
+
+    def write(self, readings: Sequence[Reading]) -> None:
+        """Upsert readings in one transaction, durable when this returns."""
+        if not readings:
+            return
+        self._encoder.encode_readings(readings)  # raises InvalidPoint, naming the index
+        rows: list[tuple[object, ...]] = [
+            (
+                r.sensor,
+                to_ns(r.time),
+                r.site or None,
+                r.room or None,
+                _float(r.temperature),
+                _float(r.humidity),
+                _float(r.battery),
+                _float(r.linkquality),
+            )
+            for r in readings
+        ]
+        self._execute_write(_UPSERT_READING, rows)
+
+    def write_derived(self, rows: Sequence[DerivedRow]) -> None:
+        """Upsert derived rows (fields merge as JSON), durable when this returns."""
+        if not rows:
+            return
+        self._encoder.encode_derived(rows)  # raises InvalidPoint, naming the index
+        values: list[tuple[object, ...]] = [
+            (
+                row.measurement,
+                json.dumps(dict(sorted(row.tags.items())), ensure_ascii=False),
+                to_ns(row.time),
+                json.dumps({key: float(value) for key, value in row.fields.items()}),
+            )
+            for row in rows
+        ]
+        self._execute_write(_UPSERT_DERIVED, values)
+
+    def derived(self, measurement: str, start: datetime, end: datetime) -> list[DerivedRow]:
+        """Derived rows of a measurement with ``start <= time < end``, oldest first."""
+        rows = self._query(
+            "SELECT tags, time_ns, fields FROM derived"
+            " WHERE measurement = ? AND time_ns >= ? AND time_ns < ? ORDER BY time_ns, tags",
+            (measurement, to_ns(start), to_ns(end)),
+        )
+        return [
+            DerivedRow(measurement, json.loads(tags), json.loads(fields), from_ns(time_ns))
+            for tags, time_ns, fields in rows
+        ]
+
+    def latest(self) -> list[Reading]:
+        """The most recent reading of every sensor, ordered by sensor id."""
+        # SQLite takes the bare columns of a max() aggregate from the row holding the maximum.
+        rows = self._query(
+            "SELECT sensor, max(time_ns), site, room, temperature, humidity, battery, linkquality"
+            " FROM readings GROUP BY sensor ORDER BY sensor"
+        )
+        return [_reading(row) for row in rows]
+
+    def history(self, sensor: str, start: datetime, end: datetime) -> list[Reading]:
+        """A sensor's readings with ``start <= time < end``, oldest first."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM readings"
+            " WHERE sensor = ? AND time_ns >= ? AND time_ns < ? ORDER BY time_ns",
+            (sensor, to_ns(start), to_ns(end)),
+        )
+        return [_reading(row) for row in rows]
+
+    def aggregate(
+        self, sensor: str, start: datetime, end: datetime, every: timedelta
+    ) -> list[AggregatePoint]:
+        """Per-interval mean/min/max of a sensor, intervals aligned to the epoch."""
+        step = duration_ns(every)
+        rows = self._query(
+            "SELECT time_ns - ((time_ns % ?1) + ?1) % ?1 AS bucket,"
+            " avg(temperature), min(temperature), max(temperature),"
+            " avg(humidity), min(humidity), max(humidity),"
+            " max(count(temperature), count(humidity))"
+            " FROM readings WHERE sensor = ?2 AND time_ns >= ?3 AND time_ns < ?4"
+            " AND (temperature IS NOT NULL OR humidity IS NOT NULL)"
+            " GROUP BY bucket ORDER BY bucket",
+            (step, sensor, to_ns(start), to_ns(end)),
+        )
+        return [
+            AggregatePoint(
+                time=from_ns(bucket),
+                temperature_mean=t_mean,
+                temperature_min=t_min,
+                temperature_max=t_max,
+                humidity_mean=h_mean,
+                humidity_min=h_min,
+                humidity_max=h_max,
+                count=count,
+            )
+            for bucket, t_mean, t_min, t_max, h_mean, h_min, h_max, count in rows
+        ]
+
+    def count(self) -> int:
+        """How many readings the store holds."""
+        (row,) = self._query("SELECT count(*) FROM readings")
+        return int(row[0])
+
+    def healthy(self) -> bool:
+        """Whether the file can be read right now."""
+        try:
+            self._query("SELECT 1")
+        except StoreUnavailable:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close every thread's connection; later calls raise `StoreUnavailable`."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()

@@ -1,0 +1,381 @@
+"""Mould: IPI's days to germination and cumulative Mould Risk Factor, and the VTT (Hukka–Viitanen
+/ Ojanen) mould growth index with growth and decline.
+
+The two families answer different questions. IPI's metric asks "how close are spores on this
+material to germinating?" (MRF ≥ 1: germination expected). The VTT index models visible growth
+on a surface over months, including its slow retreat in dry spells (index 0–6).
+
+References
+----------
+[1] Image Permanence Institute, Dew Point Calculator, http://www.dpcalc.org/dp.js: ``mold(t, rh)``
+    returns 0 (no risk) when t > 45 °C, t < 2 °C or RH < 65 %, else a table of days to
+    germination on whole °C and whole % RH (T 2–45 °C, RH 65–100 %). Structure as reproduced
+    in the ``preservationeval`` package (github.com/petter-b/preservationeval) and quoted in
+    greenbuildingadvisor.com/question/how-to-calculate-days-to-mold.
+[2] Hukka, A. & Viitanen, H. (1999). A mathematical model of mould growth on wooden material.
+    Wood Sci. Technol. 33, 475–485.
+[3] Ojanen, T., Viitanen, H., Peuhkuri, R., Lähdesmäki, K., Vinha, J. & Salminen, K. (2010).
+    Mold growth modeling of building structures using sensitivity classes of materials.
+    Thermal Performance of the Exterior Envelopes of Whole Buildings XI, ASHRAE.
+[4] ../shared/science/REFERENCE.md §4.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, overload
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from preservation._series import FloatArray, as_float_array, elapsed_in_runs, scalar_or_array
+
+# --- IPI days to mould -------------------------------------------------------------------------
+
+MOULD_T_RANGE_C = (2.0, 45.0)
+MOULD_RH_MIN_PCT = 65.0
+"""IPI's no-risk boundaries [1]: no germination below 65 % RH or outside 2…45 °C."""
+
+DAYS_TO_MOULD_AT_20C_100PCT = 28.09
+DAYS_TO_MOULD_T_EXPONENT = -2.4625
+DAYS_TO_MOULD_RH_EXPONENT = -0.8890
+"""Coefficients of our fit to IPI's published days-to-mould values (see :func:`days_to_mould`)."""
+
+MRF_GERMINATION = 1.0
+"""MRF at which germination is expected."""
+MRF_RESET_AFTER_HOURS = 24.0
+
+
+@overload
+def days_to_mould(t_c: float, rh_pct: float) -> np.float64: ...
+@overload
+def days_to_mould(t_c: ArrayLike, rh_pct: ArrayLike) -> FloatArray: ...
+def days_to_mould(t_c: ArrayLike, rh_pct: ArrayLike) -> np.float64 | FloatArray:
+    """Days until mould spores germinate at constant T and RH (IPI) [days]; inf where none.
+
+    IPI's model [1] is a lookup table: no germination (infinite days) below 65 % RH or outside
+    2…45 °C, otherwise a tabulated number of days. The table is IPI's, is not published as a
+    formula, and is not redistributed here. We use a smooth fit of our own to the dpcalc values
+    that are public (the validated cases of ``preservationeval``: 165 days at 20 °C / 70 %,
+    46 at 28 °C / 74 %, 13 at 33 °C / 80 %, 5 at 44 °C / 97 %)::
+
+        days = 28.09 · (T / 20 °C)^−2.4625 · ((RH − 65) / 35)^−0.889    2 ≤ T ≤ 45, 65 < RH ≤ 100
+
+    It reproduces those four values within −13 %…+34 % (best at 20 °C / 70 %, −4 %), falls
+    monotonically with T and with RH, and goes smoothly to infinity as RH falls to 65 %, so the
+    cumulative risk has no jump at IPI's threshold. **Deviation**: between the anchors it is an
+    interpolation of a table we could not check cell by cell; treat single values as ±35 %.
+
+    Validity: inf (no risk) for RH ≤ 65 % or T outside 2…45 °C, as IPI; NaN for NaN input or
+    RH outside 0…100 %.
+
+    Parameters
+    ----------
+    t_c : float or array_like
+        Temperature [°C].
+    rh_pct : float or array_like
+        Relative humidity [%].
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        Days to germination; ``inf`` where IPI predicts none.
+
+    References
+    ----------
+    [1] IPI dpcalc.org dp.js ``mold(t, rh)``; values via ``preservationeval``.
+    """
+    t = as_float_array(t_c)
+    rh = as_float_array(rh_pct)
+    risk = (t >= MOULD_T_RANGE_C[0]) & (t <= MOULD_T_RANGE_C[1]) & (rh > MOULD_RH_MIN_PCT)
+    x = np.where(risk, (rh - MOULD_RH_MIN_PCT) / (100.0 - MOULD_RH_MIN_PCT), 1.0)
+    tt = np.where(risk, t, 20.0)
+    days = (
+        DAYS_TO_MOULD_AT_20C_100PCT
+        * (tt / 20.0) ** DAYS_TO_MOULD_T_EXPONENT
+        * x**DAYS_TO_MOULD_RH_EXPONENT
+    )
+    result = np.where(risk, days, np.inf)
+    bad = ~np.isfinite(t) | ~np.isfinite(rh) | (rh < 0) | (rh > 100)
+    return scalar_or_array(np.where(bad, np.nan, result))
+
+
+def mould_risk_factor(
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    hours: ArrayLike,
+    *,
+    reset_after_hours: float | None = MRF_RESET_AFTER_HOURS,
+    initial: float = 0.0,
+) -> FloatArray:
+    """IPI Mould Risk Factor accumulated over a series [–]; MRF ≥ 1 means germination expected.
+
+    Each sample adds the fraction of the germination time it lasted::
+
+        MRF(t) = Σ (hᵢ / 24) / days_to_mould(Tᵢ, RHᵢ)
+
+    so a sample that lasts as long as its days-to-mould adds 1. ``hours`` (scalar or per
+    sample) is the duration each sample stands for. Conditions with no risk add nothing; when
+    they last ``reset_after_hours`` in a row (24 h by default) the spores are taken to have
+    dried out and the MRF resets to 0. ``reset_after_hours=None`` never resets.
+
+    Source of the reset rule: IPI's eClimateNotebook documentation could not be reached; the
+    24-hour reset is the rule described in public implementations of IPI's method (e.g. a
+    GoRP/"growth over reading period" engine citing the IPI Dew Point Calculator). It is a
+    parameter so it can be changed when IPI's own wording is checked.
+
+    NaN samples (no data) neither add risk nor count as dry time. Works along axis 0 for 2-D
+    arrays (time × series).
+
+    Returns
+    -------
+    numpy.ndarray
+        MRF after each sample, same shape as the broadcast inputs.
+
+    References
+    ----------
+    [1] IPI dpcalc.org dp.js; REFERENCE.md §4.
+    """
+    days = np.atleast_1d(as_float_array(days_to_mould(t_c, rh_pct)))
+    h = np.broadcast_to(as_float_array(hours), days.shape).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        increment = np.where(np.isfinite(days) & (days > 0), h / 24.0 / days, 0.0)
+    cumulative = np.cumsum(increment, axis=0)
+    if reset_after_hours is None:
+        return cumulative + initial
+    dry = np.isposinf(days)
+    dry_hours = np.where(dry, h, 0.0)
+    # NaN samples (no data) keep a dry spell going without adding to it.
+    dry_hours_at_end = elapsed_in_runs(dry | np.isnan(days), dry_hours) + dry_hours
+    reset = dry & (dry_hours_at_end >= reset_after_hours)
+    base = np.maximum.accumulate(np.where(reset, cumulative, 0.0), axis=0)
+    before_first_reset = ~np.maximum.accumulate(reset, axis=0)
+    mrf: FloatArray = cumulative - base + np.where(before_first_reset, initial, 0.0)
+    return mrf
+
+
+# --- VTT mould index ---------------------------------------------------------------------------
+
+Sensitivity = Literal["very_sensitive", "sensitive", "medium_resistant", "resistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class VttClass:
+    """Parameters of one mould sensitivity class of Ojanen et al. (2010), table 2 [3]."""
+
+    k1_below_1: float
+    """Growth-rate factor k₁ while M < 1."""
+    k1_from_1: float
+    """Growth-rate factor k₁ once M ≥ 1."""
+    a: float
+    b: float
+    c: float
+    """Coefficients of M_max."""
+    rh_min_pct: float
+    """Lowest RH at which growth is possible."""
+
+
+SENSITIVITY_CLASSES: dict[Sensitivity, VttClass] = {
+    "very_sensitive": VttClass(1.0, 2.0, 1.0, 7.0, 2.0, 80.0),
+    "sensitive": VttClass(0.578, 0.386, 0.3, 6.0, 1.0, 80.0),
+    "medium_resistant": VttClass(0.072, 0.097, 0.0, 5.0, 1.5, 85.0),
+    "resistant": VttClass(0.033, 0.014, 0.0, 3.0, 1.0, 85.0),
+}
+"""Very sensitive: untreated pine sapwood. Sensitive: planed wood, paper-faced and wood-based
+boards, paper. Medium resistant: cement- or plastic-based materials, mineral fibre. Resistant:
+glass, metal, glazed or alkyd-painted surfaces (Ojanen et al. 2010 [3])."""
+
+DECLINE_PINE = 1.0
+DECLINE_SIGNIFICANT = 0.5
+DECLINE_RELATIVELY_LOW = 0.25
+DECLINE_ALMOST_NONE = 0.1
+"""Relative decline coefficients C_mat of Ojanen et al. (2010) [3]; 1 is the pine reference."""
+
+VTT_T_RANGE_C = (0.0, 50.0)
+_DECLINE_FIRST_6H_PER_H = 0.032 / 24.0
+_DECLINE_AFTER_24H_PER_H = 0.016 / 24.0
+
+
+def critical_rh(t_c: ArrayLike, sensitivity: Sensitivity = "sensitive") -> FloatArray:
+    """RH_crit of the VTT model [%]: the RH above which mould can grow at temperature T.
+
+    ``RH_crit = max(−0.00267·T³ + 0.160·T² − 3.13·T + 100, RH_min)`` for 0 < T < 50 °C, 100
+    (no growth) elsewhere. The polynomial is Hukka & Viitanen's [2]; it reaches 80 % at
+    20 °C and RH_min is 80 % (very sensitive, sensitive) or 85 % (medium resistant, resistant)
+    [3]. Sources disagree on the rule for the two resistant classes: the text of [3] (and
+    REFERENCE.md) writes the polynomial for T ≤ 20 °C and RH_min above, which for RH_min = 85 %
+    would let growth start at 80 % below 20 °C yet need 85 % above it; VTT-affiliated
+    implementations (Laukkarinen's, Tampere University) take the maximum of the two, as here.
+    For the 80 % classes the two readings differ by less than 0.1 % RH.
+    """
+    t = as_float_array(t_c)
+    cls = SENSITIVITY_CLASSES[sensitivity]
+    poly = -0.00267 * t**3 + 0.160 * t**2 - 3.13 * t + 100.0
+    inside = (t > VTT_T_RANGE_C[0]) & (t < VTT_T_RANGE_C[1])
+    result: FloatArray = np.where(inside, np.maximum(poly, cls.rh_min_pct), 100.0)
+    return result
+
+
+def vtt_mould_index(
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    hours: ArrayLike = 1.0,
+    *,
+    sensitivity: Sensitivity = "sensitive",
+    surface_quality: float = 0.0,
+    wood_species: float = 0.0,
+    decline: float = DECLINE_PINE,
+    initial: float = 0.0,
+) -> FloatArray:
+    """VTT mould growth index M (0–6) over a series, with growth and decline.
+
+    Hukka & Viitanen's model [2] with the material sensitivity classes of Ojanen et al. [3].
+    While conditions are favourable (RH ≥ RH_crit, see :func:`critical_rh`, and 0 < T < 50 °C),
+    with t in days::
+
+        dM/dt = k₁·k₂ / (7·exp(−0.68·ln T − 13.9·ln RH + 0.14·W − 0.33·SQ + 66.02))
+        k₂    = max(1 − exp(2.3·(M − M_max)), 0)
+        M_max = A + B·x − C·x²,   x = (RH_crit − RH)/(RH_crit − 100)   (floored at 0)
+
+    k₁ is the class's value for M < 1 or M ≥ 1. In unfavourable conditions M declines with the
+    time since they began: −0.032/day (= −0.00133/h) for the first 6 h, 0 from 6 h to 24 h,
+    −0.016/day (= −0.000667/h) beyond 24 h, each times C_mat (``decline``); M never goes below 0.
+    Both public implementations we checked (Laukkarinen, Tampere University; RIBuild/Delphin,
+    Kongsgaard) use these decline constants. (RIBuild also applies the daily growth rate per
+    hourly step without dividing by 24; we follow the paper and Laukkarinen: the rate is per
+    day.)
+
+    Hourly steps are the model's design. Longer or irregular steps (``hours`` per sample) are
+    integrated in one Euler step each, with growth stopped at M_max, so the index stays within
+    0…M_max ≤ 6 whatever the step. NaN samples leave M unchanged and do not advance the dry-time
+    clock.
+
+    Parameters
+    ----------
+    t_c, rh_pct : array_like
+        Surface (or air) temperature [°C] and relative humidity [%], 1-D (time) or 2-D
+        (time × series).
+    hours : float or array_like
+        Duration each sample stands for [h]; 1 by default.
+    sensitivity : {"very_sensitive", "sensitive", "medium_resistant", "resistant"}
+        Ojanen's class. Paper and board are usually taken as "sensitive".
+    surface_quality : float
+        SQ: 0 sawn/resawn surface (worst case), 1 kiln-dried original surface [2]. 0 for
+        non-wood materials (as in [3]).
+    wood_species : float
+        W: 0 pine, 1 spruce [2]. 0 for non-wood materials.
+    decline : float
+        C_mat: 1 pine reference, 0.5 significant, 0.25 relatively low, 0.1 almost no decline.
+    initial : float
+        Index before the first sample.
+
+    Returns
+    -------
+    numpy.ndarray
+        M after each sample, shape of the broadcast inputs.
+
+    References
+    ----------
+    [2] Hukka & Viitanen (1999), Wood Sci. Technol. 33, 475–485.
+    [3] Ojanen et al. (2010), Buildings XI.
+    """
+    cls = SENSITIVITY_CLASSES[sensitivity]
+    t = as_float_array(t_c)
+    rh = as_float_array(rh_pct)
+    t, rh = np.broadcast_arrays(np.atleast_1d(t), np.atleast_1d(rh))
+    h = np.broadcast_to(as_float_array(hours), t.shape).astype(np.float64)
+    valid = np.isfinite(t) & np.isfinite(rh) & np.isfinite(h)
+
+    rh_crit = critical_rh(t, sensitivity)
+    grows = valid & (rh >= rh_crit) & (t > VTT_T_RANGE_C[0]) & (t < VTT_T_RANGE_C[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(grows, (rh_crit - rh) / (rh_crit - 100.0), 0.0)
+        m_max = np.maximum(cls.a + cls.b * x - cls.c * x**2, 0.0)
+        exponent = (
+            -0.68 * np.log(np.where(grows, t, 1.0))
+            - 13.9 * np.log(np.where(grows, rh, 1.0))
+            + 0.14 * wood_species
+            - 0.33 * surface_quality
+            + 66.02
+        )
+        growth_base = np.where(grows, h / 24.0 / (7.0 * np.exp(exponent)), 0.0)
+
+    dry = valid & ~grows
+    # The dry-time clock runs through NaN samples without advancing (no data, no evidence).
+    start = elapsed_in_runs(~grows, np.where(dry, h, 0.0))
+    end = start + h
+    first = np.clip(np.minimum(end, 6.0) - start, 0.0, None)
+    late = np.clip(end - np.maximum(start, 24.0), 0.0, None)
+    fall = np.where(
+        dry, decline * (_DECLINE_FIRST_6H_PER_H * first + _DECLINE_AFTER_24H_PER_H * late), 0.0
+    )
+
+    if t.ndim == 1:
+        return _integrate_1d(grows, growth_base, m_max, fall, cls, initial)
+    return _integrate_nd(grows, growth_base, m_max, fall, cls, initial)
+
+
+def _integrate_1d(
+    grows: np.ndarray,
+    growth_base: FloatArray,
+    m_max: FloatArray,
+    fall: FloatArray,
+    cls: VttClass,
+    initial: float,
+) -> FloatArray:
+    # Growth depends on M step by step, so growth steps are integrated one at a time in plain
+    # floats (a NumPy call per step would cost more than its arithmetic). Between them M can only
+    # fall by the precomputed declines, floored at 0: each dry spell is one vectorised step.
+    out = np.empty(grows.shape, dtype=np.float64)
+    steps = np.flatnonzero(grows)
+    fall_before = np.concatenate(([0.0], np.cumsum(fall)))  # fall before step i: [i]
+    k1a, k1b = cls.k1_below_1, cls.k1_from_1
+    exp = math.exp
+    m = float(initial)
+    pos = 0
+    for g, base, cap in zip(
+        steps.tolist(), growth_base[steps].tolist(), m_max[steps].tolist(), strict=True
+    ):
+        if g > pos:
+            m = _decline(out, m, pos, g, fall_before)
+        if m < cap:
+            k2 = 1.0 - exp(2.3 * (m - cap))
+            m += base * (k1a if m < 1.0 else k1b) * k2
+            if m > cap:
+                m = cap
+        out[g] = m
+        pos = g + 1
+    if pos < out.size:
+        _decline(out, m, pos, out.size, fall_before)
+    return out
+
+
+def _decline(out: FloatArray, m: float, first: int, stop: int, fall_before: FloatArray) -> float:
+    """Fill ``out[first:stop]`` with a dry spell's declining index; return the last value."""
+    if m <= 0.0:
+        out[first:stop] = 0.0
+        return 0.0
+    spell = np.maximum(m - (fall_before[first + 1 : stop + 1] - fall_before[first]), 0.0)
+    out[first:stop] = spell
+    return float(spell[-1])
+
+
+def _integrate_nd(
+    grows: np.ndarray,
+    growth_base: FloatArray,
+    m_max: FloatArray,
+    fall: FloatArray,
+    cls: VttClass,
+    initial: float,
+) -> FloatArray:
+    out = np.empty(grows.shape, dtype=np.float64)
+    m = np.full(grows.shape[1:], float(initial))
+    for i in range(grows.shape[0]):
+        cap = m_max[i]
+        k1 = np.where(m < 1.0, cls.k1_below_1, cls.k1_from_1)
+        k2 = np.maximum(1.0 - np.exp(2.3 * (m - cap)), 0.0)
+        grown = np.where(m < cap, np.minimum(m + growth_base[i] * k1 * k2, cap), m)
+        m = np.where(grows[i], grown, np.maximum(m - fall[i], 0.0))
+        out[i] = m
+    return out

@@ -1,0 +1,147 @@
+"""The alert state machine and its SQLite state: transitions, events, one open alert per rule and
+subject, acknowledgement, survival across a restart."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts.lifecycle import acknowledge, apply_findings
+from alerts.model import AlertState, Finding, Severity, Subject
+from alerts.state import AlertNotFoundError, AlertStore, TransitionError
+from tests.alerts.conftest import T0
+
+RULE = "excursion.humidity_high"
+SUBJECT = Subject("city", "stack-3", "s1")
+
+
+def finding(
+    severity: Severity = Severity.WARNING,
+    since_h: float = 0.0,
+    value: float = 70.0,
+    for_s: float = 3600.0,
+) -> Finding:
+    return Finding(
+        rule=RULE,
+        subject=SUBJECT,
+        severity=severity,
+        since=T0 + timedelta(hours=since_h),
+        value=value,
+        threshold=60.0,
+        unit="%RH",
+        summary=f"RH {value}",
+        advice="check the dehumidifier",
+        for_s=for_s,
+    )
+
+
+def apply(state: AlertStore, found: list[Finding], hours: float) -> list[AlertState]:
+    with state.transaction() as tx:
+        changes = apply_findings(tx, found, [RULE], [SUBJECT.id], T0 + timedelta(hours=hours))
+    return [c.to_state for c in changes]
+
+
+def test_pending_firing_resolved_with_events() -> None:
+    state = AlertStore(":memory:")
+    assert apply(state, [finding()], 0.5) == [AlertState.PENDING]
+    assert apply(state, [finding(value=72)], 0.9) == []
+    assert apply(state, [finding(value=75)], 1.0) == [AlertState.FIRING]
+    (alert,) = state.open_alerts()
+    assert alert.state is AlertState.FIRING
+    assert alert.fired_at == T0 + timedelta(hours=1)
+    assert alert.value == 75 and alert.peak_value == 75 and alert.threshold == 60
+    assert alert.since == T0
+    assert apply(state, [], 2.0) == [AlertState.RESOLVED]
+    assert state.open_alerts() == []
+    events = state.events(alert.id)
+    assert [(e.from_state, e.to_state) for e in events] == [
+        (None, AlertState.PENDING),
+        (AlertState.PENDING, AlertState.FIRING),
+        (AlertState.FIRING, AlertState.RESOLVED),
+    ]
+    assert all(e.actor == "engine" for e in events)
+    assert state.get(alert.id).resolved_at == T0 + timedelta(hours=2)
+
+
+def test_one_open_alert_per_rule_and_subject() -> None:
+    state = AlertStore(":memory:")
+    apply(state, [finding(), finding(Severity.CRITICAL)], 2.0)
+    apply(state, [finding()], 2.5)
+    (alert,) = state.open_alerts()
+    assert alert.severity is Severity.WARNING  # the later evaluation said warning
+    with pytest.raises(sqlite3.IntegrityError), state.transaction() as tx:
+        tx.insert_alert(finding(), AlertState.PENDING, T0)
+    apply(state, [], 3.0)
+    apply(state, [finding(since_h=3.5)], 5.0)
+    assert len(state.list_alerts()) == 2  # a new episode is a new alert
+
+
+def test_severity_change_is_recorded() -> None:
+    state = AlertStore(":memory:")
+    apply(state, [finding()], 1.0)
+    apply(state, [finding(Severity.CRITICAL, value=80)], 1.5)
+    (alert,) = state.open_alerts()
+    assert alert.severity is Severity.CRITICAL
+    assert "warning → critical" in state.events(alert.id)[-1].note
+
+
+def test_held_subjects_keep_their_state() -> None:
+    state = AlertStore(":memory:")
+    apply(state, [finding()], 1.0)
+    with state.transaction() as tx:
+        apply_findings(tx, [], [RULE], [SUBJECT.id], T0 + timedelta(hours=2), [(RULE, SUBJECT.id)])
+    assert len(state.open_alerts()) == 1
+    with state.transaction() as tx:  # a subject not evaluated is left alone too
+        apply_findings(tx, [], [RULE], ["city/stack-3/other"], T0 + timedelta(hours=2))
+    assert len(state.open_alerts()) == 1
+
+
+def test_acknowledge() -> None:
+    state = AlertStore(":memory:")
+    apply(state, [finding()], 0.5)
+    (pending,) = state.open_alerts()
+    with pytest.raises(TransitionError, match="pending"), state.transaction() as tx:
+        acknowledge(tx, pending.id, "alice", T0)
+    apply(state, [finding()], 1.0)
+    with pytest.raises(TransitionError, match="token"), state.transaction() as tx:
+        acknowledge(tx, pending.id, "alice", T0, token="wrong")
+    with state.transaction() as tx:
+        acked = acknowledge(
+            tx, pending.id, "alice", T0 + timedelta(hours=1.2), "on my way", token=pending.ack_token
+        )
+    assert acked.state is AlertState.ACKNOWLEDGED
+    assert acked.acknowledged_by == "alice"
+    last = state.events(acked.id)[-1]
+    assert (last.actor, last.note, last.to_state) == ("alice", "on my way", AlertState.ACKNOWLEDGED)
+    with (
+        pytest.raises(TransitionError, match="already acknowledged by alice"),
+        state.transaction() as tx,
+    ):
+        acknowledge(tx, pending.id, "bob", T0)
+    with pytest.raises(AlertNotFoundError), state.transaction() as tx:
+        acknowledge(tx, 999, "bob", T0)
+    # acknowledged alerts still resolve when the condition clears
+    assert apply(state, [], 3.0) == [AlertState.RESOLVED]
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.sqlite"
+    state = AlertStore(path)
+    apply(state, [finding()], 1.0)
+    state.close()
+    reopened = AlertStore(path)
+    (alert,) = reopened.open_alerts()
+    assert alert.state is AlertState.FIRING
+    assert apply(reopened, [finding()], 1.5) == []  # same alert, no new transition
+    assert len(reopened.list_alerts()) == 1
+
+
+def test_a_failed_transaction_leaves_nothing() -> None:
+    state = AlertStore(":memory:")
+    with pytest.raises(RuntimeError), state.transaction() as tx:
+        apply_findings(tx, [finding()], [RULE], [SUBJECT.id], T0 + timedelta(hours=1))
+        raise RuntimeError("crash between the state change and its outbox rows")
+    assert state.list_alerts() == []

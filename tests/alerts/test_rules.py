@@ -1,0 +1,346 @@
+"""Each rule on crafted histories, run through the backtest (the live rule code and lifecycle):
+fires when it must, not before its duration, clears with hysteresis, does not flap on noise."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from alerts.backtest import BacktestResult, backtest
+from alerts.clock import ManualClock
+from alerts.config import RulesConfig
+from alerts.engine import AlertEngine
+from alerts.evaluate import ArraySource
+from alerts.model import AlertState, Severity
+from alerts.series import SensorSeries
+from alerts.state import AlertStore
+from alerts.topology import Topology
+from preservation.mould import days_to_mould
+from tests.alerts.conftest import BAND, T0, at, bands, series, topology
+
+FIVE_MIN = 300.0
+
+
+def run(
+    topo: Topology,
+    history: dict[str, SensorSeries],
+    hours: float,
+    classes: list[str],
+    rules: RulesConfig | None = None,
+    intervals: dict[str, float] | None = None,
+    start_h: float = 0.0,
+) -> BacktestResult:
+    return backtest(
+        None,
+        topo,
+        rules or RulesConfig.builtin(),
+        at(start_h),
+        at(hours),
+        intervals=intervals,
+        classes=classes,
+        bands=bands,
+        history=history,
+    )
+
+
+def step(hours: np.ndarray, at_h: float, before: float, after: float) -> np.ndarray:
+    return np.where(hours < at_h, before, after)
+
+
+# ----------------------------------------------------------------------------- excursion
+
+
+def test_excursion_fires_after_its_duration_and_clears_with_hysteresis() -> None:
+    def rh(h: np.ndarray) -> np.ndarray:
+        # 50 %, then 70 % from 2 h, 59 % (inside the band, within the margin) from 5 h,
+        # 55 % (inside by more than the 2 % margin) from 7 h
+        return np.select([h < 2, h < 5, h < 7], [50.0, 70.0, 59.0], 55.0)
+
+    result = run(topology(), {"s1": series("s1", 10, humidity=rh)}, 10, ["excursion"])
+    (episode,) = result.fired()
+    assert episode.rule == "excursion.humidity_high"
+    assert episode.since == at(2)
+    assert episode.fired_at == at(3)  # for_minutes 60: not one evaluation earlier
+    assert episode.resolved_at == at(7)  # 59 % is inside the band but not by the margin
+    assert episode.severity is Severity.WARNING
+    assert episode.value == pytest.approx(70.0)
+
+
+def test_excursion_does_not_fire_before_its_duration() -> None:
+    rh = lambda h: step(h, 2, 50.0, 70.0) * (h < 2.9) + 50.0 * (h >= 2.9)  # noqa: E731
+    result = run(topology(), {"s1": series("s1", 8, humidity=rh)}, 8, ["excursion"])
+    assert result.fired() == []
+    assert result.cleared_before_firing == 1
+
+
+def test_excursion_noise_around_threshold_makes_one_alert() -> None:
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0.0, 0.6, 400)
+
+    def rh(h: np.ndarray) -> np.ndarray:
+        values = 60.0 + noise[: h.size]  # around the 60 % limit for the first 20 h
+        return np.where(h < 20, values, 52.0)
+
+    result = run(topology(), {"s1": series("s1", 30, humidity=rh)}, 30, ["excursion"])
+    assert len(result.fired()) == 1
+    (episode,) = result.fired()
+    assert episode.resolved_at is not None and episode.resolved_at >= at(20)
+    assert result.cleared_before_firing == 0
+
+
+def test_excursion_far_beyond_the_band_is_critical() -> None:
+    rh = lambda h: step(h, 1, 50.0, 75.0)  # noqa: E731  (band max 60 + 10)
+    result = run(topology(), {"s1": series("s1", 4, humidity=rh)}, 4, ["excursion"])
+    (episode,) = result.fired()
+    assert episode.severity is Severity.CRITICAL
+
+
+def test_excursion_temperature_low() -> None:
+    t = lambda h: step(h, 1, 18.0, 11.0)  # noqa: E731
+    result = run(topology(), {"s1": series("s1", 4, temperature=t)}, 4, ["excursion"])
+    (episode,) = result.fired()
+    assert episode.rule == "excursion.temperature_low"
+    assert episode.threshold == BAND.t_min
+
+
+def test_live_engine_and_backtest_agree() -> None:
+    """The engine stepped live every 5 minutes fires and resolves at the backtest's times."""
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0.0, 0.8, 300)
+
+    def rh(h: np.ndarray) -> np.ndarray:
+        return np.select([h < 3, h < 9], [50.0, 61.0 + noise[: h.size]], 50.0)
+
+    topo = topology(("s1", "s2"))
+    history = {
+        "s1": series("s1", 16, humidity=rh),
+        "s2": series("s2", 16, humidity=lambda h: 55.0 + np.sin(h)),
+    }
+    expected = run(topo, history, 16, ["excursion", "health"], start_h=1)
+
+    state = AlertStore(":memory:")
+    clock = ManualClock(at(1))
+    engine = AlertEngine(
+        None,  # type: ignore[arg-type]  (history comes from the array source)
+        topo,
+        state,
+        bands=bands,
+        write_derived=False,
+        source=ArraySource(history),
+        clock=clock,
+    )
+    while clock.now() <= at(16):
+        engine.evaluate(classes=["excursion", "health"])
+        clock.advance(FIVE_MIN)
+    fired = [a for a in state.list_alerts() if a.fired_at is not None]
+    assert [(a.rule, a.fired_at, a.resolved_at) for a in sorted(fired, key=lambda a: a.id)] == [
+        (e.rule, e.fired_at, e.resolved_at) for e in expected.fired()
+    ]
+    assert len(expected.fired()) == 1
+
+
+# ----------------------------------------------------------------------------- fluctuation
+
+
+def test_fluctuation_beyond_the_short_term_allowance() -> None:
+    # steady 50 % for a day, then 58 % (8 % from the 24-h mean > ±5 %) for 3 h, then back
+    rh = lambda h: np.where((h >= 30) & (h < 33), 58.0, 50.0)  # noqa: E731
+    result = run(topology(), {"s1": series("s1", 40, humidity=rh)}, 40, ["fluctuation"], start_h=24)
+    (episode,) = result.fired()
+    assert episode.rule == "fluctuation.humidity"
+    assert episode.since == at(30)
+    assert (
+        at(
+            30,
+        )
+        + timedelta(minutes=30)
+        <= episode.fired_at
+        <= at(30.5) + timedelta(minutes=10)
+    )
+    assert episode.resolved_at is not None and at(33) <= episode.resolved_at <= at(33.2)
+    assert episode.severity is Severity.WARNING
+
+
+def test_fluctuation_quiet_on_slow_drift() -> None:
+    rh = lambda h: 45.0 + 0.1 * h  # noqa: E731  (10 % over 100 h: 2.4 %/day)
+    result = run(
+        topology(), {"s1": series("s1", 100, humidity=rh)}, 100, ["fluctuation"], start_h=24
+    )
+    assert result.fired() == []
+
+
+# ----------------------------------------------------------------------------- mould
+
+
+def test_mould_fires_when_the_risk_factor_reaches_its_warning_level() -> None:
+    hours = 17 * 24
+    history = {"s1": series("s1", hours, temperature=22.0, humidity=90.0, step_s=1800)}
+    result = run(
+        topology(),
+        history,
+        hours,
+        ["mould"],
+        rules=RulesConfig.from_dict({"defaults": {"mould": {"lookback_days": 20}}}),
+    )
+    (episode,) = result.fired()
+    predicted = T0 + timedelta(days=0.5 * float(days_to_mould(22.0, 90.0)))
+    # evaluated hourly on complete hours: at most two hours after the science says
+    assert predicted <= episode.fired_at <= predicted + timedelta(hours=2)
+    assert episode.rule == "mould.risk"
+    assert episode.unit == "MRF"
+    assert episode.severity is Severity.WARNING
+
+
+def test_mould_quiet_below_65_percent_and_clears_after_drying() -> None:
+    dry = run(topology(), {"s1": series("s1", 400, humidity=62.0, step_s=1800)}, 400, ["mould"])
+    assert dry.fired() == []
+
+    def rh(h: np.ndarray) -> np.ndarray:
+        return np.where(h < 16 * 24, 90.0, 50.0)
+
+    hours = 19 * 24
+    result = run(
+        topology(),
+        {"s1": series("s1", hours, temperature=22.0, humidity=rh, step_s=1800)},
+        hours,
+        ["mould"],
+    )
+    (episode,) = result.fired()
+    assert episode.resolved_at is not None
+    # IPI's MRF resets after 24 dry hours (the VTT index, still low, declines slowly)
+    assert at(16 * 24 + 24) <= episode.resolved_at <= at(16 * 24 + 26)
+
+
+# ----------------------------------------------------------------------------- condensation
+
+
+def test_condensation_on_a_cold_surface() -> None:
+    topo = topology(("air",), surfaces=("wall",))
+    wall = lambda h: np.where((h >= 2) & (h < 5), 12.3, 17.0)  # noqa: E731
+    history = {
+        "air": series("air", 8, temperature=20.0, humidity=60.0),  # dew point 12.0 °C
+        "wall": series("wall", 8, temperature=wall, humidity=None),
+    }
+    result = run(topo, history, 8, ["condensation"])
+    (episode,) = result.fired()
+    assert episode.rule == "condensation.surface"
+    assert episode.subject == "city/stack-3/wall"
+    assert episode.severity is Severity.CRITICAL  # 0.5 K from the dew point
+    assert episode.fired_at == at(2.5)  # for_minutes 30
+    assert episode.resolved_at == at(5)
+
+
+def test_saturation_without_a_surface_sensor() -> None:
+    rh = lambda h: np.where(h >= 1, 96.5, 60.0)  # noqa: E731
+    result = run(topology(), {"s1": series("s1", 3, humidity=rh)}, 3, ["condensation"])
+    (episode,) = result.fired()
+    assert episode.rule == "condensation.saturation"
+    assert episode.fired_at == at(1.5)
+
+
+# ----------------------------------------------------------------------------- decay
+
+
+def test_decay_falling_twpi_goes_to_the_digest() -> None:
+    weeks = 6
+    t = lambda h: np.where(h < (weeks - 1) * 168, 16.0, 25.0)  # noqa: E731
+    rh = lambda h: np.where(h < (weeks - 1) * 168, 40.0, 60.0)  # noqa: E731
+    history = {"s1": series("s1", weeks * 168, temperature=t, humidity=rh, step_s=3600)}
+    result = run(
+        topology(),
+        history,
+        weeks * 168,
+        ["decay"],
+        intervals={"decay": 86400.0},
+        start_h=(weeks - 1) * 168,
+    )
+    assert result.fired()
+    episode = result.fired()[0]
+    assert episode.rule == "decay.twpi_falling"
+    assert episode.severity is Severity.INFO
+    assert episode.subject == "city/stack-3"
+
+
+# ----------------------------------------------------------------------------- health
+
+
+def test_silent_sensor_fires_and_clears() -> None:
+    full = series("s1", 12)
+    keep = (full.times < at(5).timestamp()) | (full.times >= at(8).timestamp())
+    history = {
+        "s1": SensorSeries(
+            "s1",
+            full.times[keep],
+            full.temperature[keep],
+            full.humidity[keep],
+            full.battery[keep],
+            full.start,
+        )
+    }
+    # the rule must not also see the climate rules' holds as clears: run health + excursion
+    result = run(topology(), history, 12, ["health", "excursion"])
+    (episode,) = result.fired()
+    last = at(5) - timedelta(minutes=5)
+    assert episode.rule == "sensor.silent"
+    assert episode.since == last
+    assert last + timedelta(minutes=15) < episode.fired_at <= last + timedelta(minutes=20)
+    assert episode.resolved_at == at(8)
+
+
+def test_stuck_sensor() -> None:
+    t = lambda h: np.where(h < 20, 18.0, 18.0 + 0.1 * np.sin(h * 7))  # noqa: E731
+    rh = lambda h: np.where(h < 20, 50.0, 50.0 + np.sin(h * 5))  # noqa: E731
+    result = run(topology(), {"s1": series("s1", 24, temperature=t, humidity=rh)}, 24, ["health"])
+    (episode,) = result.fired()
+    assert episode.rule == "sensor.stuck"
+    assert at(12) <= episode.fired_at <= at(12) + timedelta(minutes=5)
+    assert episode.resolved_at is not None and at(20) <= episode.resolved_at <= at(20.1)
+
+
+def test_battery_low_with_hysteresis() -> None:
+    battery = lambda h: np.where(h < 30, 30.0 - h * 0.6, 17.0)  # noqa: E731
+    rh = lambda h: 50.0 + np.sin(h)  # noqa: E731
+    result = run(topology(), {"s1": series("s1", 40, humidity=rh, battery=battery)}, 40, ["health"])
+    (episode,) = result.fired()
+    assert episode.rule == "sensor.battery_low"
+    assert at(25) <= episode.fired_at <= at(25.2)  # 30 − 0.6·25 = 15 %
+    assert episode.resolved_at is None  # 17 % is not above 15 + 5 %
+
+
+def test_reading_outside_the_physical_range() -> None:
+    t = lambda h: np.where((h >= 3) & (h < 3.05), 75.0, 18.0)  # noqa: E731
+    rh = lambda h: 50.0 + np.sin(h)  # noqa: E731
+    result = run(topology(), {"s1": series("s1", 6, temperature=t, humidity=rh)}, 6, ["health"])
+    (episode,) = result.fired()
+    assert episode.rule == "sensor.out_of_range"
+    assert episode.fired_at == at(3)
+    assert episode.resolved_at == at(3) + timedelta(minutes=5)
+
+
+def test_fired_and_resolved_are_recorded_as_events() -> None:
+    state = AlertStore(":memory:")
+    clock = ManualClock(at(0))
+    history = {"s1": series("s1", 6, humidity=lambda h: step(h, 1, 50.0, 70.0))}
+    engine = AlertEngine(
+        None,
+        topology(),
+        state,
+        bands=bands,  # type: ignore[arg-type]
+        write_derived=False,
+        source=ArraySource(history),
+        clock=clock,
+    )
+    while clock.now() <= at(3):
+        engine.evaluate(classes=["excursion"])
+        clock.advance(FIVE_MIN)
+    (alert,) = state.open_alerts()
+    assert alert.state is AlertState.FIRING
+    events = state.events(alert.id)
+    assert [(e.from_state, e.to_state, e.actor) for e in events] == [
+        (None, AlertState.PENDING, "engine"),
+        (AlertState.PENDING, AlertState.FIRING, "engine"),
+    ]
+    assert events[0].time == at(1)
+    assert events[1].time == at(2)

@@ -1,0 +1,379 @@
+"""The collector against the real Mosquitto and InfluxDB: storing, batching, acknowledging,
+sessions, shared subscriptions, store refusals and its own dead letters."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.collector import Collector
+from ingest.pipeline import Pipeline
+from ingest.settings import CollectorSettings, MqttSettings
+from ingest.stats import StatsSnapshot
+from sensors.registry import load_registry
+from tests.ingest.helpers import (
+    REGISTRY,
+    Publisher,
+    collector_settings,
+    distinct_keys,
+    generic_messages,
+    influx_store,
+    mqtt_settings,
+    stored_count,
+    stored_rows,
+    wait_until,
+)
+from tests.servers import InfluxDB, Mosquitto
+
+_ids = itertools.count()
+
+
+def make_collector(
+    mqtt_config: MqttSettings,
+    settings: CollectorSettings,
+    influxdb: InfluxDB,
+    db: str,
+    *,
+    on_stats: Callable[[StatsSnapshot], None] | None = None,
+    idle_flush_s: float = 0.05,
+) -> Collector:
+    pipeline = Pipeline(load_registry(REGISTRY), mqtt_config.topics, settings.max_payload_bytes)
+    return Collector(
+        mqtt_config,
+        settings,
+        influx_store(influxdb, db),
+        pipeline,
+        on_stats=on_stats,
+        idle_flush_s=idle_flush_s,
+    )
+
+
+def publish_and_wait(url: str, messages: list[tuple[str, bytes]], **options: float) -> None:
+    publisher = Publisher(url, f"pub-{next(_ids)}")
+    publisher.publish_all(messages, **options)  # type: ignore[arg-type]
+    publisher.wait_acked(len(messages))
+    publisher.close()
+
+
+def assert_stored_once(influxdb: InfluxDB, db: str, count: int) -> None:
+    wait_until(lambda: stored_count(influxdb, db) >= count, 30, f"{count} points stored")
+    rows = stored_rows(influxdb, db)
+    assert len(rows) == len(distinct_keys(rows)) == count
+
+
+def test_published_readings_are_stored_and_acknowledged(
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+) -> None:
+    messages = generic_messages(2000, influx_db_name)
+    snapshots: list[StatsSnapshot] = []
+    mqtt_config = mqtt_settings(mosquitto.url, f"c-{influx_db_name}", influx_db_name)
+    settings = collector_settings(tmp_path / "spool")
+    collector = make_collector(
+        mqtt_config, settings, influxdb, influx_db_name, on_stats=snapshots.append
+    )
+    with collector:
+        wait_until(lambda: collector.connected, 10, "the collector to connect")
+        publish_and_wait(mosquitto.url, messages)
+        wait_until(
+            lambda: collector.stats.snapshot().acked == len(messages), 30, "every message acked"
+        )
+    stats = collector.stats.snapshot()
+    assert stats.received == stats.readings == stats.stored == len(messages)
+    assert stats.rejected_total == stats.spooled == stats.store_errors == 0
+    assert stats.batches >= len(messages) // settings.batch_size
+    assert not stats.connected
+    assert snapshots and snapshots[-1].stored == len(messages)
+    assert_stored_once(influxdb, influx_db_name, len(messages))
+
+
+def test_messages_published_while_stopped_wait_in_the_session(
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+) -> None:
+    client_id = f"session-{influx_db_name}"
+    mqtt_config = mqtt_settings(mosquitto.url, client_id, influx_db_name)
+    settings = collector_settings(tmp_path / "spool")
+    messages = generic_messages(1500, influx_db_name)
+    first = make_collector(mqtt_config, settings, influxdb, influx_db_name)
+    with first:
+        wait_until(lambda: first.connected, 10, "the collector to connect")
+        publish_and_wait(mosquitto.url, messages[:500])
+        wait_until(lambda: first.stats.snapshot().acked == 500, 30, "the first 500 acked")
+    publish_and_wait(mosquitto.url, messages[500:])  # nobody connected: the session queues
+    second = make_collector(mqtt_config, settings, influxdb, influx_db_name)
+    with second:
+        wait_until(lambda: second.stats.snapshot().acked == 1000, 30, "the queued 1000")
+    assert_stored_once(influxdb, influx_db_name, len(messages))
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_batches_keep_flowing_with_the_brokers_default_inflight_window(
+    mosquitto_factory: Callable[..., Mosquitto],
+    influxdb: InfluxDB,
+    influx_db_name: str,
+    tmp_path: Path,
+    protocol: str,
+) -> None:
+    """Mosquitto sends a client at most 20 unacknowledged messages unless it asks for more.
+
+    MQTT 5: the collector's ReceiveMaximum lets batches fill by size (the timer is set far off
+    and the idle flush off). MQTT 3.1.1 cannot ask: the idle flush keeps the stream moving.
+    """
+    broker = mosquitto_factory("max_inflight_messages 20")
+    mqtt_config = mqtt_settings(broker.url, f"window-{protocol}", "window", protocol=protocol)
+    settings = collector_settings(tmp_path / "spool", batch_size=250, batch_interval_s=30)
+    collector = make_collector(
+        mqtt_config,
+        settings,
+        influxdb,
+        influx_db_name,
+        idle_flush_s=30 if protocol == "5" else 0.02,
+    )
+    with collector:
+        wait_until(lambda: collector.connected, 10, "the collector to connect")
+        start = time.monotonic()
+        publish_and_wait(broker.url, generic_messages(1000, "window"))
+        wait_until(lambda: collector.stats.snapshot().stored == 1000, 20, "all stored")
+        elapsed = time.monotonic() - start
+    assert elapsed < 15
+    if protocol == "5":
+        assert collector.stats.snapshot().batches == 4  # cut by size, never by the timer
+    assert_stored_once(influxdb, influx_db_name, 1000)
+
+
+def test_collectors_sharing_a_subscription_split_the_stream(
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+) -> None:
+    prefix = f"shared-{influx_db_name}"
+    collectors = [
+        make_collector(
+            mqtt_settings(mosquitto.url, f"{prefix}-{i}", prefix, shared_group=prefix),
+            collector_settings(tmp_path / f"spool{i}"),
+            influxdb,
+            influx_db_name,
+        )
+        for i in range(2)
+    ]
+    for collector in collectors:
+        collector.start()
+    try:
+        for collector in collectors:
+            wait_until(lambda c=collector: c.connected, 10, "both collectors to connect")  # type: ignore[misc]
+        time.sleep(0.3)  # both SUBACKs
+        publish_and_wait(mosquitto.url, generic_messages(2000, prefix))
+        wait_until(
+            lambda: sum(c.stats.snapshot().acked for c in collectors) == 2000, 30, "all acked"
+        )
+    finally:
+        for collector in collectors:
+            collector.stop()
+    shares = [c.stats.snapshot().stored for c in collectors]
+    assert sum(shares) == 2000
+    assert min(shares) > 500  # the broker spreads the messages over the group
+    assert_stored_once(influxdb, influx_db_name, 2000)
+
+
+def test_readings_the_store_refuses_are_isolated_and_dead_lettered(
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+) -> None:
+    """A field type conflict makes InfluxDB refuse some points of a batch (a partial write):
+    the collector bisects the batch, dead-letters those readings and stores the rest."""
+    prefix = f"refused-{influx_db_name}"
+    conflict_week = datetime(2025, 6, 4, tzinfo=UTC)
+    store = influx_store(influxdb, influx_db_name)
+    store._send([f"climate,sensor=seed temperature=1i {int(conflict_week.timestamp()) * 10**9}"])
+    good = generic_messages(600, prefix)
+    bad = generic_messages(7, prefix, start=conflict_week + timedelta(hours=1))
+    stream = good[:200] + bad[:3] + good[200:400] + bad[3:] + good[400:]
+    mqtt_config = mqtt_settings(mosquitto.url, prefix, prefix)
+    records: list[dict[str, object]] = []
+    watcher = _watch(mosquitto, mqtt_config.dead_letter_topic, records)
+    collector = make_collector(
+        mqtt_config, collector_settings(tmp_path / "spool"), influxdb, influx_db_name
+    )
+    try:
+        with collector:
+            wait_until(lambda: collector.connected, 10, "the collector to connect")
+            publish_and_wait(mosquitto.url, stream)
+            wait_until(lambda: collector.stats.snapshot().acked == len(stream), 30, "all acked")
+        wait_until(lambda: len(records) == len(bad), 10, "the dead letters")
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()
+    stats = collector.stats.snapshot()
+    assert stats.store_rejected == len(bad)
+    assert stats.stored == len(good)
+    assert {r["reason"] for r in records} == {"store_rejected"}
+    assert all("field type conflict" in str(r["message"]) for r in records)
+    assert sorted(json.loads(str(r["payload"]))["time"] for r in records) == sorted(
+        json.loads(p)["time"] for _, p in bad
+    )
+    rows = stored_rows(influxdb, influx_db_name)
+    assert len([r for r in rows if r["sensor"] != "seed"]) == len(good)
+
+
+def test_the_collector_ignores_its_own_dead_letters(
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+) -> None:
+    """The default dead-letter topic lies under the default ``repoclimate/#`` route."""
+    prefix = f"loop-{influx_db_name}"
+    mqtt_config = mqtt_settings(
+        mosquitto.url, prefix, prefix, dead_letter_topic=f"repoclimate/{prefix}/deadletter"
+    )
+    collector = make_collector(
+        mqtt_config, collector_settings(tmp_path / "spool"), influxdb, influx_db_name
+    )
+    bad = [(f"repoclimate/{prefix}/r/s", f'{{"temperature":{i}'.encode()) for i in range(20)]
+    with collector:
+        wait_until(lambda: collector.connected, 10, "the collector to connect")
+        publish_and_wait(mosquitto.url, bad)
+        wait_until(lambda: collector.stats.snapshot().ignored == 20, 10, "its dead letters back")
+        time.sleep(0.5)
+    stats = collector.stats.snapshot()
+    assert stats.rejected == {"malformed_json": 20}
+    assert stats.dead_lettered == 20
+    assert stats.received == 40
+
+
+def test_mqtt5_messages_with_properties_take_pahos_own_path(
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+) -> None:
+    prefix = f"props-{influx_db_name}"
+    mqtt_config = mqtt_settings(mosquitto.url, prefix, prefix)
+    collector = make_collector(
+        mqtt_config, collector_settings(tmp_path / "spool"), influxdb, influx_db_name
+    )
+    publisher = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"{prefix}-pub", protocol=mqtt.MQTTv5
+    )
+    with collector:
+        wait_until(lambda: collector.connected, 10, "the collector to connect")
+        publisher.connect("127.0.0.1", mosquitto.port)
+        publisher.loop_start()
+        infos = []
+        for i, (topic, payload) in enumerate(generic_messages(50, prefix)):
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.UserProperty = ("n", str(i))
+            properties.ContentType = "application/json"
+            infos.append(publisher.publish(topic, payload, qos=1, properties=properties))
+        for info in infos:
+            info.wait_for_publish(10)
+        wait_until(lambda: collector.stats.snapshot().stored == 50, 10, "all stored")
+        publisher.disconnect()
+        publisher.loop_stop()
+    assert_stored_once(influxdb, influx_db_name, 50)
+
+
+def _watch(broker: Mosquitto, topic: str, into: list[dict[str, object]]) -> mqtt.Client:
+    lock = threading.Lock()
+
+    def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        with lock:
+            into.append(json.loads(message.payload))
+
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watch-{next(_ids)}")
+    watcher.on_message = on_message
+    watcher.connect("127.0.0.1", broker.port)
+    watcher.subscribe(topic, qos=1)
+    watcher.loop_start()
+    time.sleep(0.2)
+    return watcher
+
+
+def test_a_collector_without_its_broker_keeps_trying_and_stops_promptly(
+    influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+) -> None:
+    from tests.servers import free_port
+
+    mqtt_config = mqtt_settings(f"mqtt://127.0.0.1:{free_port()}", "nobody-home", "nobody")
+    collector = make_collector(
+        mqtt_config, collector_settings(tmp_path / "spool"), influxdb, influx_db_name
+    )
+    collector.start()
+    time.sleep(1.5)
+    assert not collector.connected
+    started = time.monotonic()
+    collector.stop(timeout=10)
+    assert time.monotonic() - started < 5
+    assert collector.stats.snapshot().connections == 0
+
+
+def _tls_material(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
+    ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
+    key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def run(*args: str | Path) -> None:
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-keyout", ca_key, "-out", ca_crt)  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", key, "-out", csr)  # fmt: skip
+    run("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+        "-days", "2", "-extfile", ext, "-out", crt)  # fmt: skip
+    return ca_crt, crt, key
+
+
+def test_tls_and_password_from_the_settings(
+    mosquitto_factory: Callable[..., Mosquitto],
+    influxdb: InfluxDB,
+    influx_db_name: str,
+    tmp_path: Path,
+) -> None:
+    ca, certificate, key = _tls_material(tmp_path)
+    passwords = tmp_path / "passwords"
+    for user, password in (("collector", "s3cret"), ("sensor", "pub")):
+        create = ["-c"] if user == "collector" else []
+        subprocess.run(
+            ["mosquitto_passwd", *create, "-b", str(passwords), user, password], check=True
+        )
+    broker = mosquitto_factory(
+        f"certfile {certificate}\nkeyfile {key}\nallow_anonymous false\npassword_file {passwords}"
+    )
+    url = f"mqtts://127.0.0.1:{broker.port}"
+    tls = {"enabled": True, "ca_file": str(ca)}
+
+    refused = make_collector(
+        mqtt_settings(url, "tls-wrong", "tls", username="collector", password="wrong", tls=tls),
+        collector_settings(tmp_path / "spool-wrong"),
+        influxdb,
+        influx_db_name,
+    )
+    with refused:
+        time.sleep(1.5)
+        assert not refused.connected
+
+    mqtt_config = mqtt_settings(url, "tls", "tls", username="collector", password="s3cret", tls=tls)
+    collector = make_collector(
+        mqtt_config, collector_settings(tmp_path / "spool"), influxdb, influx_db_name
+    )
+    with collector:
+        wait_until(lambda: collector.connected, 10, "the collector to connect over TLS")
+        publisher = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="tls-pub", protocol=mqtt.MQTTv5
+        )
+        publisher.tls_set(ca_certs=str(ca))
+        publisher.username_pw_set("sensor", "pub")
+        publisher.connect("127.0.0.1", broker.port)
+        publisher.loop_start()
+        infos = [publisher.publish(t, p, qos=1) for t, p in generic_messages(300, "tls")]
+        for info in infos:
+            info.wait_for_publish(10)
+        wait_until(lambda: collector.stats.snapshot().stored == 300, 20, "all stored")
+        publisher.disconnect()
+        publisher.loop_stop()
+    assert_stored_once(influxdb, influx_db_name, 300)

@@ -1,0 +1,282 @@
+"""Mould models against published values (IPI dpcalc days to mould; Hukka–Viitanen / Ojanen VTT
+equations and constants) and their invariants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from numpy.testing import assert_allclose
+
+from preservation.mould import (
+    DECLINE_SIGNIFICANT,
+    SENSITIVITY_CLASSES,
+    critical_rh,
+    days_to_mould,
+    mould_risk_factor,
+    vtt_mould_index,
+)
+from tests.preservation.reference_values import DPCALC_CASES, js_round
+
+# --- IPI days to mould -------------------------------------------------------------------------
+
+RISK_CASES = [c for c in DPCALC_CASES if c[4] > 0]
+NO_RISK_CASES = [c for c in DPCALC_CASES if c[4] == 0]
+
+
+@pytest.mark.parametrize(("t", "rh", "pi", "emc", "days"), RISK_CASES)
+def test_days_to_mould_reproduces_dpcalc_within_documented_tolerance(
+    t: float, rh: float, pi: float, emc: float, days: float
+) -> None:
+    # dpcalc reads the table at the rounded inputs; our fit is documented to ±35 % of it.
+    value = float(days_to_mould(js_round(t), js_round(rh)))
+    assert value == pytest.approx(days, rel=0.35)
+
+
+def test_days_to_mould_archive_anchor_is_close() -> None:
+    # The anchor nearest archive conditions (20 °C / 70 %: 165 days) is reproduced within 5 %.
+    assert days_to_mould(20.0, 70.0) == pytest.approx(165.0, rel=0.05)
+
+
+@pytest.mark.parametrize(("t", "rh", "pi", "emc", "days"), NO_RISK_CASES)
+def test_no_risk_cases_of_dpcalc_are_infinite(
+    t: float, rh: float, pi: float, emc: float, days: float
+) -> None:
+    assert days_to_mould(t, rh) == math.inf
+
+
+@pytest.mark.parametrize(
+    ("t", "rh"), [(20.0, 65.0), (20.0, 64.9), (1.9, 95.0), (45.1, 95.0), (-5.0, 100.0)]
+)
+def test_ipi_no_risk_boundaries(t: float, rh: float) -> None:
+    # REFERENCE.md §4 and dp.js: no risk below 65 % RH or outside 2…45 °C.
+    assert days_to_mould(t, rh) == math.inf
+
+
+def test_days_to_mould_invalid_inputs_are_nan() -> None:
+    assert np.isnan(days_to_mould(20.0, 101.0))
+    assert np.isnan(days_to_mould(np.nan, 80.0))
+    assert np.isfinite(days_to_mould(2.0, 100.0))
+    assert np.isfinite(days_to_mould(45.0, 66.0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    t=st.floats(min_value=-10, max_value=50, allow_nan=False),
+    rh=st.floats(min_value=0, max_value=99, allow_nan=False),
+    step=st.floats(min_value=0.01, max_value=20, allow_nan=False),
+)
+def test_days_to_mould_never_rises_with_rh(t: float, rh: float, step: float) -> None:
+    assert days_to_mould(t, min(rh + step, 100.0)) <= days_to_mould(t, rh)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    t=st.floats(min_value=2, max_value=44, allow_nan=False),
+    rh=st.floats(min_value=65.5, max_value=100, allow_nan=False),
+)
+def test_days_to_mould_falls_with_temperature_within_ipi_range(t: float, rh: float) -> None:
+    assert days_to_mould(t + 1.0, rh) < days_to_mould(t, rh)
+
+
+# --- Mould Risk Factor ------------------------------------------------------------------------
+
+
+def test_mrf_reaches_one_after_days_to_mould() -> None:
+    # IPI: MRF accumulates (hours/24)/days_to_mould; MRF = 1 is germination.
+    days = float(days_to_mould(25.0, 85.0))
+    n = math.ceil(days * 24) + 24
+    mrf = mould_risk_factor(np.full(n, 25.0), np.full(n, 85.0), 1.0)
+    hours_to_one = int(np.argmax(mrf >= 1.0)) + 1
+    assert hours_to_one == pytest.approx(days * 24, abs=1.0)
+
+
+def test_mrf_is_time_weighted_for_irregular_samples() -> None:
+    days = float(days_to_mould(25.0, 85.0))
+    mrf = mould_risk_factor([25.0, 25.0, 25.0], [85.0, 85.0, 85.0], [1.0, 10.0, 0.5])
+    assert_allclose(mrf, np.cumsum([1.0, 10.0, 0.5]) / 24.0 / days, rtol=1e-12)
+
+
+def test_mrf_resets_after_a_full_day_of_no_risk() -> None:
+    wet = [80.0] * 48
+    t = np.full(48 + 24 + 5, 22.0)
+    rh_23 = np.array(wet + [50.0] * 23 + [80.0] * 6)
+    rh_24 = np.array(wet + [50.0] * 24 + [80.0] * 5)
+    kept = mould_risk_factor(t, rh_23, 1.0)
+    reset = mould_risk_factor(t, rh_24, 1.0)
+    assert kept[47 + 23] == pytest.approx(kept[47])  # 23 dry hours: paused, not reset
+    assert reset[47 + 24] == 0.0  # the 24th dry hour resets it
+    assert reset[-1] == pytest.approx(5 / 24 / float(days_to_mould(22.0, 80.0)))
+    never = mould_risk_factor(t, rh_24, 1.0, reset_after_hours=None)
+    assert never[-1] > never[47]
+
+
+def test_mrf_missing_samples_neither_grow_nor_dry() -> None:
+    t = np.array([22.0] * 10 + [np.nan] * 50 + [22.0] * 20)
+    rh = np.array([80.0] * 10 + [np.nan] * 50 + [50.0] * 20)
+    mrf = mould_risk_factor(t, rh, 1.0)
+    assert mrf[59] == pytest.approx(mrf[9])  # the gap adds nothing
+    assert mrf[-1] == pytest.approx(mrf[9])  # 20 dry hours after it: no reset yet
+
+
+def test_mrf_along_time_matches_single_series() -> None:
+    rng = np.random.default_rng(5)
+    t = rng.uniform(10, 35, (200, 4))
+    rh = rng.uniform(40, 100, (200, 4))
+    both = mould_risk_factor(t, rh, 1.0)
+    for j in range(4):
+        assert_allclose(both[:, j], mould_risk_factor(t[:, j], rh[:, j], 1.0), rtol=1e-12)
+
+
+# --- VTT mould index --------------------------------------------------------------------------
+
+
+def hukka_viitanen_response_weeks(t: float, rh: float, w: float = 0.0, sq: float = 0.0) -> float:
+    """Time to M = 1 on pine sapwood, Hukka & Viitanen (1999) eq. 1 [weeks]."""
+    return math.exp(-0.68 * math.log(t) - 13.9 * math.log(rh) + 0.14 * w - 0.33 * sq + 66.02)
+
+
+@pytest.mark.parametrize(("t", "rh"), [(20.0, 97.0), (25.0, 90.0), (10.0, 95.0), (30.0, 95.0)])
+def test_vtt_reaches_index_one_at_the_published_response_time(t: float, rh: float) -> None:
+    # Very sensitive class (k1 = 1 below M = 1): M = 1 after t_m weeks of constant conditions
+    # (in conditions where M_max ≥ 4, so that k2 ≈ 1 up to M = 1).
+    expected_h = hukka_viitanen_response_weeks(t, rh) * 7 * 24
+    n = int(expected_h * 1.2) + 10
+    m = vtt_mould_index(np.full(n, t), np.full(n, rh), 1.0, sensitivity="very_sensitive")
+    hours = int(np.argmax(m >= 1.0)) + 1
+    assert hours == pytest.approx(expected_h, rel=0.005, abs=1.0)
+
+
+def test_vtt_surface_quality_and_species_enter_as_published() -> None:
+    expected_h = hukka_viitanen_response_weeks(20.0, 97.0, w=1.0, sq=1.0) * 7 * 24
+    n = int(expected_h * 1.2)
+    m = vtt_mould_index(
+        np.full(n, 20.0),
+        np.full(n, 97.0),
+        1.0,
+        sensitivity="very_sensitive",
+        surface_quality=1.0,
+        wood_species=1.0,
+    )
+    assert int(np.argmax(m >= 1.0)) + 1 == pytest.approx(expected_h, rel=0.005, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    ("sensitivity", "rh", "m_max"),
+    [
+        # M_max = A + B·x − C·x², x = (RH_crit − RH)/(RH_crit − 100), RH_crit = 80 % at 20 °C
+        ("very_sensitive", 90.0, 1 + 7 * 0.5 - 2 * 0.25),
+        ("very_sensitive", 100.0, 1 + 7 - 2),
+        ("sensitive", 95.0, 0.3 + 6 * 0.75 - 1 * 0.75**2),
+    ],
+)
+def test_vtt_levels_off_at_the_published_maximum(sensitivity: str, rh: float, m_max: float) -> None:
+    n = 24 * 365 * 2
+    m = vtt_mould_index(np.full(n, 20.0), np.full(n, rh), 1.0, sensitivity=sensitivity)  # type: ignore[arg-type]
+    assert m[-1] == pytest.approx(m_max, rel=0.01)
+    assert np.all(m <= m_max + 1e-12)
+
+
+def test_vtt_critical_rh_published_values() -> None:
+    # Hukka & Viitanen polynomial: 82.03 % at 10 °C, ~80 % at 20 °C; Ojanen RH_min above.
+    assert critical_rh(10.0, "very_sensitive") == pytest.approx(82.03, abs=0.01)
+    assert critical_rh(20.0, "sensitive") == pytest.approx(80.04, abs=0.01)
+    assert critical_rh(25.0, "sensitive") == pytest.approx(80.0, abs=0.1)
+    assert critical_rh(35.0, "sensitive") == 80.0
+    assert critical_rh(25.0, "medium_resistant") == 85.0
+    assert critical_rh(15.0, "resistant") == 85.0
+    assert critical_rh(0.0, "very_sensitive") == 100.0
+    assert critical_rh(50.0, "very_sensitive") == 100.0
+
+
+def test_vtt_decline_uses_published_constants() -> None:
+    # −0.032/day for the first 6 h, 0 until 24 h, −0.016/day after, times C_mat.
+    grow_h = 24 * 120
+    t = np.full(grow_h + 72, 20.0)
+    rh = np.concatenate([np.full(grow_h, 97.0), np.full(72, 50.0)])
+    m = vtt_mould_index(t, rh, 1.0, sensitivity="very_sensitive", decline=DECLINE_SIGNIFICANT)
+    top = m[grow_h - 1]
+    assert top > 1.0
+    c = DECLINE_SIGNIFICANT
+    assert top - m[grow_h - 1 + 6] == pytest.approx(c * 6 * 0.032 / 24, rel=1e-9)
+    assert m[grow_h - 1 + 24] == pytest.approx(m[grow_h - 1 + 6], rel=1e-12)
+    assert top - m[grow_h - 1 + 48] == pytest.approx(c * (6 * 0.032 + 24 * 0.016) / 24, rel=1e-9)
+
+
+def test_vtt_decline_is_integrated_across_long_steps() -> None:
+    # One 48-hour dry step must decline exactly as 48 hourly ones.
+    t = np.full(24 * 100 + 1, 20.0)
+    rh = np.concatenate([np.full(24 * 100, 97.0), [40.0]])
+    hours = np.concatenate([np.ones(24 * 100), [48.0]])
+    long_step = vtt_mould_index(t, rh, hours, sensitivity="very_sensitive")
+    t2 = np.full(24 * 100 + 48, 20.0)
+    rh2 = np.concatenate([np.full(24 * 100, 97.0), np.full(48, 40.0)])
+    hourly = vtt_mould_index(t2, rh2, 1.0, sensitivity="very_sensitive")
+    assert long_step[-1] == pytest.approx(hourly[-1], rel=1e-12)
+
+
+def test_vtt_no_growth_at_or_below_freezing_or_from_50c() -> None:
+    for t in (-5.0, 0.0, 50.0, 55.0):
+        m = vtt_mould_index(np.full(2000, t), np.full(2000, 100.0), 1.0)
+        assert np.all(m == 0.0)
+
+
+def test_vtt_missing_samples_leave_the_index_unchanged() -> None:
+    t = np.array([20.0] * 2000 + [np.nan] * 100)
+    rh = np.array([97.0] * 2000 + [np.nan] * 100)
+    m = vtt_mould_index(t, rh, 1.0, sensitivity="very_sensitive")
+    assert np.all(m[2000:] == m[1999])
+
+
+def test_vtt_many_series_agree_with_one_at_a_time() -> None:
+    rng = np.random.default_rng(9)
+    t = rng.uniform(5, 35, (500, 6))
+    rh = np.clip(rng.normal(85, 10, (500, 6)), 30, 100)
+    for sensitivity in SENSITIVITY_CLASSES:
+        both = vtt_mould_index(t, rh, 2.0, sensitivity=sensitivity, decline=0.5)
+        for j in range(6):
+            single = vtt_mould_index(t[:, j], rh[:, j], 2.0, sensitivity=sensitivity, decline=0.5)
+            assert_allclose(both[:, j], single, rtol=1e-12, atol=1e-15)
+
+
+series = st.integers(min_value=1, max_value=400).flatmap(
+    lambda n: st.tuples(
+        arrays(np.float64, n, elements=st.floats(-10, 55, allow_nan=False)),
+        arrays(np.float64, n, elements=st.floats(0, 100, allow_nan=False)),
+        arrays(np.float64, n, elements=st.floats(0.1, 48, allow_nan=False)),
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=series,
+    sensitivity=st.sampled_from(list(SENSITIVITY_CLASSES)),
+    initial=st.floats(0, 6),
+)
+def test_vtt_index_stays_between_0_and_6(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], sensitivity: str, initial: float
+) -> None:
+    t, rh, hours = data
+    m = vtt_mould_index(t, rh, hours, sensitivity=sensitivity, initial=initial)  # type: ignore[arg-type]
+    assert np.all(m >= 0.0)
+    assert np.all(m <= 6.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=series,
+    sensitivity=st.sampled_from(list(SENSITIVITY_CLASSES)),
+    initial=st.floats(0, 6),
+)
+def test_vtt_index_never_rises_in_dry_conditions(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], sensitivity: str, initial: float
+) -> None:
+    t, rh, hours = data
+    dry_rh = np.minimum(rh, 79.9)  # below RH_crit of every class at every temperature
+    m = vtt_mould_index(t, dry_rh, hours, sensitivity=sensitivity, initial=initial)  # type: ignore[arg-type]
+    assert np.all(np.diff(np.concatenate([[initial], m])) <= 0.0)
