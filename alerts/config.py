@@ -55,9 +55,15 @@ class ExcursionParams(_Params):
     The band comes from the room's climate profile unless ``t_min``… are set. An excursion clears
     only once back inside the band by the margin (hysteresis). Beyond the band by the critical
     offset it is critical.
+
+    ``clear_after_minutes`` (30): a firing excursion resolves only after that long back inside
+    the band. The margin stops noise from clearing it; the hold stops a brief dip inside (a
+    dehumidifier's cycle, a door shut for a while) from giving an all-clear that the next
+    half-hour takes back. Short, so a real end is reported within the half-hour.
     """
 
     for_minutes: float = Field(default=60.0, ge=0)
+    clear_after_minutes: float = Field(default=30.0, ge=0)
     t_min: float | None = None
     t_max: float | None = None
     rh_min: float | None = Field(default=None, ge=0, le=100)
@@ -71,7 +77,13 @@ class ExcursionParams(_Params):
 class FluctuationParams(_Params):
     """Short-term fluctuation: a reading further from the trailing mean of the last
     ``window_hours`` than the profile's short-term allowance (ASHRAE class limits, JGJ 25's
-    daily limits). Unset fields come from the room's profile."""
+    daily limits). Unset fields come from the room's profile.
+
+    ``clear_after_minutes`` (1440): a firing fluctuation alert resolves only after a whole day
+    without an exceedance. Swings usually follow a daily pattern (heating, air handling,
+    opening hours): with a shorter hold each day's swing would page afresh and give its
+    all-clear hours later; with a day the pattern stays one alert until it has stopped.
+    """
 
     window_hours: float | None = Field(default=None, gt=0, le=24 * 60)
     t_deviation_max: float | None = Field(default=None, gt=0)
@@ -80,6 +92,7 @@ class FluctuationParams(_Params):
     rh_margin: float = Field(default=1.0, ge=0)
     critical_factor: float = Field(default=2.0, ge=1)
     for_minutes: float = Field(default=30.0, ge=0)
+    clear_after_minutes: float = Field(default=1440.0, ge=0)
     min_coverage: float = Field(default=0.5, gt=0, le=1)
 
 
@@ -88,6 +101,10 @@ class MouldParams(_Params):
 
     ``sensitivity`` (VTT class) defaults from the room's holdings. Warning and critical levels
     apply to either index; an alert clears once both are below ``clear_ratio`` × warning.
+
+    ``clear_after_minutes`` (0): the indices are slow, cumulative and cleared with the
+    ``clear_ratio`` hysteresis, so they cannot flap; once they have fallen that far the risk
+    has receded and is reported at once.
     """
 
     sensitivity: SensitivityClass | None = None
@@ -97,6 +114,7 @@ class MouldParams(_Params):
     vtt_warning: float = Field(default=0.5, gt=0)
     vtt_critical: float = Field(default=1.0, gt=0)
     clear_ratio: float = Field(default=0.8, gt=0, le=1)
+    clear_after_minutes: float = Field(default=0.0, ge=0)
     max_gap_hours: int = Field(default=6, ge=0)
 
     @model_validator(mode="after")
@@ -108,7 +126,12 @@ class MouldParams(_Params):
 
 class CondensationParams(_Params):
     """Dew point of the room air close to a surface temperature (surface sensors), or RH near
-    saturation at sensors of rooms without one."""
+    saturation at sensors of rooms without one.
+
+    ``clear_after_minutes`` (60): a firing condensation alert resolves only after an hour clear.
+    Surface temperature and dew point approach each other in cycles (night cooling, heating
+    switching), and water that formed does not dry the moment the margin reopens.
+    """
 
     dew_point_margin_k: float = Field(default=2.0, ge=0)
     critical_margin_k: float = Field(default=0.5, ge=0)
@@ -117,22 +140,38 @@ class CondensationParams(_Params):
     rh_critical: float = Field(default=98.0, gt=0, le=100)
     rh_clear_margin: float = Field(default=3.0, ge=0)
     for_minutes: float = Field(default=30.0, ge=0)
+    clear_after_minutes: float = Field(default=60.0, ge=0)
     max_age_minutes: float = Field(default=30.0, gt=0)
 
 
 class DecayParams(_Params):
     """A falling TWPI: the last week's time-weighted preservation index below the preceding
-    weeks' by ``drop_pct`` — reported in the weekly digest, never paged."""
+    weeks' by ``drop_pct`` — reported in the weekly digest, never paged.
+
+    ``clear_after_minutes`` (0): evaluated weekly over weekly windows, it cannot flap.
+    """
 
     baseline_weeks: int = Field(default=4, ge=1, le=52)
     drop_pct: float = Field(default=10.0, gt=0, lt=100)
     min_coverage: float = Field(default=0.5, gt=0, le=1)
+    clear_after_minutes: float = Field(default=0.0, ge=0)
 
 
 class HealthParams(_Params):
-    """Sensor health: silent, stuck, battery low, readings outside the physical range."""
+    """Sensor health: silent, stuck, battery low, readings outside the physical range.
+
+    ``clear_after_minutes`` (0) holds silent, stuck and battery alerts open: a sensor that
+    speaks again, or whose readings vary again, is evidence enough and is cleared at once (a
+    stuck episode needs ``stuck_hours`` of identical readings to come back, so it cannot flap
+    fast); battery levels clear only ``battery_margin`` above the warning level, which already
+    absorbs the battery's daily temperature swing. ``out_of_range_clear_minutes`` (60) for
+    impossible readings: a failing probe tends to send them in bursts between good ones, which
+    should be one alert, not one per bad reading.
+    """
 
     silent_factor: float = Field(default=3.0, ge=1)
+    clear_after_minutes: float = Field(default=0.0, ge=0)
+    out_of_range_clear_minutes: float = Field(default=60.0, ge=0)
     stuck_hours: float = Field(default=12.0, gt=0)
     stuck_min_readings: int = Field(default=6, ge=2)
     battery_warning: float = Field(default=15.0, ge=0, le=100)

@@ -175,7 +175,13 @@ class Dispatcher:
     def _follow_up(
         self, alert: Alert, book: Bookkeeping, now: datetime
     ) -> tuple[str, int, list[str], dict[str, object]] | None:
-        """Severity raised, escalation due, or reminder due — at most one per run."""
+        """Severity raised, escalation due, or reminder due — at most one per run.
+
+        Escalation and reminders are sent only once the condition has been found at or after
+        the time they fell due: while an alert is held open in its clear-hold with the
+        condition absent they wait for it to return (a page about a condition that has gone
+        quiet teaches people to ignore the pager).
+        """
         recipients = list(book.recipients)
         if book.notified_severity is not None and alert.severity > book.notified_severity:
             return (
@@ -190,7 +196,7 @@ class Dispatcher:
         steps = self.rota.escalation
         if next_step < len(steps):
             due = book.first_notified_at + timedelta(minutes=steps[next_step].after_minutes)
-            if now >= due:
+            if now >= due and _seen_since(alert, due):
                 people = self.rota.step_people(next_step, now, alert.subject.site)
                 fresh = [p for p in people if p not in recipients]
                 return (
@@ -208,6 +214,7 @@ class Dispatcher:
             reminder is not None
             and book.last_notified_at is not None
             and now >= book.last_notified_at + timedelta(minutes=reminder)
+            and _seen_since(alert, book.last_notified_at + timedelta(minutes=reminder))
         ):
             return ("reminder", 0, recipients, {"last_notified_at": now})
         return None
@@ -275,6 +282,12 @@ class Dispatcher:
             )
             planned.targets.append(("log", "-"))
         return planned
+
+
+def _seen_since(alert: Alert, due: datetime) -> bool:
+    """Whether the alert's condition was found at or after ``due`` (always, for alerts stored
+    before the clear-hold, which have no ``last_seen``)."""
+    return alert.last_seen is None or alert.last_seen >= due
 
 
 def group_by_key(alerts: Iterable[Alert]) -> dict[str, list[Alert]]:

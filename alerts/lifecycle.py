@@ -1,9 +1,13 @@
 """The alert state machine: pending → firing → acknowledged → resolved.
 
 `apply_findings` turns one evaluation's findings into state changes: a new condition opens an
-alert (pending until it has held for its rule's duration, then firing), a held condition updates
-value and severity, a condition gone resolves the alert. Every transition is an event with time
-and actor. Time is an argument; nothing here reads the clock.
+alert (pending until it has held for its rule's duration ``for_s``, then firing), a held
+condition updates value and severity, a condition gone resolves the alert. A pending alert
+resolves at once; a firing or acknowledged one only once the condition has been absent for its
+rule's ``clear_s`` (the clear-hold, like Prometheus's ``keep_firing_for``): a condition that
+comes back within it — a daily RH swing, noise around a threshold — continues the same alert
+instead of paging and giving the all-clear again. Every transition is an event with time and
+actor. Time is an argument; nothing here reads the clock.
 """
 
 from __future__ import annotations
@@ -55,8 +59,10 @@ def apply_findings(
 
     ``subjects`` are the subject ids the rules were evaluated for; an open alert of another
     subject is left alone. ``held`` (rule, subject id) pairs could not be evaluated (no fresh
-    data) and keep their state. ``track_values`` false (the backtest) skips storing the latest
-    value and summary of alerts whose state and severity did not change.
+    data) and keep their state. An open alert whose finding is absent resolves at ``now`` if
+    pending, or if its condition was last seen ``clear_s`` or more before ``now``.
+    ``track_values`` false (catching up) skips storing the latest value and summary of alerts
+    whose state and severity did not change; ``last_seen`` is stored always.
     """
     best: dict[tuple[str, str], Finding] = {}
     for finding in findings:
@@ -77,9 +83,19 @@ def apply_findings(
     for key, brief in open_alerts.items():
         if key in best or key in held_set or brief.subject not in subject_set:
             continue
+        if brief.state is AlertState.PENDING:
+            note = "cleared before firing"
+        else:
+            last_seen = None if brief.last_seen is None else parse_iso(brief.last_seen)
+            if last_seen is None:
+                note = "condition cleared"  # an alert from before the clear-hold existed
+            elif now - last_seen < timedelta(seconds=brief.clear_s):
+                continue  # held open: the condition may come back
+            else:
+                minutes = (now - last_seen).total_seconds() / 60.0
+                note = f"condition cleared (absent for {minutes:.0f} min)"
         alert, _ = tx.get(brief.id)
         tx.update_alert(alert.id, now, state=AlertState.RESOLVED, resolved_at=now)
-        note = "cleared before firing" if alert.state is AlertState.PENDING else "condition cleared"
         tx.add_event(alert.id, now, alert.state, AlertState.RESOLVED, ENGINE, note)
         transitions.append(_transition(alert.id, alert, now, alert.state, AlertState.RESOLVED))
     return transitions
@@ -128,7 +144,7 @@ def _open(tx: Tx, finding: Finding, now: datetime) -> list[Transition]:
 def _update(
     tx: Tx, alert: OpenBrief, finding: Finding, now: datetime, track_values: bool
 ) -> list[Transition]:
-    fields: dict[str, object] = {}
+    fields: dict[str, object] = {"last_seen": now, "clear_s": finding.clear_s}
     stored_since = parse_iso(alert.since)
     since = min(stored_since, finding.since)
     if since != stored_since:

@@ -92,9 +92,10 @@ class Finding:
     """A rule's verdict that a condition holds at an instant.
 
     ``since`` is when the condition began (from the data, not from when it was noticed);
-    ``for_s`` how long it must hold before the alert fires; ``value`` and ``threshold`` the
-    measured quantity and the limit it crossed, in ``unit``. ``page`` false sends it to the
-    digest instead of paging.
+    ``for_s`` how long it must hold before the alert fires; ``clear_s`` how long it must stay
+    absent before a firing alert resolves (a return within it continues the same alert);
+    ``value`` and ``threshold`` the measured quantity and the limit it crossed, in ``unit``.
+    ``page`` false sends it to the digest instead of paging.
     """
 
     rule: str
@@ -108,6 +109,7 @@ class Finding:
     advice: str
     for_s: float = 0.0
     page: bool = True
+    clear_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,9 @@ class Alert:
     ack_token: str
     for_s: float = 0.0
     peak_value: float | None = None
+    clear_s: float = 0.0
+    last_seen: datetime | None = None
+    """When the condition was last found: a firing alert resolves ``clear_s`` after it."""
 
     @property
     def is_open(self) -> bool:

@@ -29,7 +29,8 @@ from alerts.model import (
     Subject,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``alerts.clear_s`` and ``alerts.last_seen`` (the clear-hold)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,7 +62,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     first_notified_at TEXT,
     last_notified_at TEXT,
     escalation_step INTEGER NOT NULL DEFAULT -1,
-    recipients TEXT NOT NULL DEFAULT '[]'
+    recipients TEXT NOT NULL DEFAULT '[]',
+    clear_s REAL NOT NULL DEFAULT 0,
+    last_seen TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open
     ON alerts (rule, subject) WHERE state != 'resolved';
@@ -117,6 +120,21 @@ CREATE TABLE IF NOT EXISTS channel_health (
 """
 
 
+_ADDED_COLUMNS = (
+    ("alerts", "clear_s", "REAL NOT NULL DEFAULT 0"),
+    ("alerts", "last_seen", "TEXT"),
+)
+"""Columns added since a table was first created: state files of older versions gain them on
+opening (a migrated alert has ``clear_s`` 0 and no ``last_seen``: it resolves as it used to)."""
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
 def iso(when: datetime) -> str:
     """UTC ISO-8601 text with microseconds: sorts as it compares."""
     if when.tzinfo is None:
@@ -165,6 +183,8 @@ class OpenBrief:
     since: str
     peak_value: float | None
     threshold: float
+    clear_s: float = 0.0
+    last_seen: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +242,8 @@ def _alert(row: sqlite3.Row) -> Alert:
         ack_token=row["ack_token"],
         for_s=row["for_s"],
         peak_value=row["peak_value"],
+        clear_s=row["clear_s"],
+        last_seen=_opt_time(row["last_seen"]),
     )
 
 
@@ -297,13 +319,16 @@ class Tx:
         if not rules:
             return []
         rows = self.conn.execute(
-            "SELECT id, rule, subject, state, severity, since, peak_value, threshold"
+            "SELECT id, rule, subject, state, severity, since, peak_value, threshold, clear_s,"
+            " last_seen"
             f" FROM alerts WHERE state != 'resolved' AND rule IN ({','.join('?' * len(rules))})"
             " ORDER BY id",
             list(rules),
         ).fetchall()
         return [
-            OpenBrief(r[0], r[1], r[2], AlertState(r[3]), Severity(r[4]), r[5], r[6], r[7])
+            OpenBrief(
+                r[0], r[1], r[2], AlertState(r[3]), Severity(r[4]), r[5], r[6], r[7], r[8], r[9]
+            )
             for r in rows
         ]
 
@@ -326,8 +351,8 @@ class Tx:
         cur = self.conn.execute(
             "INSERT INTO alerts (rule, subject, site, room, sensor, subject_key, state, severity,"
             " since, value, threshold, peak_value, unit, summary, advice, page, for_s,"
-            " created_at, updated_at, fired_at, ack_token)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " created_at, updated_at, fired_at, ack_token, clear_s, last_seen)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 finding.rule,
                 subject.id,
@@ -350,6 +375,8 @@ class Tx:
                 iso(now),
                 iso(now) if state is AlertState.FIRING else None,
                 secrets.token_urlsafe(16),
+                finding.clear_s,
+                iso(now),
             ),
         )
         assert cur.lastrowid is not None
@@ -551,8 +578,10 @@ class AlertStore:
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(_SCHEMA)
         with self.transaction() as tx:
+            _add_missing_columns(tx.conn)
             tx.conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
 

@@ -331,11 +331,20 @@ def demo(
     rate: Annotated[
         float, typer.Option("--rate", min=0.001, help="At most this many messages per second.")
     ] = 500.0,
+    interval: Annotated[
+        str | None,
+        typer.Option(
+            "--interval",
+            help="Every sensor reports this often (5m, 1h…); default: each its own (1–15 min). "
+            "Hourly loggers make a long --backfill quick.",
+            show_default=False,
+        ),
+    ] = None,
     faults: Annotated[
         list[str] | None,
         typer.Option(
             "--fault",
-            help="Inject a fault, e.g. dehumidifier-failure:stack-3@6h (6 h after the "
+            help="Inject a fault, e.g. dehumidifier-failure:stack-1@6h (6 h after the "
             "simulated start); repeatable.",
         ),
     ] = None,
@@ -392,6 +401,14 @@ def demo(
         backfill_s = parse_duration(backfill)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--backfill") from None
+    interval_s = None
+    if interval is not None:
+        try:
+            interval_s = round(parse_duration(interval))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--interval") from None
+        if interval_s < 1:
+            raise typer.BadParameter("must be at least 1s", param_hint="--interval")
     try:
         expand_formats(formats or DEMO_FORMATS)
     except ValueError as exc:
@@ -405,6 +422,7 @@ def demo(
         formats=formats or DEMO_FORMATS,
         port=port,
         data_dir=data_dir,
+        interval_s=interval_s,
     )
     console = Console()
     view = show_live(console) if live and console.is_terminal else show_plain(console)

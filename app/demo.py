@@ -6,6 +6,11 @@ Archives site. The simulated clock starts ``backfill`` ago and runs ``speed`` ti
 the wall clock until it reaches now, then in real time (the simulator never publishes readings
 from the future: the collector would refuse them). The collector connects and subscribes before
 the simulator publishes, because amqtt keeps no messages for clients that are not connected.
+
+The alert engine evaluates every rule class at each of its scheduled times on the simulated
+clock (`alerts.engine.AlertEngine.catch_up`) — while the past streams in at ``speed`` as much
+as in real time — up to the time by which readings have reached the store; so an alert opens,
+fires and says "since" at the simulated times the rules give, as it would have live.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ingest.settings import CollectorSettings, MqttSettings
 from ingest.stats import StatsSnapshot
 from sensors.registry import Registry, load_registry
 from sensors.simulate.engine import Simulation
+from sensors.simulate.layout import Layout
 from sensors.simulator import SimulatorError, build_layout, simulate
 
 logger = logging.getLogger(__name__)
@@ -49,6 +55,9 @@ rest. ``--formats mixed`` shows them anyway."""
 COLLECTOR_ID = "repoclimate-demo-collector"
 _SUBSCRIBE_TIMEOUT_S = 15.0
 _ALERT_TICK_S = 1.0
+_STORE_GRACE_S = 30.0
+"""Once the clock has caught up with now, how long (wall seconds) evaluation still waits for
+readings the simulator is late with before it follows the clock alone."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,15 @@ class DemoOptions:
     data_dir: Path | None = None
     """Where the SQLite store, the spool and the registry go (None: a temporary directory)."""
     seed: int = 0
+    interval_s: int | None = None
+    """Every simulated sensor reports this often [s] (None: each at its own interval)."""
+
+
+def demo_layout(options: DemoOptions) -> Layout:
+    """The simulated site the demo runs for ``options``: City Archives in the options' payload
+    formats and reporting interval. `sensors.simulate.engine.Simulation` on it with the demo's
+    start, seed and faults gives the messages the demo publishes, without a network."""
+    return build_layout(formats=options.formats).with_interval(options.interval_s)
 
 
 class SimClock:
@@ -101,7 +119,8 @@ class NotificationFeed:
 
     The rota of the demo broadcasts every notification to the console; printing whole messages
     would scroll the live table away, so the view shows their subjects (full texts are in the
-    alert database: ``repoclimate alerts list --state DATA_DIR/alerts.sqlite``).
+    alert database: ``repoclimate alerts list --state DIR/alerts.sqlite --registry
+    DIR/registry.yaml`` with ``--data-dir DIR``).
     """
 
     kind = "console"
@@ -147,7 +166,7 @@ def run_demo(
     broker closed and the store closed before this returns. Raises `FaultSpecError` for a fault
     that does not parse or fit the layout, `DemoError` when the demo cannot start.
     """
-    layout = build_layout(formats=options.formats)
+    layout = demo_layout(options)
     start = (datetime.now(UTC) - options.backfill).replace(microsecond=0)
     Simulation(layout, start=start, faults=options.faults)  # bad faults fail before anything starts
 
@@ -239,28 +258,41 @@ def run_demo(
 
 
 def _evaluate_alerts(alerting: Alerting, state: DemoState, stop: threading.Event) -> None:
-    """Evaluate each rule class whenever its interval has passed on the simulated clock, then
-    dispatch and deliver notifications; the open alerts go to the live view."""
+    """Evaluate every rule class at its scheduled times on the simulated clock, up to what has
+    reached the store (`_horizon`), then dispatch and deliver notifications; the open alerts
+    go to the live view."""
     engine = alerting.engine
     # Until every sensor had time to report (silent = 3 intervals without a reading), the rules
     # would see sensors that are merely not due yet as silent.
     longest_s = max((s.expected_interval_s for _, _, s in state.registry.sensors()), default=0.0)
-    first = state.clock.start + timedelta(seconds=3 * longest_s + 60)
-    last: dict[str, datetime] = {}
+    evaluated = state.clock.start + timedelta(seconds=3 * longest_s + 60)
+    caught_up_at: float | None = None
     while not stop.wait(_ALERT_TICK_S):
-        now = state.clock.settled()
-        if now < first:
-            continue
-        due = [
-            rule_class
-            for rule_class, every_s in engine.intervals.items()
-            if rule_class not in last or (now - last[rule_class]).total_seconds() >= every_s
-        ]
+        if caught_up_at is None and state.clock.caught_up:
+            caught_up_at = time.monotonic()
         try:
-            if due:
-                state.open_alerts = engine.evaluate(now, due)
-                last.update(dict.fromkeys(due, now))
-            engine.dispatch(now)
-            alerting.outbox.deliver_due(now)
+            horizon = _horizon(state, longest_s, caught_up_at)
+            if horizon is None or horizon <= evaluated:
+                continue
+            state.open_alerts = engine.catch_up(evaluated, horizon).open_alerts
+            evaluated = horizon
+            engine.dispatch(horizon)
+            alerting.outbox.deliver_due(horizon)
         except StoreUnavailable as exc:
             logger.warning("alerts not evaluated, store unavailable: %s", exc)
+
+
+def _horizon(state: DemoState, longest_s: float, caught_up_at: float | None) -> datetime | None:
+    """The simulated time up to which the rules may judge: the settled clock, but while the
+    simulator is still working through the past no later than the newest stored reading (it
+    publishes in time order, so everything before that is stored). Once the clock has caught
+    up, a store left behind by more than a reporting interval is waited for at most
+    `_STORE_GRACE_S`: after that, readings missing are sensors gone silent, which the rules are
+    there to notice."""
+    settled = state.clock.settled()
+    newest = max((reading.time for reading in state.store.latest()), default=None)
+    if caught_up_at is not None:
+        behind = newest is None or newest < settled - timedelta(seconds=longest_s)
+        if not behind or time.monotonic() - caught_up_at > _STORE_GRACE_S:
+            return settled
+    return None if newest is None else min(settled, newest)

@@ -171,6 +171,13 @@ def clock_line(state: DemoState) -> str:
     return f"simulated time {now:%Y-%m-%d %H:%M} {zone.key} ({pace})"
 
 
+def start_line(state: DemoState) -> str:
+    """When the simulation began, to the second in the site's zone: with the options and the
+    seed it reproduces every reading (`app.demo.demo_layout`)."""
+    zone = state.registry.default_timezone
+    return f"simulated from {state.clock.start.astimezone(zone).isoformat()}"
+
+
 def counts_line(state: DemoState) -> str:
     """The collector's counts on one line."""
     stats = state.collector
@@ -199,7 +206,7 @@ def render(state: DemoState, latest: LatestValues) -> Group:
     header = Text.assemble(
         ("repoclimate demo", "bold"),
         f" · broker {state.broker_url} (embedded, MQTT 3.1.1) · store {state.store_path}\n",
-        clock_line(state),
+        f"{start_line(state)} · {clock_line(state)}",
     )
     alerts = alerts_lines(state)
     alert_text = Text("open alerts: none", "green")
@@ -257,7 +264,7 @@ def show_plain(console: Console, every_s: float = 5.0) -> View:
 
         say(
             f"repoclimate demo: broker {state.broker_url} (embedded, MQTT 3.1.1), "
-            f"store {state.store_path}"
+            f"store {state.store_path}, {start_line(state)}"
         )
 
         def tick() -> None:

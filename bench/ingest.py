@@ -5,8 +5,10 @@ Run from the repository root::
     python bench/ingest.py [--readings 200000] [--publishers 4] [--batch-size 5000]
 
 Publishers are ``mosquitto_pub --repeat N -q 1`` processes, each on its own sensor topic with a
-generic JSON payload without a time, so the collector stamps each reading on receipt and every
-message becomes a distinct point. Each consumer gets the same stream, in two ways:
+generic JSON payload without a time, so the collector stamps each reading on receipt (and notes
+every stamp in its receive-stamp journal: the worst case for it) and every message becomes a
+distinct point. ``--stamp-journal-s 0`` runs the collectors with the journal off. Each
+consumer gets the same stream, in two ways:
 
 - *live*: the consumer is subscribed, then the publishers start; the rate is first publish to
   last message counted (for the collector: last reading stored, checked by a count in InfluxDB);
@@ -229,6 +231,7 @@ class CollectorChild:
         client_id: str,
         batch_size: int,
         shared_group: str | None = None,
+        stamp_journal_s: float | None = None,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         mqtt = MqttSettings(
@@ -239,6 +242,8 @@ class CollectorChild:
             dead_letter_topic=f"deadletter/{client_id}",
         )
         collector = CollectorSettings(batch_size=batch_size, spool_dir=workdir / "spool")
+        if stamp_journal_s is not None:
+            collector.stamp_journal_s = stamp_journal_s
         store = StoreSettings(
             kind="influxdb", url=influxdb.url, database=database, api_version="v1"
         )
@@ -318,6 +323,7 @@ def bench_collectors(
     collectors: int,
     backlog: bool,
     profile: Path | None = None,
+    stamp_journal_s: float | None = None,
 ) -> dict[str, object]:
     total = publishers * per
     prefix = f"c{collectors}{'b' if backlog else 'l'}"
@@ -336,6 +342,7 @@ def bench_collectors(
                 f"bench-{prefix}-{i}",
                 batch_size,
                 group,
+                stamp_journal_s,
             )
             for i in range(collectors)
         ]
@@ -440,6 +447,11 @@ def main() -> None:
         help="comma-separated: mosquitto_sub, paho, collector, shared",
     )
     parser.add_argument("--profile", type=Path, help="py-spy raw profile of the live collector")
+    parser.add_argument(
+        "--stamp-journal-s",
+        type=float,
+        help="collector.stamp_journal_s of the collectors (0: receive-stamp journal off)",
+    )
     args = parser.parse_args()
     per = args.readings // args.publishers
     total = per * args.publishers
@@ -455,6 +467,7 @@ def main() -> None:
         "readings": total,
         "publishers": args.publishers,
         "batch_size": args.batch_size,
+        "stamp_journal_s": args.stamp_journal_s,
         "cpus": psutil.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
@@ -482,6 +495,7 @@ def main() -> None:
                         count,
                         backlog,
                         args.profile if not backlog and count == 1 else None,
+                        args.stamp_journal_s,
                     )
             print(json.dumps({mode: row}), file=sys.stderr, flush=True)
         results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -12,11 +12,12 @@ Writes take one of two paths, picked by ``StoreSettings.api_version``:
 Reads are InfluxQL over ``/query`` with ``epoch=ns`` on one persistent httpx connection pool; the
 same query text serves 1.x, 2.x (with a DBRP mapping) and 3.x.
 
-Errors: a refused connection, a timeout, a 5xx, 408/429, or refused credentials (401/403: the
-data is fine, the configuration is not, so the readings must wait rather than be dead-lettered)
-raise `StoreUnavailable`; any other 4xx — a field type conflict, an unparseable line, a database
-that does not exist and may not be created — raises `StoreRejected` carrying the server's own
-message. A partial write (``partial write: field type conflict … dropped=1``) is a
+Errors: a refused connection, a timeout, a 5xx, 408/429, refused credentials (401/403), or a
+database (bucket) that does not exist and may not — or could not — be created raise
+`StoreUnavailable`: in the last two cases the data is fine and the configuration is not, so the
+readings must wait in the collector's spool until it is fixed rather than be dead-lettered. Any
+other 4xx — a field type conflict, an unparseable line — raises `StoreRejected` carrying the
+server's own message. A partial write (``partial write: field type conflict … dropped=1``) is a
 `StoreRejected` with ``partial=True``: the other points of the batch were stored.
 """
 
@@ -89,6 +90,14 @@ def _http_error(status: int, message: str, action: str) -> StoreUnavailable | St
 
 def _is_missing_database(error: StoreRejected) -> bool:
     return error.status == 404 and _NOT_FOUND.search(str(error)) is not None
+
+
+def _missing_database(error: StoreRejected, why: str) -> StoreUnavailable:
+    """A missing database as the configuration problem it is: readings wait, none is refused."""
+    return StoreUnavailable(
+        f"{error} ({why}; create the database or bucket, or allow store.create_database — "
+        "readings wait in the spool until then)"
+    )
 
 
 def _number(value: Any) -> float | None:
@@ -206,13 +215,15 @@ class InfluxStore:
         try:
             self._post(body)
         except StoreRejected as error:
-            if not (self.settings.create_database and _is_missing_database(error)):
+            if not _is_missing_database(error):
                 raise
+            if not self.settings.create_database:
+                raise _missing_database(error, "store.create_database is off") from error
             try:
                 self.ensure_database()
             except StoreRejected as create_error:
-                raise StoreRejected(
-                    f"{error}; creating it failed: {create_error}", status=error.status
+                raise _missing_database(
+                    error, f"creating it failed: {create_error}"
                 ) from create_error
             self._post(body)
 
@@ -280,13 +291,18 @@ class InfluxStore:
             ) from error
         if response.status_code != 200:
             message = _server_message(response.status_code, response.content, response.headers)
-            raise _http_error(response.status_code, message, "query")
+            http_error = _http_error(response.status_code, message, "query")
+            if isinstance(http_error, StoreRejected) and _is_missing_database(http_error):
+                raise _missing_database(http_error, "the store does not create it on a read")
+            raise http_error
         answer = response.json()
-        if "error" in answer:
-            raise StoreRejected(f"InfluxDB query failed: {answer['error']}", status=200)
         results = answer.get("results") or [{}]
-        if "error" in results[0]:
-            raise StoreRejected(f"InfluxDB query failed: {results[0]['error']}", status=200)
+        failure = answer.get("error", results[0].get("error"))
+        if failure is not None:
+            rejected = StoreRejected(f"InfluxDB query failed: {failure}", status=200)
+            if _NOT_FOUND.search(str(failure)):
+                raise _missing_database(rejected, "the store does not create it on a read")
+            raise rejected
         series: list[dict[str, Any]] = results[0].get("series", [])
         return series
 

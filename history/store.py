@@ -2,10 +2,11 @@
 
 Errors a store raises, and what the collector does with them:
 
-- `StoreUnavailable`: the store cannot take the write now (down, timeout, 5xx, locked file); the
-  collector spools the readings and retries later.
-- `StoreRejected`: the store refused the data itself (4xx: field type conflict, unparseable line,
-  unknown database); retrying cannot help, so the collector dead-letters the readings.
+- `StoreUnavailable`: the store cannot take the write now (down, timeout, 5xx, locked file, or a
+  configuration fault such as bad credentials or a missing database); the collector spools the
+  readings and retries later.
+- `StoreRejected`: the store refused the data itself (4xx: field type conflict, unparseable
+  line); retrying cannot help, so the collector dead-letters the readings.
   `InvalidPoint` is the same refusal made before anything is sent (a newline in a sensor id, a
   NaN): nothing of that call was written.
 """

@@ -11,7 +11,7 @@ paho spends most of a small message's time on bookkeeping rather than on the mes
 
 `FastClient` reads the socket 64 KiB at a time and parses every whole packet buffered before
 returning to ``select``; and, when a ``message_sink`` is set, hands a QoS 0/1 PUBLISH without
-properties straight to it as ``(topic bytes, payload, mid, qos)``. Anything else (QoS 2, MQTT 5
+properties straight to it as ``(topic bytes, payload, mid, qos, dup)``. Anything else (QoS 2, MQTT 5
 properties such as topic aliases, a malformed packet) takes paho's own path and ``on_message``.
 `FastClient.ack_all` acknowledges a whole batch with one write instead of one per message.
 
@@ -33,8 +33,10 @@ from paho.mqtt.enums import MQTTErrorCode
 READ_SIZE = 64 * 1024
 _PUBACK = 0x40
 
-MessageSink = Callable[[bytes, bytes, int, int], None]
-"""Receives ``(topic, payload, mid, qos)`` of each PUBLISH on the fast path."""
+MessageSink = Callable[[bytes, bytes, int, int, bool], None]
+"""Receives ``(topic, payload, mid, qos, dup)`` of each PUBLISH on the fast path; ``dup`` is the
+DUP flag (bit 3 of the fixed header): the broker delivered this message before (a redelivery)."""
+_DUP = 0x08
 
 
 def fast_path_supported() -> bool:
@@ -104,7 +106,7 @@ class FastClient(mqtt.Client):
         if start == 2 or len(packet) < pos + v5 or (v5 and packet[pos] != 0):
             return super()._handle_publish()
         mid = (packet[start] << 8) | packet[start + 1] if qos else 0
-        sink(bytes(packet[2:start]), bytes(packet[pos + v5 :]), mid, qos)
+        sink(bytes(packet[2:start]), bytes(packet[pos + v5 :]), mid, qos, bool(header & _DUP))
         if qos == 1 and not self._manual_ack:
             return self._send_puback(mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS

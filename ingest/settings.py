@@ -86,7 +86,7 @@ class MqttSettings(BaseModel):
 
 
 class CollectorSettings(BaseModel):
-    """Batching, limits and the durable spool."""
+    """Batching, limits, the durable spool and its receive-stamp journal."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -94,3 +94,10 @@ class CollectorSettings(BaseModel):
     batch_interval_s: float = Field(default=0.5, gt=0, le=60)
     max_payload_bytes: int = Field(default=64 * 1024, ge=64)
     spool_dir: Path = Path("spool")
+    stamp_journal_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="how long after a crash a redelivered message without a device time still "
+        "gets its first receive stamp (so it rewrites its point instead of adding one); 0: off",
+    )

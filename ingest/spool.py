@@ -10,6 +10,7 @@ which idempotent writes make harmless.
 
 One spool file belongs to one collector (its MQTT client id names the file); an exclusive
 ``flock`` on a lock file beside it stops a second process with the same client id from sharing it.
+The same file holds the collector's receive-stamp journal (`ingest.stamps`, ``Spool.stamps``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+from ingest.stamps import StampJournal
 from sensors.reading import Reading
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -98,13 +101,19 @@ def spool_path(directory: Path, client_id: str) -> Path:
     return directory / f"{safe}.sqlite"
 
 
+DEFAULT_STAMP_JOURNAL_S = 86_400.0
+"""How long receive stamps are kept for redeliveries by default (``collector.stamp_journal_s``)."""
+
+
 class Spool:
     """An ordered, durable queue of reading batches in one SQLite file.
 
     Thread-safe (one lock around the connection). `len()` is the number of readings waiting.
+    ``stamps`` is the receive-stamp journal in the same file, keeping entries for
+    ``stamp_journal_s`` seconds (0: off).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, stamp_journal_s: float = DEFAULT_STAMP_JOURNAL_S) -> None:
         self.path = path
         self._lock = threading.Lock()
         try:
@@ -127,6 +136,9 @@ class Spool:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(_SCHEMA)
             row = self._db.execute("SELECT COALESCE(SUM(readings), 0) FROM batch").fetchone()
+            self.stamps = StampJournal(
+                self._db, self._lock, keep_s=stamp_journal_s, now_us=time.time_ns() // 1000
+            )
         except sqlite3.DatabaseError as exc:
             self._release_lock()
             raise SpoolError(f"cannot open spool {path}: {exc}") from exc

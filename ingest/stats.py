@@ -18,10 +18,12 @@ class StatsSnapshot:
 
     Messages: ``received`` (every MQTT message handed to the collector), ``ignored`` (messages
     that carry no reading: status, availability, the collector's own dead letters), ``rejected``
-    (messages refused, by reason code), ``acked``. Readings: ``readings`` (decoded and valid),
-    ``stored`` (written to the store, directly or drained from the spool), ``spooled`` (written to
-    the on-disk spool because the store was unavailable), ``drained`` (of those, later moved to the
-    store), ``store_rejected`` (refused by the store and dead-lettered). ``dead_lettered`` counts
+    (messages refused, by reason code), ``acked``, ``restamped`` (redelivered messages without a
+    device time that got their first receive stamp back from the stamp journal). Readings:
+    ``readings`` (decoded and valid), ``stored`` (written to the store, directly or drained from
+    the spool), ``spooled`` (written to the on-disk spool because the store was unavailable),
+    ``drained`` (of those, later moved to the store), ``store_rejected`` (refused by the store and
+    dead-lettered). ``dead_lettered`` counts
     dead-letter records published, ``batches`` the batches handled, ``store_errors`` the failed
     store writes (transient or not). ``spool_pending`` is the readings waiting in the spool now.
     """
@@ -41,6 +43,7 @@ class StatsSnapshot:
     spool_pending: int = 0
     connected: bool = False
     connections: int = 0
+    restamped: int = 0
 
     @property
     def rejected_total(self) -> int:
@@ -61,6 +64,7 @@ _COUNTERS = (
     "batches",
     "store_errors",
     "connections",
+    "restamped",
 )
 
 

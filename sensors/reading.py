@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 UNASSIGNED = "unassigned"
 """Site and room tag of a reading from a sensor the registry does not know."""
+
+_ZERO = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +32,12 @@ class Reading:
     room: str | None = None
 
     def __post_init__(self) -> None:
-        if self.time.tzinfo is None or self.time.utcoffset() != UTC.utcoffset(None):
-            raise ValueError(f"Reading.time must be timezone-aware UTC, got {self.time!r}")
+        # Fast path: decoders and stores stamp with `datetime.UTC` itself; any other zone passes
+        # only if it is aware with a zero offset at that instant (e.g. ZoneInfo("UTC")).
+        time = self.time
+        tzinfo = time.tzinfo
+        if tzinfo is not UTC and (tzinfo is None or time.utcoffset() != _ZERO):
+            raise ValueError(f"Reading.time must be timezone-aware UTC, got {time!r}")
 
 
 class DecodeError(ValueError):

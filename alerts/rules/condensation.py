@@ -95,6 +95,7 @@ def evaluate_surface(
                         "cold outside walls."
                     ),
                     for_s=params.for_minutes * 60.0,
+                    clear_s=params.clear_after_minutes * 60.0,
                 ),
             )
         )
@@ -148,6 +149,7 @@ def evaluate_saturation(
                         "water on walls, pipes and boxes, and find the moisture source."
                     ),
                     for_s=params.for_minutes * 60.0,
+                    clear_s=params.clear_after_minutes * 60.0,
                 ),
             )
         )

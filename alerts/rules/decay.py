@@ -69,6 +69,7 @@ def evaluate(
                         "and RH set points and the plant's schedule for this room."
                     ),
                     page=False,
+                    clear_s=params.clear_after_minutes * 60.0,
                 ),
             )
         )

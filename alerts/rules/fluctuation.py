@@ -123,6 +123,7 @@ def evaluate(
                         ),
                         advice=_ADVICE[rule],
                         for_s=params.for_minutes * 60.0,
+                        clear_s=params.clear_after_minutes * 60.0,
                     ),
                 )
             )

@@ -42,7 +42,8 @@ def evaluate(
     silent_after = params.silent_factor * expected_interval_s
     times = series.times
     idx, fresh = fresh_steps(times, at, silent_after)
-    _silent(series, subject, idx, fresh, silent_after, at, out, first_seen)
+    clear_s = params.clear_after_minutes * 60.0
+    _silent(series, subject, idx, fresh, silent_after, at, out, first_seen, clear_s)
     for rule in RULES[1:]:
         out.hold(fresh, rule, subject)
     if times.size == 0:
@@ -62,6 +63,7 @@ def _silent(
     at: FloatArray,
     out: RuleOutput,
     first_seen: float | None,
+    clear_s: float,
 ) -> None:
     times = series.times
     unheard_since = series.start if first_seen is None else max(series.start, first_seen)
@@ -87,6 +89,7 @@ def _silent(
                         "Check the sensor's battery and radio link (gateway, Zigbee coordinator, "
                         "Wi-Fi), then the collector's log for rejected messages from it."
                     ),
+                    clear_s=clear_s,
                 ),
             )
         )
@@ -154,6 +157,7 @@ def _stuck(
                         "The sensor reports but its values do not change: check that it is not "
                         "frozen, saturated or reporting a cached value; power-cycle it."
                     ),
+                    clear_s=params.clear_after_minutes * 60.0,
                 ),
             )
         )
@@ -199,6 +203,7 @@ def _battery(
                     unit="%",
                     summary=f"Battery at {value:.0f} %",
                     advice="Replace or recharge the battery before the sensor falls silent.",
+                    clear_s=params.clear_after_minutes * 60.0,
                 ),
             )
         )
@@ -253,6 +258,7 @@ def _out_of_range(
                         "A reading no room can have: check the probe (wet, detached, broken) "
                         "and the sensor's registry entry (calibration, humidity as a fraction)."
                     ),
+                    clear_s=params.out_of_range_clear_minutes * 60.0,
                 ),
             )
         )

@@ -135,6 +135,7 @@ def evaluate(
                         "set point), air handling and water ingress; then inspect the holdings "
                         "near this sensor for mould and isolate anything affected."
                     ),
+                    clear_s=params.clear_after_minutes * 60.0,
                 ),
             )
         )

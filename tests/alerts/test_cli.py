@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from alerts.cli import alerts_app
+from alerts.cli import CONFIG_ENV_VAR, alerts_app
 from alerts.lifecycle import apply_findings
 from alerts.model import Finding, Severity, Subject
 from alerts.state import AlertStore
+from app.settings import CONFIG_ENV_VAR as SERVICE_CONFIG_ENV_VAR
 from history import StoreSettings, open_store
 from tests.alerts.conftest import series
 from tests.alerts.test_engine import readings
@@ -104,6 +105,7 @@ def test_list_finds_the_config_in_the_environment_and_shows_site_local_time(
     state.close()
 
     # no --config, no --state: REPOCLIMATE_CONFIG names the file, as for the other commands
+    assert CONFIG_ENV_VAR == SERVICE_CONFIG_ENV_VAR == "REPOCLIMATE_CONFIG"
     listed = runner.invoke(alerts_app, ["list"], env={"REPOCLIMATE_CONFIG": str(config)})
     assert listed.exit_code == 0, listed.output
     assert "since 2026-07-01 13:00 BST" in listed.output
@@ -190,7 +192,8 @@ def test_backtest_prints_what_would_have_fired(tmp_path: Path) -> None:
     lines = result.output.splitlines()
     assert "1 alerts fired" in lines[0]
     assert "2026-01-05 05:05 GMT  FIRED     warning  Relative humidity above band" in lines[1]
-    assert "2026-01-05 09:00 GMT  RESOLVED" in lines[2]
+    # last seen 08:55; excursion's 30-min clear-hold
+    assert "2026-01-05 09:25 GMT  RESOLVED" in lines[2]
     bad = runner.invoke(
         alerts_app,
         [

@@ -23,6 +23,7 @@ def finding(
     since_h: float = 0.0,
     value: float = 70.0,
     for_s: float = 3600.0,
+    clear_s: float = 0.0,
 ) -> Finding:
     return Finding(
         rule=RULE,
@@ -35,6 +36,7 @@ def finding(
         summary=f"RH {value}",
         advice="check the dehumidifier",
         for_s=for_s,
+        clear_s=clear_s,
     )
 
 
@@ -127,16 +129,88 @@ def test_acknowledge() -> None:
     assert apply(state, [], 3.0) == [AlertState.RESOLVED]
 
 
+def test_firing_alert_is_held_open_until_absent_for_its_clear_time() -> None:
+    state = AlertStore(":memory:")
+    held = finding(clear_s=3600.0)
+    assert apply(state, [held], 1.0) == [AlertState.PENDING, AlertState.FIRING]
+    assert apply(state, [], 1.5) == []  # absent for 30 min: held open
+    assert apply(state, [finding(since_h=1.8, clear_s=3600.0)], 1.8) == []  # back: same alert
+    assert apply(state, [], 2.5) == []
+    assert apply(state, [], 2.75) == []  # 57 min since last seen at 1.8 h
+    assert apply(state, [], 2.8) == [AlertState.RESOLVED]
+    (alert,) = state.list_alerts()
+    assert alert.resolved_at == T0 + timedelta(hours=2.8)
+    assert alert.since == T0  # the first episode's start
+    assert [(e.to_state, e.note) for e in state.events(alert.id)][-1] == (
+        AlertState.RESOLVED,
+        "condition cleared (absent for 60 min)",
+    )
+
+
+def test_acknowledged_alert_is_held_open_too() -> None:
+    state = AlertStore(":memory:")
+    apply(state, [finding(clear_s=3600.0)], 1.0)
+    (alert,) = state.open_alerts()
+    with state.transaction() as tx:
+        acknowledge(tx, alert.id, "alice", T0 + timedelta(hours=1.1))
+    assert apply(state, [], 1.5) == []
+    assert apply(state, [finding(since_h=1.7, clear_s=3600.0)], 1.7) == []
+    assert [a.state for a in state.open_alerts()] == [AlertState.ACKNOWLEDGED]
+    assert apply(state, [], 2.7) == [AlertState.RESOLVED]
+
+
+def test_pending_alert_clears_at_once_despite_a_clear_time() -> None:
+    state = AlertStore(":memory:")
+    assert apply(state, [finding(clear_s=86400.0)], 0.5) == [AlertState.PENDING]
+    assert apply(state, [], 0.6) == [AlertState.RESOLVED]
+    (alert,) = state.list_alerts()
+    assert alert.resolved_at == T0 + timedelta(hours=0.6)
+    assert state.events(alert.id)[-1].note == "cleared before firing"
+
+
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "alerts.sqlite"
     state = AlertStore(path)
-    apply(state, [finding()], 1.0)
+    apply(state, [finding(clear_s=3600.0)], 1.0)
     state.close()
     reopened = AlertStore(path)
     (alert,) = reopened.open_alerts()
     assert alert.state is AlertState.FIRING
-    assert apply(reopened, [finding()], 1.5) == []  # same alert, no new transition
+    assert (alert.clear_s, alert.last_seen) == (3600.0, T0 + timedelta(hours=1))
+    assert apply(reopened, [finding(clear_s=3600.0)], 1.5) == []  # same alert, no new transition
     assert len(reopened.list_alerts()) == 1
+    reopened.close()
+    again = AlertStore(path)  # the clear-hold counts from the stored last_seen
+    assert apply(again, [], 2.4) == []
+    assert apply(again, [], 2.5) == [AlertState.RESOLVED]
+
+
+def test_a_state_file_from_before_the_clear_hold_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.sqlite"
+    state = AlertStore(path)
+    apply(state, [finding()], 1.0)
+    state.close()
+    with sqlite3.connect(path) as old:  # as the previous version wrote it
+        old.execute("ALTER TABLE alerts DROP COLUMN clear_s")
+        old.execute("ALTER TABLE alerts DROP COLUMN last_seen")
+        old.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    old.close()
+
+    migrated = AlertStore(path)
+    (alert,) = migrated.open_alerts()
+    assert (alert.state, alert.clear_s, alert.last_seen) == (AlertState.FIRING, 0.0, None)
+    with migrated.transaction() as tx:
+        version = tx.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert version[0] == "2"
+    assert apply(migrated, [], 1.5) == [AlertState.RESOLVED]  # as before the clear-hold
+    assert migrated.events(alert.id)[-1].note == "condition cleared"
+    assert apply(migrated, [finding(since_h=2, clear_s=3600.0)], 3.0) == [
+        AlertState.PENDING,
+        AlertState.FIRING,
+    ]
+    assert apply(migrated, [], 3.5) == []  # new alerts carry the hold
+    migrated.close()
+    AlertStore(path).close()  # opening a migrated file again changes nothing
 
 
 def test_a_failed_transaction_leaves_nothing() -> None:

@@ -224,18 +224,35 @@ def test_a_missing_database_is_created_when_allowed(
 
 
 @pytest.mark.parametrize("api_version", ["v1", "v2"])
-def test_a_missing_database_is_rejected_when_creation_is_not_allowed(
+def test_a_missing_database_is_unavailable_when_creation_is_not_allowed(
     influxdb: InfluxDB, v2_front: V2Front, make_influx_store: MakeStore, api_version: str
 ) -> None:
+    # A configuration problem, like refused credentials: the collector must keep the readings
+    # in its spool until the database exists, not dead-letter every one as refused data.
     url = influxdb.url if api_version == "v1" else v2_front.url
     store = make_influx_store(
         url=url, database="never_created", api_version=api_version, create_database=False
     )
-    with pytest.raises(StoreRejected, match="database not found") as caught:
+    with pytest.raises(StoreUnavailable, match="database not found") as caught:
         store.write([Reading("s1", T0, 20.0)])
-    assert caught.value.status == 404
-    with pytest.raises(StoreRejected, match="database not found"):
+    assert not isinstance(caught.value, StoreRejected)
+    assert "store.create_database is off" in str(caught.value)
+    with pytest.raises(StoreUnavailable, match="database not found"):
         store.latest()
+    assert "never_created" not in str(influxdb.query("SHOW DATABASES"))
+
+
+def test_a_missing_database_that_cannot_be_created_is_unavailable(
+    influxdb: InfluxDB, make_influx_store: MakeStore
+) -> None:
+    store = make_influx_store(url=influxdb.url, database="cannot_create", api_version="v1")
+
+    def refuse() -> None:
+        raise StoreRejected("InfluxDB query failed: not allowed to create databases", status=403)
+
+    store.ensure_database = refuse  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable, match=r"creating it failed: .*not allowed"):
+        store.write([Reading("s1", T0, 20.0)])
 
 
 def test_ensure_database_is_idempotent(influxdb: InfluxDB, make_influx_store: MakeStore) -> None:

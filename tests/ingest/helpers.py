@@ -44,7 +44,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.1)
 
 
-def influx_store(influxdb: InfluxDB, database: str, timeout_s: float = 5.0) -> InfluxStore:
+def influx_store(
+    influxdb: InfluxDB, database: str, timeout_s: float = 5.0, create_database: bool = True
+) -> InfluxStore:
     """The real InfluxDB store on the test server (1.x write path)."""
     return InfluxStore(
         StoreSettings(
@@ -53,6 +55,7 @@ def influx_store(influxdb: InfluxDB, database: str, timeout_s: float = 5.0) -> I
             database=database,
             api_version="v1",
             timeout_s=timeout_s,
+            create_database=create_database,
         )
     )
 
@@ -221,7 +224,12 @@ class Publisher:
 
 
 class CollectorProcess:
-    """``repoclimate collect --config FILE`` as a child process, so a test can SIGKILL it."""
+    """``repoclimate collect --config FILE`` as a child process, so a test can SIGKILL it.
+
+    ``start(harness=True)`` runs the same wiring through `tests.ingest.collector_process`
+    instead, which can make the child SIGKILL itself after its Nth store write
+    (``kill_after_writes``) and writes the collector's counters to ``stats_file`` on SIGTERM.
+    """
 
     def __init__(
         self,
@@ -244,15 +252,25 @@ class CollectorProcess:
             )
         )
         self.log = workdir / "collector.log"
+        self.stats_file = workdir / "stats.json"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        command = shutil.which("repoclimate")
-        argv = [command] if command else [sys.executable, "-m", "app"]
+    def start(self, *, harness: bool = False, kill_after_writes: int = 0) -> None:
+        if harness or kill_after_writes:
+            self.stats_file.unlink(missing_ok=True)
+            argv = [
+                *(sys.executable, "-m", "tests.ingest.collector_process"),
+                *("--config", str(self.config), "--stats", str(self.stats_file)),
+                *("--kill-after-writes", str(kill_after_writes)),
+            ]
+        else:
+            command = shutil.which("repoclimate")
+            argv = [command] if command else [sys.executable, "-m", "app"]
+            argv += ["collect", "--config", str(self.config)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("REPOCLIMATE_")}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [*argv, "collect", "--config", str(self.config)],
+                argv,
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -266,6 +284,16 @@ class CollectorProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the child to exit by itself; its return code (-9 when it killed itself)."""
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stats(self) -> dict[str, object]:
+        """The counters the harness child wrote when it stopped."""
+        loaded: dict[str, object] = json.loads(self.stats_file.read_text())
+        return loaded
 
     def terminate(self, timeout: float = 60.0) -> int | None:
         if self.proc is None:

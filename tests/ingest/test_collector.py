@@ -223,6 +223,35 @@ def test_readings_the_store_refuses_are_isolated_and_dead_lettered(
     assert len([r for r in rows if r["sensor"] != "seed"]) == len(good)
 
 
+def test_a_missing_database_keeps_readings_in_the_spool_until_it_exists(
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+) -> None:
+    """A database that does not exist (and may not be created) is a configuration problem:
+    the readings wait in the spool, none is dead-lettered, and they drain once it exists."""
+    prefix = f"nodb-{influx_db_name}"
+    database = f"{influx_db_name}_late"
+    mqtt_config = mqtt_settings(mosquitto.url, prefix, prefix)
+    settings = collector_settings(tmp_path / "spool")
+    store = influx_store(influxdb, database, create_database=False)
+    pipeline = Pipeline(load_registry(REGISTRY), mqtt_config.topics, settings.max_payload_bytes)
+    collector = Collector(mqtt_config, settings, store, pipeline, retry_delay_s=(0.2, 0.5))
+    messages = generic_messages(300, prefix)
+    try:
+        with collector:
+            wait_until(lambda: collector.connected, 10, "the collector to connect")
+            publish_and_wait(mosquitto.url, messages)
+            wait_until(lambda: collector.stats.snapshot().acked == 300, 30, "all acknowledged")
+            stats = collector.stats.snapshot()
+            assert (stats.spooled, stats.spool_pending) == (300, 300)
+            assert stats.store_rejected == stats.dead_lettered == stats.stored == 0
+            influxdb.create_database(database)
+            wait_until(lambda: collector.stats.snapshot().spool_pending == 0, 30, "drained")
+    finally:
+        store.close()
+    assert collector.stats.snapshot().drained == 300
+    assert_stored_once(influxdb, database, 300)
+
+
 def test_the_collector_ignores_its_own_dead_letters(
     mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
 ) -> None:

@@ -166,6 +166,16 @@ def test_dehumidifier_failure_raises_rh_over_hours() -> None:
     assert after_24h > 80.0  # mould territory within a day
 
 
+def test_one_reporting_interval_for_every_sensor() -> None:
+    layout = demo_layout().with_interval(3600)
+    assert {sensor.interval_s for _, _, sensor in layout.sensors()} == {3600}
+    registry = parse_registry(layout.registry_yaml(), "registry.yaml")
+    assert {spec.expected_interval_s for _, _, spec in registry.sensors()} == {3600.0}
+    assert demo_layout().with_interval(None) == demo_layout()
+    with pytest.raises(ValueError, match="at least 1 s"):
+        demo_layout().with_interval(0)
+
+
 def test_ground_temperature_is_the_damped_lagged_annual_wave() -> None:
     # Carslaw & Jaeger §2.6: at one damping depth the annual swing is 1/e of the surface's and
     # one radian (58 days) late.
