@@ -105,10 +105,16 @@ class MouldParams(_Params):
     ``clear_after_minutes`` (0): the indices are slow, cumulative and cleared with the
     ``clear_ratio`` hysteresis, so they cannot flap; once they have fallen that far the risk
     has receded and is reported at once.
+
+    ``settle_hours`` (6): the models' state carried between evaluations is kept this many hours
+    behind the newest complete hour, and the hours after it are recomputed from the store at
+    every evaluation, so readings that arrive late (a spool draining after a store outage, a
+    gateway that buffers) still count. Data later than this is not taken into the carried state.
     """
 
     sensitivity: SensitivityClass | None = None
     lookback_days: float = Field(default=30.0, gt=0, le=366)
+    settle_hours: int = Field(default=6, ge=0, le=7 * 24)
     mrf_warning: float = Field(default=0.5, gt=0)
     mrf_critical: float = Field(default=1.0, gt=0)
     vtt_warning: float = Field(default=0.5, gt=0)

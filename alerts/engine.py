@@ -2,6 +2,10 @@
 lifecycle, dispatch notifications into the outbox — one transaction — and write the derived
 series (dew point, mould indices, preservation index, EMC) back to the store.
 
+The mould indices are carried from one evaluation to the next: the mould class's checkpoints
+(`alerts.rules.mould.Checkpoint`) are read from the alert state before an evaluation and written
+back in its transaction, so the live indices integrate the whole history, as the backtest does.
+
 ``AlertEngine(...).evaluate(now)`` is the entry the scheduler, the demo and the tests call; it
 returns the open alerts, which is also what the live view shows (`open_alerts`).
 """
@@ -79,6 +83,13 @@ def scheduled_times(after: float, until: float, interval_s: float) -> FloatArray
     return times
 
 
+def _keep_checkpoints(tx: Tx, results: Mapping[str, ClassResult]) -> None:
+    """Store the mould class's checkpoints (in the evaluation's transaction)."""
+    mould_result = results.get("mould")
+    if mould_result is not None and mould_result.checkpoints:
+        tx.put_mould_checkpoints(mould_result.checkpoints)
+
+
 def _apply_step(
     tx: Tx,
     result: ClassResult,
@@ -152,9 +163,11 @@ class AlertEngine:
             if self.write_derived:
                 rows.extend(derived_rows(data, at[0]))
 
-        results = self.evaluator.run(wanted, at, active, collect)
+        checkpoints = self.state.mould_checkpoints() if "mould" in wanted else {}
+        results = self.evaluator.run(wanted, at, active, collect, checkpoints)
         self._note_failures(report, results)
         with self.state.transaction() as tx:
+            _keep_checkpoints(tx, results)
             report.transitions = resolve_removed(tx, open_now, self.known, when)
             for result in results.values():
                 report.transitions.extend(_apply_step(tx, result, 0, when))
@@ -188,6 +201,7 @@ class AlertEngine:
         active = active_states(open_now)
         rows: list[DerivedRow] = []
         results: dict[str, ClassResult] = {}
+        checkpoints = self.state.mould_checkpoints() if "mould" in grids else {}
         for name, at in grids.items():
             collect = None
             if name == "mould" and self.write_derived:
@@ -196,7 +210,7 @@ class AlertEngine:
                     for hour in hours:
                         rows.extend(derived_rows(data, float(hour)))
 
-            results[name] = self.evaluator.run([name], at, active, collect)[name]
+            results[name] = self.evaluator.run([name], at, active, collect, checkpoints)[name]
         self._note_failures(report, results)
         findings: dict[str, dict[int, list[Finding]]] = {name: {} for name in results}
         for name, result in results.items():
@@ -210,6 +224,7 @@ class AlertEngine:
             for i, t in enumerate(at)
         )
         with self.state.transaction() as tx:
+            _keep_checkpoints(tx, results)
             first = from_epoch(schedule[0][0]) if schedule else until
             report.transitions = resolve_removed(tx, open_now, self.known, first)
             for t, entries in groupby(schedule, key=lambda entry: entry[0]):

@@ -107,6 +107,9 @@ class ClassResult:
     output: RuleOutput = field(default_factory=RuleOutput)
     subjects: set[str] = field(default_factory=set)
     failed_rooms: list[str] = field(default_factory=list)
+    checkpoints: dict[str, mould.Checkpoint] = field(default_factory=dict)
+    """Mould only: per sensor id, the indices' state ``settle_hours`` before the last complete
+    hour evaluated."""
 
 
 @dataclass
@@ -169,8 +172,13 @@ class Evaluator:
         at: FloatArray,
         active: Active,
         on_room: Callable[[RoomData], None] | None = None,
+        checkpoints: Mapping[str, mould.Checkpoint] | None = None,
     ) -> dict[str, ClassResult]:
-        """Evaluate ``classes`` at the times ``at`` (ascending epoch s)."""
+        """Evaluate ``classes`` at the times ``at`` (ascending epoch s).
+
+        ``checkpoints``: per sensor id, the mould indices' state kept from the last evaluation
+        (live); the mould class continues from it (`alerts.rules.mould.indices`) and returns the
+        new ones in its result's ``checkpoints``."""
         wanted = [name for name in RULE_CLASSES if name in set(classes)]
         results = {name: ClassResult(CLASS_RULES[name]) for name in wanted}
         for room in self.topology.rooms():
@@ -181,7 +189,7 @@ class Evaluator:
                 for result in results.values():
                     result.failed_rooms.append(f"{room.site}/{room.id}")
                 continue
-            self.evaluate_room(data, wanted, at, active, results)
+            self.evaluate_room(data, wanted, at, active, results, checkpoints or {})
             if on_room is not None:
                 on_room(data)
         return results
@@ -208,6 +216,7 @@ class Evaluator:
         at: FloatArray,
         active: Active,
         results: dict[str, ClassResult],
+        checkpoints: Mapping[str, mould.Checkpoint],
     ) -> None:
         room = data.room
         band = self.bands(room.profile)
@@ -274,7 +283,18 @@ class Evaluator:
             if "mould" in results and sensor.id in data.hourly:
                 results["mould"].subjects.add(sid)
                 hourly = data.hourly[sensor.id]
-                computed = mould.indices(hourly, room.holdings, rules.mould)
+                evaluated = hourly.complete_before(at[[0, -1]])
+                mrf, vtt, checkpoint = mould.indices(
+                    hourly,
+                    room.holdings,
+                    rules.mould,
+                    checkpoints.get(sensor.id),
+                    int(evaluated[1]) - rules.mould.settle_hours,
+                    int(evaluated[0]),
+                )
+                if checkpoint is not None:
+                    results["mould"].checkpoints[sensor.id] = checkpoint
+                computed = (mrf, vtt)
                 data.mould[sensor.id] = computed
                 results["mould"].output.extend(
                     mould.evaluate(hourly, subject, room.holdings, rules.mould, at, acts, computed)

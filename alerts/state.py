@@ -1,5 +1,5 @@
-"""Alert state in SQLite: alerts, their events, silences, the notification outbox and channel
-health.
+"""Alert state in SQLite: alerts, their events, silences, the notification outbox, channel
+health and the mould indices' checkpoints.
 
 One `transaction()` wraps a state change together with the outbox rows it causes, so a crash can
 neither lose a notification nor send one for a change that was rolled back. The SQL is plain
@@ -28,9 +28,12 @@ from alerts.model import (
     Silence,
     Subject,
 )
+from alerts.rules.mould import Checkpoint
+from preservation.mould import MrfState, VttState
 
-SCHEMA_VERSION = 2
-"""2 added ``alerts.clear_s`` and ``alerts.last_seen`` (the clear-hold)."""
+SCHEMA_VERSION = 3
+"""2 added ``alerts.clear_s`` and ``alerts.last_seen`` (the clear-hold); 3 the table
+``mould_state`` (the mould indices carried from one live evaluation to the next)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,6 +119,15 @@ CREATE TABLE IF NOT EXISTS channel_health (
     last_failure_at TEXT,
     last_error TEXT,
     last_success_at TEXT
+);
+CREATE TABLE IF NOT EXISTS mould_state (
+    sensor TEXT PRIMARY KEY,
+    hour REAL NOT NULL,
+    vtt_index REAL NOT NULL,
+    vtt_hours_unfavourable REAL NOT NULL,
+    mrf_value REAL NOT NULL,
+    mrf_dry_hours REAL NOT NULL,
+    fingerprint TEXT NOT NULL
 );
 """
 
@@ -301,6 +313,41 @@ class Tx:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+
+    # -- mould checkpoints ----------------------------------------------------------------
+    def mould_checkpoints(self) -> dict[str, Checkpoint]:
+        """Per sensor id, the mould indices' state after the last hour integrated."""
+        rows = self.conn.execute(
+            "SELECT sensor, hour, vtt_index, vtt_hours_unfavourable, mrf_value, mrf_dry_hours,"
+            " fingerprint FROM mould_state"
+        ).fetchall()
+        return {
+            r[0]: Checkpoint(r[1], VttState(r[2], r[3]), MrfState(r[4], r[5]), r[6]) for r in rows
+        }
+
+    def put_mould_checkpoints(self, checkpoints: dict[str, Checkpoint]) -> None:
+        """Keep each sensor's latest checkpoint (replacing the one it had)."""
+        self.conn.executemany(
+            "INSERT INTO mould_state (sensor, hour, vtt_index, vtt_hours_unfavourable,"
+            " mrf_value, mrf_dry_hours, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(sensor) DO UPDATE SET hour = excluded.hour,"
+            " vtt_index = excluded.vtt_index,"
+            " vtt_hours_unfavourable = excluded.vtt_hours_unfavourable,"
+            " mrf_value = excluded.mrf_value, mrf_dry_hours = excluded.mrf_dry_hours,"
+            " fingerprint = excluded.fingerprint",
+            [
+                (
+                    sensor,
+                    c.hour,
+                    c.vtt.index,
+                    c.vtt.hours_unfavourable,
+                    c.mrf.value,
+                    c.mrf.dry_hours,
+                    c.fingerprint,
+                )
+                for sensor, c in checkpoints.items()
+            ],
+        )
 
     # -- alerts ---------------------------------------------------------------------------
     def open_alerts(self, rules: Sequence[str] | None = None) -> list[tuple[Alert, Bookkeeping]]:
@@ -605,6 +652,11 @@ class AlertStore:
     def open_alerts(self) -> list[Alert]:
         with self.transaction() as tx:
             return [alert for alert, _ in tx.open_alerts()]
+
+    def mould_checkpoints(self) -> dict[str, Checkpoint]:
+        """Per sensor id, the mould indices' state kept by the last evaluation."""
+        with self.transaction() as tx:
+            return tx.mould_checkpoints()
 
     def list_alerts(
         self,

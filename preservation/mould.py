@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, overload
+from typing import Literal, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -101,6 +101,41 @@ def days_to_mould(t_c: ArrayLike, rh_pct: ArrayLike) -> np.float64 | FloatArray:
     return scalar_or_array(np.where(bad, np.nan, result))
 
 
+@dataclass(frozen=True, slots=True)
+class MrfState:
+    """Everything the Mould Risk Factor remembers between samples (a 1-D series).
+
+    ``value`` is the MRF after the last sample; ``dry_hours`` the hours of no-risk conditions
+    in the dry spell under way at its end (0 when the last sample carried risk), which the reset
+    after ``reset_after_hours`` needs. NaN samples inside a spell neither add to it nor end it.
+    """
+
+    value: float = 0.0
+    dry_hours: float = 0.0
+
+
+@overload
+def mould_risk_factor(
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    hours: ArrayLike,
+    *,
+    reset_after_hours: float | None = ...,
+    initial: float = ...,
+    state: MrfState | None = ...,
+    return_state: Literal[False] = ...,
+) -> FloatArray: ...
+@overload
+def mould_risk_factor(
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    hours: ArrayLike,
+    *,
+    reset_after_hours: float | None = ...,
+    initial: float = ...,
+    state: MrfState | None = ...,
+    return_state: Literal[True],
+) -> tuple[FloatArray, MrfState]: ...
 def mould_risk_factor(
     t_c: ArrayLike,
     rh_pct: ArrayLike,
@@ -108,7 +143,9 @@ def mould_risk_factor(
     *,
     reset_after_hours: float | None = MRF_RESET_AFTER_HOURS,
     initial: float = 0.0,
-) -> FloatArray:
+    state: MrfState | None = None,
+    return_state: bool = False,
+) -> FloatArray | tuple[FloatArray, MrfState]:
     """IPI Mould Risk Factor accumulated over a series [–]; MRF ≥ 1 means germination expected.
 
     Each sample adds the fraction of the germination time it lasted::
@@ -128,31 +165,66 @@ def mould_risk_factor(
     NaN samples (no data) neither add risk nor count as dry time. Works along axis 0 for 2-D
     arrays (time × series).
 
+    Integrating in pieces: ``state`` (an `MrfState`, 1-D series only) starts the series from
+    the model's full memory — the value *and* the dry spell under way — and
+    ``return_state=True`` also returns the state after the last sample. Integrating a series
+    in one call or in consecutive chunks, each started from the state the previous one
+    returned, gives the same values (to floating-point rounding), resets included. ``initial``
+    (a starting value with no dry spell under way) is ``MrfState(initial)``; give one or the
+    other.
+
     Returns
     -------
-    numpy.ndarray
-        MRF after each sample, same shape as the broadcast inputs.
+    numpy.ndarray or (numpy.ndarray, MrfState)
+        MRF after each sample, same shape as the broadcast inputs (and the state after the last
+        sample with ``return_state=True``).
 
     References
     ----------
     [1] IPI dpcalc.org dp.js; REFERENCE.md §4.
     """
+    start = _start_state(state, initial, MrfState(initial))
     days = np.atleast_1d(as_float_array(days_to_mould(t_c, rh_pct)))
+    if (state is not None or return_state) and days.ndim != 1:
+        raise ValueError("state and return_state need a 1-D series")
     h = np.broadcast_to(as_float_array(hours), days.shape).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         increment = np.where(np.isfinite(days) & (days > 0), h / 24.0 / days, 0.0)
     cumulative = np.cumsum(increment, axis=0)
-    if reset_after_hours is None:
-        return cumulative + initial
     dry = np.isposinf(days)
+    dry_or_unknown = dry | np.isnan(days)
     dry_hours = np.where(dry, h, 0.0)
-    # NaN samples (no data) keep a dry spell going without adding to it.
-    dry_hours_at_end = elapsed_in_runs(dry | np.isnan(days), dry_hours) + dry_hours
-    reset = dry & (dry_hours_at_end >= reset_after_hours)
-    base = np.maximum.accumulate(np.where(reset, cumulative, 0.0), axis=0)
-    before_first_reset = ~np.maximum.accumulate(reset, axis=0)
-    mrf: FloatArray = cumulative - base + np.where(before_first_reset, initial, 0.0)
-    return mrf
+    # NaN samples (no data) keep a dry spell going without adding to it; a spell under way
+    # before the first sample (``state``) goes on in the leading run.
+    leading = np.logical_and.accumulate(dry_or_unknown, axis=0)
+    dry_hours_at_end = (
+        elapsed_in_runs(dry_or_unknown, dry_hours)
+        + dry_hours
+        + np.where(leading, start.dry_hours, 0.0)
+    )
+    if reset_after_hours is None:
+        mrf: FloatArray = cumulative + start.value
+    else:
+        reset = dry & (dry_hours_at_end >= reset_after_hours)
+        base = np.maximum.accumulate(np.where(reset, cumulative, 0.0), axis=0)
+        before_first_reset = ~np.maximum.accumulate(reset, axis=0)
+        mrf = cumulative - base + np.where(before_first_reset, start.value, 0.0)
+    if not return_state:
+        return mrf
+    if mrf.size == 0:
+        return mrf, start
+    end_dry = float(dry_hours_at_end[-1]) if bool(dry_or_unknown[-1]) else 0.0
+    return mrf, MrfState(float(mrf[-1]), end_dry)
+
+
+_S = TypeVar("_S")
+
+
+def _start_state(state: _S | None, initial: float, from_initial: _S) -> _S:
+    """The state a series starts from: ``state``, else the one ``initial`` stands for."""
+    if state is not None and initial != 0.0:
+        raise ValueError("give either state or initial, not both")
+    return from_initial if state is None else state
 
 
 # --- VTT mould index ---------------------------------------------------------------------------
@@ -217,6 +289,47 @@ def critical_rh(t_c: ArrayLike, sensitivity: Sensitivity = "sensitive") -> Float
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class VttState:
+    """Everything the VTT model remembers between samples (a 1-D series).
+
+    ``index`` is M after the last sample; ``hours_unfavourable`` the hours since conditions
+    last turned unfavourable (0 when the last sample was favourable), which sets the phase of
+    the decline (first 6 h, 6–24 h, beyond 24 h). NaN samples do not advance it.
+    """
+
+    index: float = 0.0
+    hours_unfavourable: float = 0.0
+
+
+@overload
+def vtt_mould_index(
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    hours: ArrayLike = ...,
+    *,
+    sensitivity: Sensitivity = ...,
+    surface_quality: float = ...,
+    wood_species: float = ...,
+    decline: float = ...,
+    initial: float = ...,
+    state: VttState | None = ...,
+    return_state: Literal[False] = ...,
+) -> FloatArray: ...
+@overload
+def vtt_mould_index(
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    hours: ArrayLike = ...,
+    *,
+    sensitivity: Sensitivity = ...,
+    surface_quality: float = ...,
+    wood_species: float = ...,
+    decline: float = ...,
+    initial: float = ...,
+    state: VttState | None = ...,
+    return_state: Literal[True],
+) -> tuple[FloatArray, VttState]: ...
 def vtt_mould_index(
     t_c: ArrayLike,
     rh_pct: ArrayLike,
@@ -227,7 +340,9 @@ def vtt_mould_index(
     wood_species: float = 0.0,
     decline: float = DECLINE_PINE,
     initial: float = 0.0,
-) -> FloatArray:
+    state: VttState | None = None,
+    return_state: bool = False,
+) -> FloatArray | tuple[FloatArray, VttState]:
     """VTT mould growth index M (0–6) over a series, with growth and decline.
 
     Hukka & Viitanen's model [2] with the material sensitivity classes of Ojanen et al. [3].
@@ -268,22 +383,34 @@ def vtt_mould_index(
     decline : float
         C_mat: 1 pine reference, 0.5 significant, 0.25 relatively low, 0.1 almost no decline.
     initial : float
-        Index before the first sample.
+        Index before the first sample, with favourable conditions just ended (the decline's
+        first 6 h ahead): ``VttState(initial)``. Give this or ``state``.
+    state : VttState, optional
+        The full state before the first sample (1-D series only): the index and the hours
+        since conditions turned unfavourable.
+    return_state : bool
+        Also return the `VttState` after the last sample. Integrating a series in one call or
+        in consecutive chunks, each started from the state the previous one returned, gives
+        the same indices (to floating-point rounding), decline phases included.
 
     Returns
     -------
-    numpy.ndarray
-        M after each sample, shape of the broadcast inputs.
+    numpy.ndarray or (numpy.ndarray, VttState)
+        M after each sample, shape of the broadcast inputs (and the state after the last
+        sample with ``return_state=True``).
 
     References
     ----------
     [2] Hukka & Viitanen (1999), Wood Sci. Technol. 33, 475–485.
     [3] Ojanen et al. (2010), Buildings XI.
     """
+    start_state = _start_state(state, initial, VttState(initial))
     cls = SENSITIVITY_CLASSES[sensitivity]
     t = as_float_array(t_c)
     rh = as_float_array(rh_pct)
     t, rh = np.broadcast_arrays(np.atleast_1d(t), np.atleast_1d(rh))
+    if (state is not None or return_state) and t.ndim != 1:
+        raise ValueError("state and return_state need a 1-D series")
     h = np.broadcast_to(as_float_array(hours), t.shape).astype(np.float64)
     valid = np.isfinite(t) & np.isfinite(rh) & np.isfinite(h)
 
@@ -302,8 +429,12 @@ def vtt_mould_index(
         growth_base = np.where(grows, h / 24.0 / (7.0 * np.exp(exponent)), 0.0)
 
     dry = valid & ~grows
-    # The dry-time clock runs through NaN samples without advancing (no data, no evidence).
-    start = elapsed_in_runs(~grows, np.where(dry, h, 0.0))
+    # The dry-time clock runs through NaN samples without advancing (no data, no evidence); an
+    # unfavourable spell under way before the first sample (``state``) goes on in the leading run.
+    leading = np.logical_and.accumulate(~grows, axis=0)
+    start = elapsed_in_runs(~grows, np.where(dry, h, 0.0)) + np.where(
+        leading, start_state.hours_unfavourable, 0.0
+    )
     end = start + h
     first = np.clip(np.minimum(end, 6.0) - start, 0.0, None)
     late = np.clip(end - np.maximum(start, 24.0), 0.0, None)
@@ -312,8 +443,15 @@ def vtt_mould_index(
     )
 
     if t.ndim == 1:
-        return _integrate_1d(grows, growth_base, m_max, fall, cls, initial)
-    return _integrate_nd(grows, growth_base, m_max, fall, cls, initial)
+        m = _integrate_1d(grows, growth_base, m_max, fall, cls, start_state.index)
+    else:
+        m = _integrate_nd(grows, growth_base, m_max, fall, cls, start_state.index)
+    if not return_state:
+        return m
+    if m.size == 0:
+        return m, start_state
+    unfavourable = 0.0 if bool(grows[-1]) else float(start[-1] + (h[-1] if dry[-1] else 0.0))
+    return m, VttState(float(m[-1]), unfavourable)
 
 
 def _integrate_1d(

@@ -5,9 +5,21 @@ same indices for the same hours).
 
 A damp corner is a risk even when the room's average is not, so mould is judged per sensor;
 dispatch groups a room's sensors into one notification.
+
+Both indices are cumulative with memory (months, for the VTT index of slowly declining
+materials), longer than the history fetched each time (``lookback_days``). So live evaluation
+carries them: each evaluation returns a `Checkpoint` — the models' full state at the end of the
+hour ``settle_hours`` before the last complete one, so that late readings of the newest hours are
+still counted — which the engine keeps in the alert state and hands to the next one; that one
+integrates only the hours after it, and live agrees with the backtest (one integration over its
+whole period). With no checkpoint, one older than the history fetched (a long outage of the
+engine), one for another sensitivity class, decline or holdings, or one ahead of the hours
+evaluated, integration starts from zero at the start of the history fetched.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +30,10 @@ from alerts.series import FloatArray, HourlySeries, episode_starts, hysteresis_m
 from preservation.metrics import DECLINE_FOR_HOLDINGS, SENSITIVITY_FOR_HOLDINGS
 from preservation.mould import (
     DECLINE_RELATIVELY_LOW,
+    MRF_RESET_AFTER_HOURS,
+    MrfState,
     Sensitivity,
+    VttState,
     days_to_mould,
     mould_risk_factor,
     vtt_mould_index,
@@ -42,21 +57,89 @@ def decline_for(holdings: str) -> float:
     return DECLINE_FOR_HOLDINGS.get(holdings, DECLINE_RELATIVELY_LOW)
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Both models' state at the end of the hour starting at ``hour`` (epoch s), for the
+    model parameters ``fingerprint`` names (see `fingerprint`)."""
+
+    hour: float
+    vtt: VttState
+    mrf: MrfState
+    fingerprint: str
+
+
+def fingerprint(holdings: str, params: MouldParams) -> str:
+    """What the indices depend on besides the readings: a checkpoint made under another
+    sensitivity class, decline or holdings is not continued."""
+    return (
+        f"holdings={holdings};sensitivity={sensitivity_for(holdings, params)};"
+        f"decline={decline_for(holdings)!r};mrf_reset_h={MRF_RESET_AFTER_HOURS!r}"
+    )
+
+
 def indices(
-    hourly: HourlySeries, holdings: str, params: MouldParams
-) -> tuple[FloatArray, FloatArray]:
+    hourly: HourlySeries,
+    holdings: str,
+    params: MouldParams,
+    start: Checkpoint | None = None,
+    checkpoint_index: int = -1,
+    needed_from: int | None = None,
+) -> tuple[FloatArray, FloatArray, Checkpoint | None]:
     """MRF and VTT index after each hour of ``hourly`` (NaN hours change neither), with the
     holdings' sensitivity class and decline — the numbers `preservation.metrics.room_metrics`
-    reports for the same hours."""
-    mrf = mould_risk_factor(hourly.temperature, hourly.humidity, 1.0)
-    vtt = vtt_mould_index(
-        hourly.temperature,
-        hourly.humidity,
-        1.0,
-        sensitivity=sensitivity_for(holdings, params),
-        decline=decline_for(holdings),
-    )
-    return mrf, vtt
+    reports for the same hours — and the checkpoint after hour ``checkpoint_index`` (None when
+    it is negative).
+
+    ``start``: a checkpoint to continue from. Used when it matches the parameters, its hour is
+    on the grid (within the history fetched) and not after hour ``needed_from`` (the first
+    hour the caller reads; ``checkpoint_index`` by default); then the hours after it are
+    integrated from it, its own hour holds its values and the hours before are NaN. Otherwise
+    the whole grid is integrated from zero."""
+    n = hourly.hours.size
+    fp = fingerprint(holdings, params)
+    sensitivity = sensitivity_for(holdings, params)
+    decline = decline_for(holdings)
+    mrf = np.full(n, np.nan)
+    vtt = np.full(n, np.nan)
+    mrf_state, vtt_state = MrfState(), VttState()
+    first = 0
+    last_usable = checkpoint_index if needed_from is None else min(needed_from, checkpoint_index)
+    k = _continued_from(hourly, start, fp, last_usable)
+    if start is not None and k is not None:
+        mrf_state, vtt_state = start.mrf, start.vtt
+        mrf[k], vtt[k] = mrf_state.value, vtt_state.index
+        first = k + 1
+    checkpoint = start if start is not None and k == checkpoint_index >= 0 else None
+    stop = max(checkpoint_index + 1, first)
+    for lo, hi in ((first, stop), (stop, n)):
+        if hi <= lo:
+            continue
+        t, rh = hourly.temperature[lo:hi], hourly.humidity[lo:hi]
+        mrf[lo:hi], mrf_state = mould_risk_factor(t, rh, 1.0, state=mrf_state, return_state=True)
+        vtt[lo:hi], vtt_state = vtt_mould_index(
+            t,
+            rh,
+            1.0,
+            sensitivity=sensitivity,
+            decline=decline,
+            state=vtt_state,
+            return_state=True,
+        )
+        if hi == checkpoint_index + 1:
+            checkpoint = Checkpoint(float(hourly.hours[hi - 1]), vtt_state, mrf_state, fp)
+    return mrf, vtt, checkpoint
+
+
+def _continued_from(
+    hourly: HourlySeries, start: Checkpoint | None, fp: str, last_usable: int
+) -> int | None:
+    """The grid index of ``start``'s hour when integration may continue from it."""
+    if start is None or start.fingerprint != fp or hourly.hours.size == 0:
+        return None
+    k = int(np.searchsorted(hourly.hours, start.hour))
+    if k >= hourly.hours.size or hourly.hours[k] != start.hour or k > last_usable:
+        return None
+    return k
 
 
 def evaluate(
@@ -81,7 +164,7 @@ def evaluate(
     if hourly.hours.size == 0:
         return out
     sensitivity = sensitivity_for(holdings, params)
-    mrf, vtt = computed if computed is not None else indices(hourly, holdings, params)
+    mrf, vtt = computed if computed is not None else indices(hourly, holdings, params)[:2]
     ratio = params.clear_ratio
     enter = (mrf >= params.mrf_warning) | (vtt >= params.vtt_warning)
     clear = (mrf < params.mrf_warning * ratio) & (vtt < params.vtt_warning * ratio)

@@ -201,7 +201,7 @@ def test_a_state_file_from_before_the_clear_hold_is_migrated(tmp_path: Path) -> 
     assert (alert.state, alert.clear_s, alert.last_seen) == (AlertState.FIRING, 0.0, None)
     with migrated.transaction() as tx:
         version = tx.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert version[0] == "2"
+    assert version[0] == "3"
     assert apply(migrated, [], 1.5) == [AlertState.RESOLVED]  # as before the clear-hold
     assert migrated.events(alert.id)[-1].note == "condition cleared"
     assert apply(migrated, [finding(since_h=2, clear_s=3600.0)], 3.0) == [

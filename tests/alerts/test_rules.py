@@ -3,6 +3,7 @@ fires when it must, not before its duration, clears with hysteresis, does not fl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -14,10 +15,11 @@ from alerts.config import Rota, RulesConfig
 from alerts.engine import AlertEngine
 from alerts.evaluate import ArraySource
 from alerts.model import AlertState, Severity
-from alerts.series import SensorSeries
+from alerts.rules import mould
+from alerts.series import HourlySeries, SensorSeries
 from alerts.state import AlertStore
 from alerts.topology import Topology
-from preservation.mould import days_to_mould
+from preservation.mould import days_to_mould, mould_risk_factor, vtt_mould_index
 from tests.alerts.conftest import BAND, T0, at, bands, series, topology
 
 FIVE_MIN = 300.0
@@ -292,6 +294,145 @@ def test_mould_quiet_below_65_percent_and_clears_after_drying() -> None:
     assert episode.resolved_at is not None
     # IPI's MRF resets after 24 dry hours (the VTT index, still low, declines slowly)
     assert at(16 * 24 + 24) <= episode.resolved_at <= at(16 * 24 + 26)
+
+
+def test_mould_live_engine_carries_the_indices_and_agrees_with_backtest() -> None:
+    """Stepped live every hour, the engine's mould alert fires and stays open as in the
+    backtest, although the history it fetches (``lookback_days`` 3) is far shorter than the
+    memory of the VTT index: ten damp days at 22 °C / 97 %RH, then ten dry ones at 50 %RH, in
+    which the index of paper (C_mat 0.25) falls by only ~0.004 a day. Recomputed from zero
+    over the last three days, the live index would never have reached the warning level in
+    the damp spell, nor stayed at it three days into the dry one."""
+    damp_h, hours = 10 * 24, 20 * 24
+    rh = lambda h: np.where((h >= 2) & (h < 2 + damp_h), 97.0, 50.0)  # noqa: E731
+    history = {"s1": series("s1", hours, temperature=22.0, humidity=rh, step_s=1800)}
+    rules = RulesConfig.from_dict({"defaults": {"mould": {"lookback_days": 3}}})
+    expected = run(topology(), history, hours, ["mould"], rules=rules)
+    (episode,) = expected.fired()
+    assert episode.resolved_at is None  # the index declines for months
+
+    state = AlertStore(":memory:")
+    clock = ManualClock(at(0))
+    engine = AlertEngine(
+        None,  # type: ignore[arg-type]  (history comes from the array source)
+        topology(),
+        state,
+        rules=rules,
+        bands=bands,
+        write_derived=False,
+        source=ArraySource(history),
+        clock=clock,
+    )
+    while clock.now() <= at(hours):
+        engine.evaluate(classes=["mould"])
+        clock.advance(3600.0)
+    fired = [a for a in state.list_alerts() if a.fired_at is not None]
+    assert [(a.rule, a.fired_at, a.resolved_at) for a in fired] == [
+        (episode.rule, episode.fired_at, episode.resolved_at)
+    ]
+    # the carried state is the one integration over the whole history (the report's numbers),
+    # kept settle_hours behind the newest complete hour
+    settle = rules.resolve().mould.settle_hours
+    (checkpoint,) = state.mould_checkpoints().values()
+    assert checkpoint.hour == at(hours - 1 - settle).timestamp()
+    hourly_rh = rh(np.arange(hours) + 0.0)
+    whole = vtt_mould_index(
+        np.full(hours, 22.0), hourly_rh, 1.0, sensitivity="sensitive", decline=0.25
+    )
+    assert checkpoint.vtt.index == pytest.approx(whole[-1 - settle], abs=1e-9)
+    assert checkpoint.vtt.hours_unfavourable == hours - 2 - damp_h - settle
+    assert checkpoint.vtt.index > 0.4  # above the warning level × clear ratio: still open
+
+
+class LateSource(ArraySource):
+    """Readings of ``late`` (start, end) epoch seconds reach the store only at ``arrive``."""
+
+    def __init__(
+        self,
+        history: dict[str, SensorSeries],
+        clock: ManualClock,
+        late: tuple[float, float],
+        arrive: float,
+    ) -> None:
+        super().__init__(history)
+        self.clock, self.late, self.arrive = clock, late, arrive
+
+    def raw(self, sensor: str, start: float, end: float) -> SensorSeries:
+        found = super().raw(sensor, start, end)
+        if self.clock.now().timestamp() >= self.arrive:
+            return found
+        keep = (found.times < self.late[0]) | (found.times >= self.late[1])
+        return SensorSeries(
+            found.sensor,
+            found.times[keep],
+            found.temperature[keep],
+            found.humidity[keep],
+            found.battery[keep],
+            found.start,
+        )
+
+
+@pytest.mark.parametrize("settle_hours", [6, 0])
+def test_mould_state_counts_readings_that_arrive_late(settle_hours: int) -> None:
+    """A damp spell of four hours (97 %RH in a room otherwise at 75 %) reaches the store up to
+    six hours late, as when a spool drains after a store outage. Kept six hours behind the
+    newest hour, the carried state takes those hours in once they arrive and ends equal to one
+    integration over the complete history; frozen at the newest hour (settle 0) it has already
+    integrated them as missing, and does not."""
+    hours = 8 * 24
+    rh = lambda h: np.where((h >= 100) & (h < 104), 97.0, 75.0)  # noqa: E731
+    history = {"s1": series("s1", hours, temperature=22.0, humidity=rh, step_s=1800)}
+    rules = RulesConfig.from_dict(
+        {"defaults": {"mould": {"lookback_days": 3, "settle_hours": settle_hours}}}
+    )
+    clock = ManualClock(at(0))
+    late = (at(100).timestamp(), at(104).timestamp())
+    source = LateSource(history, clock, late, arrive=at(107).timestamp())
+    state = AlertStore(":memory:")
+    engine = AlertEngine(
+        None,  # type: ignore[arg-type]  (history comes from the array source)
+        topology(),
+        state,
+        rules=rules,
+        bands=bands,
+        write_derived=False,
+        source=source,
+        clock=clock,
+    )
+    while clock.now() <= at(hours):
+        engine.evaluate(classes=["mould"])
+        clock.advance(3600.0)
+    (checkpoint,) = state.mould_checkpoints().values()
+    n = round((checkpoint.hour - T0.timestamp()) / 3600.0) + 1
+    # The MRF keeps its memory at 75 %RH (the VTT index of paper declines back to 0 there).
+    whole = mould_risk_factor(np.full(n, 22.0), rh(np.arange(n) + 0.0), 1.0)
+    agrees = bool(checkpoint.mrf.value == pytest.approx(whole[-1], abs=1e-9))
+    assert agrees is (settle_hours == 6)
+
+
+def test_mould_checkpoint_is_continued_only_when_recent_and_for_the_same_material() -> None:
+    hours = np.arange(48) * 3600.0 + T0.timestamp()
+    hourly = HourlySeries(hours, np.full(48, 22.0), np.full(48, 97.0))
+    params = RulesConfig.builtin().resolve().mould
+    whole_mrf, whole_vtt, end = mould.indices(hourly, "paper", params, None, 40)
+    assert end is not None and end.hour == hours[40]
+    mid = mould.indices(hourly, "paper", params, None, 20)[2]
+    assert mid is not None
+    mrf, vtt, again = mould.indices(hourly, "paper", params, mid, 40)
+    assert np.all(np.isnan(vtt[:20])) and vtt[20] == mid.vtt.index  # continued from hour 20
+    np.testing.assert_allclose(vtt[20:], whole_vtt[20:], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(mrf[20:], whole_mrf[20:], rtol=0, atol=1e-12)
+    assert again is not None and again.vtt.index == pytest.approx(end.vtt.index, abs=1e-12)
+    # another material, a checkpoint older than the history fetched or after the hours
+    # evaluated: integrated from zero at the start of the history, as without one
+    for start, holdings, needed_from in (
+        (mid, "wood", None),
+        (replace(mid, hour=hours[0] - 3600.0), "paper", None),
+        (mid, "paper", 10),
+    ):
+        restarted = mould.indices(hourly, holdings, params, start, 40, needed_from)
+        fresh = mould.indices(hourly, holdings, params, None, 40)
+        np.testing.assert_array_equal(restarted[1], fresh[1])
 
 
 # ----------------------------------------------------------------------------- condensation

@@ -13,8 +13,11 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 
 from preservation.mould import (
+    DECLINE_RELATIVELY_LOW,
     DECLINE_SIGNIFICANT,
     SENSITIVITY_CLASSES,
+    MrfState,
+    VttState,
     critical_rh,
     days_to_mould,
     mould_risk_factor,
@@ -280,3 +283,126 @@ def test_vtt_index_never_rises_in_dry_conditions(
     dry_rh = np.minimum(rh, 79.9)  # below RH_crit of every class at every temperature
     m = vtt_mould_index(t, dry_rh, hours, sensitivity=sensitivity, initial=initial)  # type: ignore[arg-type]
     assert np.all(np.diff(np.concatenate([[initial], m])) <= 0.0)
+
+
+# --- integrating in chunks carrying the state ----------------------------------------------
+
+
+def in_chunks_vtt(
+    t: np.ndarray, rh: np.ndarray, h: np.ndarray, cuts: list[int]
+) -> tuple[np.ndarray, VttState]:
+    parts = []
+    state = VttState()
+    for lo, hi in zip([0, *cuts], [*cuts, t.size], strict=True):
+        part, state = vtt_mould_index(
+            t[lo:hi],
+            rh[lo:hi],
+            h[lo:hi],
+            decline=DECLINE_RELATIVELY_LOW,
+            state=state,
+            return_state=True,
+        )
+        parts.append(part)
+    return np.concatenate(parts), state
+
+
+def in_chunks_mrf(
+    t: np.ndarray, rh: np.ndarray, h: np.ndarray, cuts: list[int]
+) -> tuple[np.ndarray, MrfState]:
+    parts = []
+    state = MrfState()
+    for lo, hi in zip([0, *cuts], [*cuts, t.size], strict=True):
+        part, state = mould_risk_factor(
+            t[lo:hi], rh[lo:hi], h[lo:hi], state=state, return_state=True
+        )
+        parts.append(part)
+    return np.concatenate(parts), state
+
+
+def damp_then_dry(damp_h: int, dry_h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t = np.full(damp_h + dry_h, 22.0)
+    rh = np.where(np.arange(damp_h + dry_h) < damp_h, 97.0, 50.0)
+    return t, rh, np.ones(t.size)
+
+
+@pytest.mark.parametrize("dry_h", [3, 6, 7, 12, 24, 25, 30])
+def test_vtt_in_two_chunks_equals_one_call_in_every_decline_phase(dry_h: int) -> None:
+    # Cut dry_h hours into a dry spell: inside the first 6 h, on its boundaries, in the 6–24 h
+    # pause and beyond 24 h. Without the hours since conditions turned unfavourable the second
+    # chunk would restart the decline's first phase.
+    t, rh, h = damp_then_dry(240, 100)
+    whole, end = vtt_mould_index(
+        t, rh, h, decline=DECLINE_RELATIVELY_LOW, state=VttState(), return_state=True
+    )
+    chunked, chunked_end = in_chunks_vtt(t, rh, h, [240 + dry_h])
+    assert_allclose(chunked, whole, rtol=0, atol=1e-12)
+    assert chunked_end.hours_unfavourable == end.hours_unfavourable == 100.0
+    assert chunked_end.index == pytest.approx(end.index, abs=1e-12)
+    assert whole[-1] < whole[239]  # it did decline
+
+
+@pytest.mark.parametrize("dry_h", [1, 12, 23, 24, 25])
+def test_mrf_in_two_chunks_equals_one_call_across_the_reset(dry_h: int) -> None:
+    t, rh, h = damp_then_dry(100, 40)
+    whole, end = mould_risk_factor(t, rh, h, return_state=True)
+    chunked, chunked_end = in_chunks_mrf(t, rh, h, [100 + dry_h])
+    assert whole[100 + 22] > 0 and whole[100 + 23] == 0.0  # reset after the 24th dry hour
+    assert_allclose(chunked, whole, rtol=0, atol=1e-12)
+    assert chunked_end == end == MrfState(0.0, 40.0)
+
+
+def test_state_defaults_reproduce_initial() -> None:
+    t, rh, h = damp_then_dry(50, 50)
+    assert_allclose(
+        vtt_mould_index(t, rh, h, state=VttState(0.7)), vtt_mould_index(t, rh, h, initial=0.7)
+    )
+    assert_allclose(
+        mould_risk_factor(t, rh, h, state=MrfState(0.3)), mould_risk_factor(t, rh, h, initial=0.3)
+    )
+    with pytest.raises(ValueError, match="state or initial"):
+        vtt_mould_index(t, rh, h, initial=0.5, state=VttState())
+    with pytest.raises(ValueError, match="1-D"):
+        mould_risk_factor(np.ones((3, 2)), np.ones((3, 2)), 1.0, return_state=True)
+
+
+def test_empty_chunk_returns_the_state_unchanged() -> None:
+    state = VttState(1.2, 7.0)
+    values, after = vtt_mould_index([], [], 1.0, state=state, return_state=True)
+    assert values.size == 0 and after == state
+    mrf_state = MrfState(0.4, 3.0)
+    mrf, mrf_after = mould_risk_factor([], [], 1.0, state=mrf_state, return_state=True)
+    assert mrf.size == 0 and mrf_after == mrf_state
+
+
+@st.composite
+def chunked_series(
+    draw: st.DrawFn,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    n = draw(st.integers(2, 300))
+    spells = draw(st.lists(st.tuples(st.integers(1, 60), st.booleans()), min_size=1, max_size=12))
+    rh = np.concatenate([np.full(k, 96.0 if damp else 55.0) for k, damp in spells])
+    rh = np.resize(rh, n) + draw(arrays(np.float64, n, elements=st.floats(-3, 3)))
+    t = draw(arrays(np.float64, n, elements=st.floats(5, 30)))
+    missing = draw(arrays(np.bool_, n, elements=st.sampled_from([False] * 9 + [True])))
+    rh = np.where(missing, np.nan, rh)  # some samples without data
+    h = draw(arrays(np.float64, n, elements=st.sampled_from([0.5, 1.0, 1.0, 3.0])))
+    cuts = sorted(set(draw(st.lists(st.integers(1, n - 1), max_size=10))))
+    return t, rh, h, cuts
+
+
+@settings(max_examples=150, deadline=None)
+@given(chunked_series())
+def test_chunked_integration_equals_one_call(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, list[int]],
+) -> None:
+    t, rh, h, cuts = case
+    vtt, vtt_end = in_chunks_vtt(t, rh, h, cuts)
+    whole_vtt, whole_vtt_end = vtt_mould_index(
+        t, rh, h, decline=DECLINE_RELATIVELY_LOW, return_state=True
+    )
+    assert_allclose(vtt, whole_vtt, rtol=0, atol=1e-12)
+    assert vtt_end.hours_unfavourable == pytest.approx(whole_vtt_end.hours_unfavourable)
+    mrf, mrf_end = in_chunks_mrf(t, rh, h, cuts)
+    whole_mrf, whole_mrf_end = mould_risk_factor(t, rh, h, return_state=True)
+    assert_allclose(mrf, whole_mrf, rtol=0, atol=1e-12)
+    assert mrf_end.dry_hours == pytest.approx(whole_mrf_end.dry_hours)
