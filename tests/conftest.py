@@ -3,13 +3,26 @@ stop and restart their own servers."""
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests.servers import InfluxDB, Mosquitto
+
+# Tests write only under temporary directories: hypothesis keeps no example database, and its
+# other caches go to a temporary directory removed at exit, not to .hypothesis/ in the tree.
+_hypothesis_home = tempfile.mkdtemp(prefix="repoclimate-hypothesis-")
+atexit.register(shutil.rmtree, _hypothesis_home, ignore_errors=True)
+set_hypothesis_home_dir(_hypothesis_home)
+settings.register_profile("repoclimate", database=None)
+settings.load_profile("repoclimate")
 
 _db_names = itertools.count()
 
