@@ -280,7 +280,9 @@ class Collector:
         self._last_stamp = now
         return now
 
-    def _on_publish(self, topic: bytes, payload: bytes, mid: int, qos: int, dup: bool) -> None:
+    def _on_publish(
+        self, topic: bytes | str, payload: bytes, mid: int, qos: int, dup: bool
+    ) -> None:
         # The network thread only queues; the decoder wakes by itself while a stream flows, so
         # a wake-up is signalled only when it went to sleep on an idle stream.
         self._inbox.append((topic, payload, mid, qos, self._stamp(), self._generation, dup))
@@ -294,20 +296,7 @@ class Collector:
             topic: bytes | str = message.topic
         except UnicodeDecodeError:
             topic = b"\xff"  # not UTF-8: refused as bad_topic by the decoder
-        self._inbox.append(
-            (
-                topic,
-                bytes(message.payload),
-                message.mid,
-                message.qos,
-                self._stamp(),
-                self._generation,
-                bool(message.dup),
-            )
-        )
-        if self._decoder_idle:
-            self._decoder_idle = False
-            self._wakeup.set()
+        self._on_publish(topic, bytes(message.payload), message.mid, message.qos, bool(message.dup))
 
     @property
     def connected(self) -> bool:
@@ -428,10 +417,7 @@ class Collector:
                 # Decode what has arrived, hand it over, and leave the rest to redelivery.
                 for _ in range(len(inbox)):
                     inbound = inbox.popleft()
-                    if batch is None or batch.generation != inbound[5]:
-                        if batch is not None:
-                            self._hand_over(batch)
-                        batch = _Batch(inbound[5])
+                    batch = self._batch_for(batch, inbound)
                     self._decode(batch, inbound)
                 if batch is not None:
                     self._hand_over(batch)
@@ -440,10 +426,9 @@ class Collector:
             if inbox:
                 empty_since = None
                 inbound = inbox.popleft()
-                if batch is None or batch.generation != inbound[5]:
-                    if batch is not None:
-                        self._hand_over(batch)
-                    batch = _Batch(inbound[5])
+                opened = self._batch_for(batch, inbound)
+                if opened is not batch:
+                    batch = opened
                     deadline = time.monotonic() + interval
                 self._decode(batch, inbound)
                 if (
@@ -470,6 +455,16 @@ class Collector:
                 self._wakeup.wait(1.0)
             self._wakeup.clear()
             self._decoder_idle = False
+
+    def _batch_for(self, batch: _Batch | None, inbound: _Inbound) -> _Batch:
+        """The batch a message joins: the open one, or a new one when there is none or the
+        message came on another connection (acknowledgements belong to their connection; the
+        old batch is handed over)."""
+        if batch is not None and batch.generation == inbound[5]:
+            return batch
+        if batch is not None:
+            self._hand_over(batch)
+        return _Batch(inbound[5])
 
     def _decode(self, batch: _Batch, inbound: _Inbound) -> None:
         raw_topic, payload, mid, qos, received_us, _, dup = inbound
