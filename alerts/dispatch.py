@@ -9,7 +9,6 @@ that stops them being sent twice (after a restart too).
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -125,7 +124,10 @@ class Dispatcher:
                 continue
             if alert.state is AlertState.RESOLVED:
                 if book.notified_state in ("firing", "acknowledged"):
-                    bucket("resolved", key).add(alert, book.recipients)
+                    # An all-clear only for an alert someone was told about: one acknowledged
+                    # before its first page (still in its group wait) resolves quietly.
+                    if book.first_notified_at is not None:
+                        bucket("resolved", key).add(alert, book.recipients)
                     updates.append((alert.id, {"notified_state": "resolved"}))
                 continue
             if book.notified_state is None:
@@ -288,11 +290,3 @@ def _seen_since(alert: Alert, due: datetime) -> bool:
     """Whether the alert's condition was found at or after ``due`` (always, for alerts stored
     before the clear-hold, which have no ``last_seen``)."""
     return alert.last_seen is None or alert.last_seen >= due
-
-
-def group_by_key(alerts: Iterable[Alert]) -> dict[str, list[Alert]]:
-    """Alerts grouped as notifications group them (for the live view)."""
-    groups: dict[str, list[Alert]] = defaultdict(list)
-    for alert in alerts:
-        groups[group_key(alert)].append(alert)
-    return dict(groups)

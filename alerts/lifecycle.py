@@ -112,9 +112,14 @@ def resolve_removed(
     channels: ``Subject.key``) are left alone.
     """
     transitions: list[Transition] = []
-    for alert in open_alerts:
-        subject = alert.subject
+    for candidate in open_alerts:
+        subject = candidate.subject
         if subject.key is not None or subject.id in known:
+            continue
+        # ``open_alerts`` may have been read before this transaction; another class's run
+        # can have resolved or acknowledged the alert since, so act on its state now.
+        alert, _ = tx.get(candidate.id)
+        if alert.state is AlertState.RESOLVED:
             continue
         what = "sensor" if subject.sensor else "room" if subject.room else "site"
         tx.update_alert(alert.id, now, state=AlertState.RESOLVED, resolved_at=now)

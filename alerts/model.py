@@ -140,10 +140,6 @@ class Alert:
     last_seen: datetime | None = None
     """When the condition was last found: a firing alert resolves ``clear_s`` after it."""
 
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
-
 
 @dataclass(frozen=True, slots=True)
 class Event:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -92,11 +91,3 @@ def schedule_alerting(
         **job_options(intervals.outbox),
     )
     return [*ids, "alerts-dispatch", "alerts-outbox"]
-
-
-def start_background(alerting: Alerting, clock: Clock | None = None) -> BackgroundScheduler:
-    """A started background scheduler running the alert jobs (threads; blocking I/O is fine)."""
-    scheduler = BackgroundScheduler(timezone="UTC")
-    schedule_alerting(scheduler, alerting, clock)
-    scheduler.start()
-    return scheduler

@@ -147,64 +147,6 @@ def episode_starts(active: BoolArray, initially_active: bool = False) -> IntArra
     return result
 
 
-def sample_indices(times: FloatArray, at: FloatArray) -> IntArray:
-    """For each evaluation time, the index of the last sample at or before it (−1: none)."""
-    result: IntArray = np.searchsorted(times, at, side="right").astype(np.int64) - 1
-    return result
-
-
-def window_starts(times: FloatArray, window_s: float) -> IntArray:
-    """For each sample i, the first index j with ``times[j] > times[i] - window_s``."""
-    result: IntArray = np.searchsorted(times, times - window_s, side="right").astype(np.int64)
-    return result
-
-
-class _RangeTable:
-    """Sparse table answering max/min over index ranges in O(1) per query, vectorised."""
-
-    def __init__(self, values: FloatArray, fill: float, reduce: np.ufunc) -> None:
-        clean = np.where(np.isnan(values), fill, values)
-        self.levels = [clean]
-        self.reduce = reduce
-        span = 1
-        while span * 2 <= clean.size:
-            prev = self.levels[-1]
-            self.levels.append(reduce(prev[:-span], prev[span:]))
-            span *= 2
-
-    def query(self, lo: IntArray, hi: IntArray) -> FloatArray:
-        """Reduce over ``[lo, hi]`` inclusive, elementwise (requires lo <= hi)."""
-        length = hi - lo + 1
-        level = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
-        out = np.empty(lo.size, dtype=np.float64)
-        for k in np.unique(level):
-            sel = level == k
-            table = self.levels[int(k)]
-            a = table[lo[sel]]
-            b = table[hi[sel] - (1 << int(k)) + 1]
-            out[sel] = self.reduce(a, b)
-        return out
-
-
-def rolling_span(
-    times: FloatArray, values: FloatArray, window_s: float
-) -> tuple[FloatArray, IntArray]:
-    """Max − min of the valid values in ``(t_i − window_s, t_i]`` for every sample, and how many
-    valid values that window holds. The span is NaN where the window holds no valid value."""
-    n = values.size
-    if n == 0:
-        return np.empty(0), np.empty(0, dtype=np.int64)
-    lo = window_starts(times, window_s)
-    hi = np.arange(n, dtype=np.int64)
-    high = _RangeTable(values, -np.inf, np.maximum).query(lo, hi)
-    low = _RangeTable(values, np.inf, np.minimum).query(lo, hi)
-    valid = np.concatenate(([0], np.cumsum(~np.isnan(values))))
-    counts: IntArray = (valid[hi + 1] - valid[lo]).astype(np.int64)
-    with np.errstate(invalid="ignore"):
-        span = np.where(counts > 0, high - low, np.nan)
-    return span, counts
-
-
 def hourly_means(times: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Mean of the valid values in each clock hour (UTC, epoch-aligned) that has any.
 

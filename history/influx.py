@@ -131,11 +131,13 @@ class InfluxStore:
         self._params: dict[str, str] = {"db": settings.database}
         if settings.retention_policy:
             self._params["rp"] = settings.retention_policy
-        if settings.username and not token:
-            self._params.update(u=settings.username, p=password)
+        # Credentials go in a Basic Authorization header (InfluxDB 1.x accepts it), never in
+        # ``u``/``p`` query parameters: httpx logs every request URL at INFO.
+        auth = (settings.username, password) if settings.username and not token else None
         self._http = httpx.Client(
             base_url=settings.url.rstrip("/"),
             headers=headers,
+            auth=auth,
             timeout=httpx.Timeout(settings.timeout_s),
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
         )

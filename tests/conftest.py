@@ -70,12 +70,13 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
 
 
 @pytest.fixture
-def influxdb_factory(tmp_path: Path) -> Iterator[Callable[[], InfluxDB]]:
-    """Start a private InfluxDB that the test may stop and restart; all are stopped at the end."""
+def influxdb_factory(tmp_path: Path) -> Iterator[Callable[..., InfluxDB]]:
+    """Start a private InfluxDB that the test may stop and restart; all are stopped at the end.
+    ``make(auth=True)`` turns on authentication (create the first admin user through /query)."""
     servers: list[InfluxDB] = []
 
-    def make() -> InfluxDB:
-        server = InfluxDB(tmp_path / f"influxdb{len(servers)}")
+    def make(auth: bool = False) -> InfluxDB:
+        server = InfluxDB(tmp_path / f"influxdb{len(servers)}", auth=auth)
         server.start()
         servers.append(server)
         return server

@@ -119,7 +119,7 @@ class InfluxDB(_Server):
 
     name = "influxd"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, auth: bool = False) -> None:
         super().__init__(workdir)
         self.rpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -138,6 +138,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   store-enabled = false
 [http]
   bind-address = "127.0.0.1:{self.port}"
+  auth-enabled = {"true" if auth else "false"}
   log-enabled = false
   suppress-write-log = true
 [continuous_queries]

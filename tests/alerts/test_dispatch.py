@@ -117,6 +117,17 @@ def test_group_wait_gathers_sensors_that_fire_close_together() -> None:
     assert {ids for *_, ids in rows} == {(1, 2)}
 
 
+def test_no_all_clear_for_an_alert_acknowledged_before_anyone_was_told() -> None:
+    """Acknowledged while its group was still waiting, the alert was never announced: when it
+    resolves nobody (not even the broadcast channel) gets an all-clear for it."""
+    w = World(group_wait_s=300)
+    assert w.step(0, [found("s1")]) == []
+    actions.acknowledge(w.state, 1, "bob", T0 + timedelta(minutes=1))
+    assert w.step(2, [found("s1")]) == []
+    assert w.step(10, []) == []
+    assert w.state.outbox() == []
+
+
 def test_critical_reaches_the_critical_only_contact() -> None:
     w = World()
     rows = w.step(0, [found("s1", Severity.CRITICAL)])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.lifecycle import acknowledge, apply_findings
+from alerts.lifecycle import acknowledge, apply_findings, resolve_removed
 from alerts.model import AlertState, Finding, Severity, Subject
 from alerts.state import AlertNotFoundError, AlertStore, TransitionError
 from tests.alerts.conftest import T0
@@ -211,6 +211,22 @@ def test_a_state_file_from_before_the_clear_hold_is_migrated(tmp_path: Path) -> 
     assert apply(migrated, [], 3.5) == []  # new alerts carry the hold
     migrated.close()
     AlertStore(path).close()  # opening a migrated file again changes nothing
+
+
+def test_removed_sensor_is_resolved_once_by_overlapping_runs() -> None:
+    """Two class jobs read the open alerts before either resolves the one of a sensor taken out
+    of the registry: the second sees it resolved already and records nothing more."""
+    state = AlertStore(":memory:")
+    apply(state, [finding(since_h=-2)], 0.0)
+    stale = state.open_alerts()
+    assert [a.state for a in stale] == [AlertState.FIRING]
+    for minutes in (1, 2):
+        with state.transaction() as tx:
+            resolve_removed(tx, stale, known=set(), now=T0 + timedelta(minutes=minutes))
+    (alert,) = state.list_alerts()
+    assert alert.resolved_at == T0 + timedelta(minutes=1)
+    events = state.events(alert.id)
+    assert [e.to_state for e in events].count(AlertState.RESOLVED) == 1
 
 
 def test_a_failed_transaction_leaves_nothing() -> None:

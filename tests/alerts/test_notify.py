@@ -121,10 +121,11 @@ def test_mqtt_publishes_to_the_alert_topic(mosquitto: Mosquitto) -> None:
     assert json.loads(got[0]) == MESSAGE.payload
 
 
-def test_mqtt_broker_down_is_a_delivery_error() -> None:
+def test_mqtt_broker_down_is_a_delivery_error_to_retry() -> None:
     channel = MqttChannel(f"mqtt://127.0.0.1:{free_port()}", timeout_s=2)
-    with pytest.raises(DeliveryError):
+    with pytest.raises(DeliveryError) as caught:
         channel.send("x", MESSAGE)
+    assert not caught.value.permanent  # an outage delays the message; the outbox retries it
 
 
 def test_health_keys() -> None:

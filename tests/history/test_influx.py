@@ -323,3 +323,32 @@ def test_http_answers_map_to_unavailable_or_rejected(
     error = _http_error(status, _server_message(status, body, headers), "write")
     assert type(error) is kind
     assert message in str(error)
+
+
+def test_credentials_authenticate_and_never_reach_the_logs(
+    influxdb_factory: Callable[..., InfluxDB], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Against an InfluxDB with authentication on, the v1 store writes and reads with its user
+    and password, and the password appears in no log line (httpx logs each request's URL)."""
+    server = influxdb_factory(auth=True)
+    body = b"q=CREATE USER archivist WITH PASSWORD 's3cret-pw' WITH ALL PRIVILEGES"
+    with urllib.request.urlopen(f"{server.url}/query", data=body, timeout=10) as resp:
+        resp.read()
+    settings = StoreSettings(
+        kind="influxdb",
+        url=server.url,
+        database="guarded",
+        api_version="v1",
+        username="archivist",
+        password="s3cret-pw",  # type: ignore[arg-type]  (pydantic makes it a SecretStr)
+    )
+    caplog.set_level("DEBUG")
+    with InfluxStore(settings) as store:
+        store.write([Reading("s1", T0, 19.5, 51.0)])
+        (stored,) = store.history("s1", T0, T0 + timedelta(seconds=1))
+        assert (stored.time, stored.temperature, stored.humidity) == (T0, 19.5, 51.0)
+        assert store.count() == 1
+    assert "s3cret-pw" not in caplog.text
+    wrong = settings.model_copy(update={"password": None})
+    with InfluxStore(wrong) as store, pytest.raises(StoreUnavailable):
+        store.write([Reading("s1", T0 + timedelta(minutes=1), 19.0)])
