@@ -1,5 +1,6 @@
-"""The alert schedule (APScheduler 3.11): one job per rule class at its interval, a dispatch job
-(escalations, reminders, grouped notifications) and the outbox worker.
+"""The alert schedule (APScheduler 3.11): one evaluation job per interval (rule classes that share
+an interval are evaluated together, so each room's history is fetched once per run), a dispatch
+job (escalations, reminders, grouped notifications) and the outbox worker.
 
 Every job coalesces missed runs into one, never runs twice at once, and is dropped if it is
 later than its own interval (``misfire_grace_time``): after a pause the engine catches up with
@@ -31,11 +32,12 @@ def job_options(interval_s: float) -> dict[str, object]:
     }
 
 
-def _evaluate(alerting: Alerting, clock: Clock, rule_class: str) -> None:
+def _evaluate(alerting: Alerting, clock: Clock, rule_classes: list[str]) -> None:
     try:
-        alerting.engine.evaluate(clock.now(), [rule_class])
+        alerting.engine.evaluate(clock.now(), rule_classes)
     except StoreUnavailable as exc:
-        log.warning("alerts: %s evaluation skipped, store unavailable: %s", rule_class, exc)
+        names = ", ".join(rule_classes)
+        log.warning("alerts: %s evaluation skipped, store unavailable: %s", names, exc)
 
 
 def _dispatch(alerting: Alerting, clock: Clock) -> None:
@@ -60,15 +62,18 @@ def schedule_alerting(
     clock = clock or SystemClock()
     intervals = alerting.settings.intervals
     start = clock.now()
+    by_interval: dict[float, list[str]] = {}
+    for rule_class, seconds in intervals.rule_classes().items():
+        by_interval.setdefault(seconds, []).append(rule_class)
     ids = []
-    for offset, (rule_class, seconds) in enumerate(intervals.rule_classes().items()):
-        job_id = f"alerts-{rule_class}"
+    for offset, (seconds, rule_classes) in enumerate(by_interval.items()):
+        job_id = "alerts-" + "+".join(rule_classes)
         scheduler.add_job(
             _evaluate,
             IntervalTrigger(seconds=seconds),
-            args=[alerting, clock, rule_class],
+            args=[alerting, clock, rule_classes],
             id=job_id,
-            name=f"evaluate {rule_class} rules",
+            name=f"evaluate {', '.join(rule_classes)} rules",
             next_run_time=start + timedelta(seconds=offset),
             **job_options(seconds),
         )

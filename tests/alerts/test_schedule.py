@@ -1,4 +1,5 @@
-"""The APScheduler jobs: one per rule class at its interval; a missed run coalesces into one."""
+"""The APScheduler jobs: one per interval, classes sharing it evaluated together; a missed run
+coalesces into one."""
 
 from __future__ import annotations
 
@@ -44,17 +45,17 @@ def test_jobs_coalesce_and_never_pile_up(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(alerting.engine, "evaluate", counting)
     scheduler = BackgroundScheduler(timezone="UTC")
     ids = schedule_alerting(scheduler, alerting)
-    assert ids[:6] == [
+    assert ids == [
         "alerts-excursion",
-        "alerts-fluctuation",
-        "alerts-condensation",
-        "alerts-health",
-        "alerts-mould",
-        "alerts-decay",
+        "alerts-fluctuation+condensation+health+mould+decay",
+        "alerts-dispatch",
+        "alerts-outbox",
     ]
     job = scheduler.get_job("alerts-excursion")
     assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time == 1
-    assert scheduler.get_job("alerts-mould").trigger.interval.total_seconds() == 60
+    shared = scheduler.get_job(ids[1])
+    assert shared.trigger.interval.total_seconds() == 60
+    assert shared.args[2] == ["fluctuation", "condensation", "health", "mould", "decay"]
     scheduler.start(paused=True)
     try:
         time.sleep(3.3)  # three excursion runs missed while paused
@@ -68,5 +69,25 @@ def test_jobs_coalesce_and_never_pile_up(tmp_path: Path, monkeypatch: pytest.Mon
             assert any(r[1] == ["excursion"] for r in runs)  # and it keeps running
     finally:
         scheduler.shutdown(wait=True)
+        alerting.close()
+        store.close()
+
+
+def test_default_intervals_fetch_history_once_per_five_minutes(tmp_path: Path) -> None:
+    """Excursion, condensation and health share the 5-minute interval: one job, one fetch."""
+    settings = AlertSettings(state_path=tmp_path / "alerts.sqlite")
+    store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp_path / "r.sqlite"))
+    alerting = build_alerting(settings, store, Registry.empty())
+    scheduler = BackgroundScheduler(timezone="UTC")
+    try:
+        ids = schedule_alerting(scheduler, alerting)
+        assert ids[:4] == [
+            "alerts-excursion+condensation+health",
+            "alerts-fluctuation",
+            "alerts-mould",
+            "alerts-decay",
+        ]
+        assert scheduler.get_job(ids[0]).trigger.interval.total_seconds() == 300
+    finally:
         alerting.close()
         store.close()
