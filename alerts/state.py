@@ -644,18 +644,29 @@ class AlertStore:
                 raise
             self._conn.execute("COMMIT")
 
+    @contextmanager
+    def _read(self) -> Iterator[Tx]:
+        """A deferred (read) transaction: one consistent snapshot that takes no write lock, so
+        the CLI, the API and the live view never wait for the engine's writers."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield Tx(self._conn)
+            finally:
+                self._conn.execute("COMMIT")
+
     # -- reads for the CLI, the API and the live view -------------------------------------
     def get(self, alert_id: int) -> Alert:
-        with self.transaction() as tx:
+        with self._read() as tx:
             return tx.get(alert_id)[0]
 
     def open_alerts(self) -> list[Alert]:
-        with self.transaction() as tx:
+        with self._read() as tx:
             return [alert for alert, _ in tx.open_alerts()]
 
     def mould_checkpoints(self) -> dict[str, Checkpoint]:
         """Per sensor id, the mould indices' state kept by the last evaluation."""
-        with self.transaction() as tx:
+        with self._read() as tx:
             return tx.mould_checkpoints()
 
     def list_alerts(
@@ -700,7 +711,7 @@ class AlertStore:
         ]
 
     def silences(self, active_at: datetime | None = None) -> list[Silence]:
-        with self.transaction() as tx:
+        with self._read() as tx:
             if active_at is not None:
                 return tx.silences_active(active_at)
             rows = tx.conn.execute("SELECT * FROM silences ORDER BY id").fetchall()

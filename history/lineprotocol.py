@@ -7,7 +7,8 @@ sorted by key (InfluxDB's own order, so the server does not re-sort), fields alw
 Escaping follows what InfluxDB 1.x parses (checked against 1.6.7): in measurements, tag keys, tag
 values and field keys a comma, a space and (except in measurements) an equals sign are escaped with
 a backslash; a backslash is written as itself. Two things cannot be carried at all and are refused
-with `InvalidPoint` before anything is sent: a line break or other control character (it would end
+with `InvalidPoint` before anything is sent (`sensors.tags`, the rule the decoders and the registry
+apply to device ids too): a line break or other control or non-printable character (it would end
 the line and let a sensor id inject a second point) and a backslash at the end of a name or before
 a comma, space or equals sign (InfluxDB would read it as an escape).
 
@@ -18,13 +19,13 @@ is cached, so encoding a reading is a few string operations (> 200 000 points/s 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 
 from history.derived import DerivedRow
 from history.store import InvalidPoint
 from history.timestamps import to_ns
 from sensors.reading import Reading
+from sensors.tags import tag_text_problem
 
 MEASUREMENT = "climate"
 """Measurement of readings."""
@@ -32,8 +33,6 @@ MEASUREMENT = "climate"
 READING_FIELDS = ("temperature", "humidity", "battery", "linkquality")
 """Field keys of a reading, all floats."""
 
-_FORBIDDEN_CHARACTER = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-_DANGLING_BACKSLASH = re.compile(r"\\(?:[ ,=]|$)")
 _KEY_ESCAPES = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _MEASUREMENT_ESCAPES = str.maketrans({",": "\\,", " ": "\\ "})
 _PREFIX_CACHE_LIMIT = 100_000
@@ -48,17 +47,9 @@ def check_name(what: str, value: str) -> None:
         raise InvalidPoint(f"{what} must be a string, got {value!r}")
     if not value:
         raise InvalidPoint(f"{what} must not be empty")
-    bad = _FORBIDDEN_CHARACTER.search(value)
-    if bad is not None:
-        raise InvalidPoint(
-            f"{what} {value!r} contains the control character {bad.group()!r} "
-            "(line breaks and control characters cannot be stored)"
-        )
-    if _DANGLING_BACKSLASH.search(value) is not None:
-        raise InvalidPoint(
-            f"{what} {value!r} has a backslash at its end or before a comma, space or equals "
-            "sign, which InfluxDB line protocol would read as an escape"
-        )
+    problem = tag_text_problem(value)
+    if problem is not None:
+        raise InvalidPoint(f"{what} {value!r} {problem}")
 
 
 def escape_key(what: str, value: str) -> str:

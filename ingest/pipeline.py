@@ -39,6 +39,7 @@ class Pipeline:
         self.routes = tuple((route.filter, route.format) for route in routes)
         self.max_payload_bytes = max_payload_bytes
         self._timezone = registry.default_timezone
+        self._timezone_for = registry.timezone_resolver()
         self._quantity_for = registry.quantity_resolver()
         self._resolve = registry.resolver()
         self._format_of: dict[str, str | None] = {}
@@ -72,7 +73,7 @@ class Pipeline:
         if fmt == "auto":
             fmt = detect_format(topic, payload)
         decoder: Decoder = FORMATS[fmt]
-        context = DecodeContext(received_at, self._timezone, self._quantity_for)
+        context = DecodeContext(received_at, self._timezone, self._quantity_for, self._timezone_for)
         resolve = self._resolve
         placed = [resolve(fmt, topic, reading) for reading in decoder(topic, payload, context)]
         for reading in placed:

@@ -33,7 +33,6 @@ than 0``. Unknown keys are rejected.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +57,7 @@ from sensors.calibration import (
     correct,
 )
 from sensors.reading import UNASSIGNED, Reading
+from sensors.tags import check_tag_text
 from sensors.yamlfile import FieldPath, line_of, map_lines, render_path
 
 __all__ = [
@@ -89,7 +89,6 @@ Quantity = Literal["temperature", "humidity"]
 _SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 _SENSOR_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _PROFILE_ID = r"^[a-z0-9][a-z0-9_.-]*$"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CACHE_LIMIT = 200_000
 
 
@@ -145,8 +144,8 @@ class Match(_Model):
     @field_validator("device")
     @classmethod
     def _device_printable(cls, value: str | None) -> str | None:
-        if value is not None and _CONTROL.search(value):
-            raise ValueError("a device id must not contain control characters")
+        if value is not None:
+            check_tag_text(value, "device id")
         return value
 
     @field_validator("topic")
@@ -430,6 +429,27 @@ class Registry(_Model):
         sensor has that device id."""
         candidates = self._index.by_device.get(device)
         return candidates[0].zone if candidates else self.default_timezone
+
+    def timezone_resolver(self) -> Callable[[str], ZoneInfo]:
+        """`timezone_for_sensor` as a plain function with a per-device cache (for
+        `DecodeContext.timezone_for`: device-local clocks read in their own site's zone)."""
+        by_device = self._index.by_device
+        default = self.default_timezone
+        cache: dict[str, ZoneInfo] = {}
+
+        def timezone_for(device: str) -> ZoneInfo:
+            try:
+                return cache[device]
+            except KeyError:
+                pass
+            candidates = by_device.get(device)
+            zone = candidates[0].zone if candidates else default
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[device] = zone
+            return zone
+
+        return timezone_for
 
     # ----- resolution -------------------------------------------------------------------------
 

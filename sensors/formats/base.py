@@ -13,6 +13,7 @@ reason              raised when
 ``too_large``       a number overflows a float, or a sensor id is over 200 characters
 ``missing_field``   the message does not say which sensor it is from
 ``injection``       a sensor id holds control or other non-printable characters (``\\n``, ``\\t``)
+                    or a backslash the store would read as an escape (see `sensors.tags`)
 ``bad_time``        a timestamp cannot be read, or lies outside what a datetime can hold
 ``bad_unit``        a temperature unit other than C or F
 =================== ==========================================================================
@@ -35,6 +36,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sensors.reading import DecodeError, Reading
+from sensors.tags import tag_text_problem
 
 MAX_SENSOR_ID_LENGTH = 200
 """Longest device id a decoder accepts (ids become tags in the time-series store)."""
@@ -47,7 +49,9 @@ class DecodeContext:
     """What a decoder may know beyond the message itself.
 
     ``received_at`` [UTC] is the time of the message when the device sends none; ``timezone``
-    is the site's zone, for devices whose clocks send local time without a zone (Tasmota);
+    is the site's zone, for devices whose clocks send local time without a zone (Tasmota), and
+    ``timezone_for(device)``, when given, the zone of the site of that device (sites differ in
+    zone; the registry's resolver) — use `zone_for`, which falls back to ``timezone``;
     ``quantity_for(topic)`` names the quantity (``temperature``, ``humidity``, ``battery``) of a
     one-value-per-topic message whose topic does not say it (ESPHome), from the registry.
     """
@@ -55,12 +59,19 @@ class DecodeContext:
     received_at: datetime
     timezone: tzinfo = UTC
     quantity_for: Callable[[str], str | None] | None = None
+    timezone_for: Callable[[str], tzinfo] | None = None
 
     def __post_init__(self) -> None:
         if self.received_at.utcoffset() != timedelta(0):
             raise ValueError(
                 f"DecodeContext.received_at must be aware UTC, got {self.received_at!r}"
             )
+
+    def zone_for(self, device: str | None) -> tzinfo:
+        """The zone in which device ``device`` keeps its local clock (``timezone`` when unknown)."""
+        if device is None or self.timezone_for is None:
+            return self.timezone
+        return self.timezone_for(device)
 
 
 Decoder = Callable[[str, bytes, DecodeContext], list[Reading]]
@@ -211,7 +222,9 @@ def sensor_id(value: object, field: str = "sensor") -> str:
     """A device id, refused when it is not a non-empty printable string of sane length.
 
     Ids end up as tags in InfluxDB line protocol and in log lines: a newline or other control
-    character in one could forge extra points or log entries, so it is rejected, not cleaned.
+    character in one could forge extra points or log entries, and a backslash at the end or before
+    a comma, space or equals sign cannot be stored, so such ids are rejected, not cleaned (the
+    rule of `sensors.tags`, which the store applies too).
     """
     if type(value) is not str:
         raise DecodeError("wrong_type", f"{field} is {json_kind(value)}, expected a string")
@@ -223,10 +236,9 @@ def sensor_id(value: object, field: str = "sensor") -> str:
             f"{field} {shorten(value)!r} is {len(value)} characters long "
             f"(at most {MAX_SENSOR_ID_LENGTH})",
         )
-    if not value.isprintable():
-        raise DecodeError(
-            "injection", f"{field} {shorten(value)!r} contains control or non-printable characters"
-        )
+    problem = tag_text_problem(value)
+    if problem is not None:
+        raise DecodeError("injection", f"{field} {shorten(value)!r} {problem}")
     return value
 
 
@@ -267,12 +279,18 @@ def iso_time(text: str, field: str, timezone: tzinfo) -> datetime:
         raise DecodeError("bad_time", f"{field} {text!r} is out of range") from None
 
 
-def device_time(value: object, field: str, ctx: DecodeContext) -> datetime:
-    """A device timestamp (ISO 8601 text or epoch number), or ``ctx.received_at`` when absent."""
+def device_time(
+    value: object, field: str, ctx: DecodeContext, device: str | None = None
+) -> datetime:
+    """A device timestamp (ISO 8601 text or epoch number), or ``ctx.received_at`` when absent.
+
+    ISO text without a UTC offset is local time in the zone of ``device``
+    (`DecodeContext.zone_for`).
+    """
     if value is None:
         return ctx.received_at
     if type(value) is str:
-        return iso_time(value, field, ctx.timezone)
+        return iso_time(value, field, ctx.zone_for(device))
     if type(value) is int or type(value) is float:
         if value - value != 0:
             raise DecodeError("bad_time", f"{field} {value!r} is not a time")

@@ -101,9 +101,10 @@ def _reading(
         raise DecodeError("no_quantity", "message has none of temperature, humidity, battery")
     if is_fahrenheit(item.get("unit", default_unit)) and temperature is not None:
         temperature = fahrenheit_to_celsius(temperature)
+    device = sensor_id(sensor)
     return Reading(
-        sensor_id(sensor),
-        device_time(item.get("time", default_time), "time", ctx),
+        device,
+        device_time(item.get("time", default_time), "time", ctx, device),
         temperature,
         humidity,
         battery,

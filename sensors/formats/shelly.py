@@ -95,7 +95,9 @@ def _notification(prefix: str, payload: bytes, ctx: DecodeContext) -> list[Readi
     params = message.get("params")
     if type(params) is not dict:
         raise DecodeError("wrong_type", "params of a Shelly notification must be an object")
-    return _component_readings(prefix, params, device_time(params.get("ts"), "params.ts", ctx))
+    return _component_readings(
+        prefix, params, device_time(params.get("ts"), "params.ts", ctx, prefix)
+    )
 
 
 def _component_readings(prefix: str, components: dict[str, Any], time: datetime) -> list[Reading]:

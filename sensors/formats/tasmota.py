@@ -74,7 +74,9 @@ def _chip_readings(device: str, values: dict[str, Any], ctx: DecodeContext) -> l
     if not chips:
         return []
     fahrenheit = is_fahrenheit(values.get("TempUnit"), "TempUnit")
-    time = device_time(values.get("Time"), "Time", ctx)
+    # the site's zone: of the device, or of its first chip when each chip is its own sensor
+    zone_device = device if len(chips) == 1 else f"{device}/{chips[0][0]}"
+    time = device_time(values.get("Time"), "Time", ctx, zone_device)
     if time < _CLOCK_NOT_SET_BEFORE:
         time = ctx.received_at
     readings = []

@@ -86,10 +86,11 @@ def decode(topic: str, payload: bytes, ctx: DecodeContext) -> list[Reading]:
     time = message.get("received_at")
     if time is None:
         time = uplink.get("received_at")
+    sensor = sensor_id(levels[3] if device is None else device, "device_id")
     return [
         Reading(
-            sensor_id(levels[3] if device is None else device, "device_id"),
-            device_time(time, "received_at", ctx),
+            sensor,
+            device_time(time, "received_at", ctx, sensor),
             temperature,
             humidity,
             battery,

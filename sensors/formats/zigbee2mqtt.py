@@ -50,10 +50,11 @@ def decode(topic: str, payload: bytes, ctx: DecodeContext) -> list[Reading]:
     humidity = number(state.get("humidity"), "humidity")
     if temperature is None and humidity is None:
         return []
+    device = sensor_id(name, "friendly name")
     return [
         Reading(
-            sensor_id(name, "friendly name"),
-            device_time(state.get("last_seen"), "last_seen", ctx),
+            device,
+            device_time(state.get("last_seen"), "last_seen", ctx, device),
             temperature,
             humidity,
             number(state.get("battery"), "battery"),

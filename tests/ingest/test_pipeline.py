@@ -9,7 +9,7 @@ import pytest
 from ingest.pipeline import Pipeline
 from ingest.settings import DEFAULT_ROUTES, TopicRoute
 from sensors.reading import UNASSIGNED, DecodeError
-from sensors.registry import Registry, load_registry
+from sensors.registry import Registry, load_registry, parse_registry
 from tests.ingest.helpers import REGISTRY
 
 NOW = datetime(2026, 11, 20, 3, 15, tzinfo=UTC)
@@ -104,3 +104,43 @@ def test_the_size_limit_is_checked_before_parsing(pipeline: Pipeline) -> None:
 def test_a_pipeline_needs_a_route() -> None:
     with pytest.raises(ValueError, match="at least one"):
         Pipeline(Registry.empty(), [], 1024)
+
+
+TWO_SITES = """
+sites:
+  - id: london
+    name: London
+    timezone: Europe/London
+    rooms:
+      - id: stack
+        name: Stack
+        profile: iso11799-paper
+        holdings: paper
+        sensors:
+          - id: lon-1
+            match: {format: tasmota, device: lon-tasmota}
+  - id: shanghai
+    name: Shanghai
+    timezone: Asia/Shanghai
+    rooms:
+      - id: vault
+        name: Vault
+        profile: iso11799-paper
+        holdings: paper
+        sensors:
+          - id: sha-1
+            match: {format: tasmota, device: sha-tasmota}
+"""
+
+
+def test_device_local_times_are_read_in_the_zone_of_the_devices_own_site() -> None:
+    pipeline = Pipeline(parse_registry(TWO_SITES), DEFAULT_ROUTES, max_payload_bytes=1024)
+    payload = b'{"Time":"2026-11-20T11:15:00","AM2301":{"Temperature":19.5}}'
+    [shanghai] = pipeline.process("tele/sha-tasmota/SENSOR", payload, NOW)
+    assert (shanghai.sensor, shanghai.site) == ("sha-1", "shanghai")
+    assert shanghai.time == datetime(2026, 11, 20, 3, 15, tzinfo=UTC)  # 11:15 CST = 03:15Z
+    early = b'{"Time":"2026-11-20T03:10:00","AM2301":{"Temperature":19.5}}'
+    [london] = pipeline.process("tele/lon-tasmota/SENSOR", early, NOW)
+    assert london.time == datetime(2026, 11, 20, 3, 10, tzinfo=UTC)  # GMT in November
+    [stranger] = pipeline.process("tele/stranger/SENSOR", early, NOW)
+    assert stranger.time == datetime(2026, 11, 20, 3, 10, tzinfo=UTC)  # first site's zone

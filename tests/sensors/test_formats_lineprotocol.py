@@ -137,6 +137,19 @@ def test_control_characters_in_sensor_ids_are_injection(text: str) -> None:
     assert reason(text) == "injection"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "climate,sensor=abc\\\\ temperature=19",  # decodes to abc\ (trailing backslash)
+        "climate,sensor=a\\\\\\,b temperature=19",  # decodes to a\,b
+    ],
+)
+def test_sensor_ids_the_store_cannot_carry_are_injection(text: str) -> None:
+    with pytest.raises(DecodeError, match="backslash") as raised:
+        lines(text)
+    assert raised.value.reason == "injection"
+
+
 def test_newline_cannot_be_escaped_into_a_sensor_id() -> None:
     assert reason("climate,sensor=s1\\\nevil temperature=19") == "malformed_line"
 

@@ -90,6 +90,20 @@ def test_fahrenheit() -> None:
     assert reading.humidity == 52.4
 
 
+def test_local_time_is_read_in_the_zone_of_the_device() -> None:
+    zones = {"shanghai-plug": ZoneInfo("Asia/Shanghai")}
+    ctx = DecodeContext(
+        received_at=RECEIVED_AT,
+        timezone=ZoneInfo("Europe/London"),
+        timezone_for=lambda device: zones.get(device, ZoneInfo("Europe/London")),
+    )
+    payload = json.dumps({"Time": LOCAL_11_15, "AM2301": {"Temperature": 19.5}}).encode()
+    assert decode("tele/shanghai-plug/SENSOR", payload, ctx)[0].time == AT_03_15
+    assert decode("tele/london-plug/SENSOR", payload, ctx)[0].time == datetime(
+        2026, 11, 20, 11, 15, tzinfo=UTC
+    )
+
+
 def test_local_time_across_daylight_saving() -> None:
     ctx = DecodeContext(received_at=RECEIVED_AT, timezone=ZoneInfo("Europe/London"))
     summer = json.dumps({"Time": "2026-07-01T12:00:00", "SI7021": {"Temperature": 20}}).encode()

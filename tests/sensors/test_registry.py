@@ -176,6 +176,8 @@ def test_missing_field_points_at_its_parent() -> None:
             "Input should be a date",
         ),
         ("- id: a\n  humidity_fraction: maybe\n", "maybe", "humidity_fraction", "valid boolean"),
+        ('- id: a\n  match: {device: "x\\t"}\n', "device:", "match.device", "control character"),
+        ("- id: a\n  match: {device: 'x\\\\'}\n", "device:", "match.device", "backslash"),
     ],
 )
 def test_sensor_field_errors(sensor: str, needle: str, field: str, message: str) -> None:
@@ -366,6 +368,10 @@ def test_timezones() -> None:
     assert registry.default_timezone == ZoneInfo("Europe/London")
     assert registry.timezone_for_sensor("a") == ZoneInfo("Asia/Shanghai")
     assert registry.timezone_for_sensor("unknown") == ZoneInfo("Europe/London")
+    timezone_for = registry.timezone_resolver()
+    assert timezone_for("a") == ZoneInfo("Asia/Shanghai")
+    assert timezone_for("a") == ZoneInfo("Asia/Shanghai")  # cached
+    assert timezone_for("unknown") == ZoneInfo("Europe/London")
 
 
 def test_quantity_for_esphome_topics() -> None:
