@@ -6,8 +6,9 @@ from pathlib import Path
 
 from alerts.runtime import load_rota, load_rules
 from app.settings import Settings, SettingsError, load_settings
+from app.wiring import registry_from, registry_problems
 from preservation.profiles import PROFILES
-from sensors.registry import Registry, RegistryError, load_registry
+from sensors.registry import Registry, RegistryError
 from sensors.yamlfile import ConfigError
 
 
@@ -20,12 +21,11 @@ def check_all(config: Path | None, registry_path: Path | None) -> tuple[list[str
     registry_path = registry_path or settings.registry
     problems: list[str] = []
     registry = Registry.empty()
-    if registry_path is not None:
-        try:
-            registry = load_registry(registry_path)
-            _check_profiles(registry)
-        except RegistryError as exc:
-            problems.extend(f"registry error: {issue}" for issue in exc.issues)
+    try:
+        registry = registry_from(registry_path)
+        registry.check_profiles(PROFILES)
+    except RegistryError as exc:
+        problems.extend(registry_problems(exc))
     if settings.alerts.enabled:
         try:
             load_rules(settings.alerts)
@@ -35,10 +35,6 @@ def check_all(config: Path | None, registry_path: Path | None) -> tuple[list[str
     if problems:
         return problems, ""
     return [], _summary(settings, registry, registry_path)
-
-
-def _check_profiles(registry: Registry) -> None:
-    registry.check_profiles(PROFILES)
 
 
 def _summary(settings: Settings, registry: Registry, registry_path: Path | None) -> str:

@@ -19,7 +19,7 @@ from alerts.cli import alerts_app
 from app.checks import check_all
 from app.publish import PublishOptions, run_simulator
 from app.settings import CONFIG_ENV_VAR, Settings, SettingsError, load_settings
-from app.wiring import collector_from, pipeline_from, registry_from
+from app.wiring import collector_from, pipeline_from, registry_from, registry_problems
 from history import open_store
 from ingest.settings import FormatName
 from sensors.reading import DecodeError, Reading
@@ -72,7 +72,7 @@ def _registry(settings: Settings) -> Registry:
     try:
         return registry_from(settings.registry)
     except RegistryError as exc:
-        _fail("\n".join(f"registry error: {issue}" for issue in exc.issues))
+        _fail("\n".join(registry_problems(exc)))
 
 
 def _configure_logging(level: str) -> None:
@@ -306,7 +306,7 @@ def simulate(
             settings.mqtt, options, progress=lambda line: typer.echo(line, err=True)
         )
     except RegistryError as exc:
-        _fail("\n".join(f"registry error: {issue}" for issue in exc.issues))
+        _fail("\n".join(registry_problems(exc)))
     except ValueError as exc:  # a bad fault spec, format or duration, found before connecting
         raise typer.BadParameter(str(exc)) from None
     except SimulatorError as exc:  # broker unreachable, refusing, or not acknowledging

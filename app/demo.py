@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alerts.config import HealthParams
 from alerts.model import Alert
 from alerts.notify import Message
 from alerts.notify.console import LogChannel
@@ -90,6 +91,11 @@ def demo_layout(options: DemoOptions) -> Layout:
     return build_layout(formats=options.formats).with_interval(options.interval_s)
 
 
+SILENT_AFTER: float = HealthParams().silent_factor
+"""A sensor is silent after this many expected intervals without a reading: the health rules'
+default ``silent_factor``, which the demo's alerting uses."""
+
+
 class SimClock:
     """The simulated time: ``start`` plus ``speed`` × wall time elapsed, never past now."""
 
@@ -144,7 +150,6 @@ class DemoState:
     store: HistoryStore
     registry: Registry
     clock: SimClock
-    speed: float
     collector: StatsSnapshot = field(default_factory=StatsSnapshot)
     error: str | None = None
     open_alerts: list[Alert] = field(default_factory=list)
@@ -199,7 +204,6 @@ def run_demo(
             store=store,
             registry=registry,
             clock=SimClock(start, options.speed),
-            speed=options.speed,
         )
 
         def on_stats(snapshot: StatsSnapshot) -> None:
@@ -262,10 +266,10 @@ def _evaluate_alerts(alerting: Alerting, state: DemoState, stop: threading.Event
     reached the store (`_horizon`), then dispatch and deliver notifications; the open alerts
     go to the live view."""
     engine = alerting.engine
-    # Until every sensor had time to report (silent = 3 intervals without a reading), the rules
-    # would see sensors that are merely not due yet as silent.
+    # Until every sensor had time to report (silent = SILENT_AFTER intervals without a reading),
+    # the rules would see sensors that are merely not due yet as silent.
     longest_s = max((s.expected_interval_s for _, _, s in state.registry.sensors()), default=0.0)
-    evaluated = state.clock.start + timedelta(seconds=3 * longest_s + 60)
+    evaluated = state.clock.start + timedelta(seconds=SILENT_AFTER * longest_s + 60)
     caught_up_at: float | None = None
     while not stop.wait(_ALERT_TICK_S):
         if caught_up_at is None and state.clock.caught_up:

@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from app.demo import DemoState
+from app.demo import SILENT_AFTER, DemoState
 from preservation.profiles import PROFILES, Profile
 from sensors.reading import UNASSIGNED, Reading
 
@@ -27,8 +27,6 @@ NEAR_T_K = 0.5
 """Within this of a temperature limit (inside the band) a value shows amber [K]."""
 NEAR_RH_PCT = 2.0
 """Within this of an RH limit (inside the band) a value shows amber [%RH]."""
-SILENT_AFTER = 3.0
-"""A sensor is silent after this many expected intervals without a reading."""
 RECENT_NOTIFICATIONS = 5
 """How many of the latest notification subjects the live view shows."""
 
@@ -167,7 +165,7 @@ def clock_line(state: DemoState) -> str:
     """Simulated time in the (first) site's zone, and how fast it runs."""
     zone = state.registry.default_timezone
     now = state.clock.now().astimezone(zone)
-    pace = "real time" if state.clock.caught_up else f"×{state.speed:g}, catching up with now"
+    pace = "real time" if state.clock.caught_up else f"×{state.clock.speed:g}, catching up with now"
     return f"simulated time {now:%Y-%m-%d %H:%M} {zone.key} ({pace})"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,22 +31,6 @@ class PublishOptions:
         return simulated_registry_yaml(
             registry=self.registry, formats=self.formats, copies=self.copies
         )
-
-
-def tls_context(mqtt: MqttSettings) -> ssl.SSLContext | None:
-    """The TLS context the settings ask for (``mqtts://`` or ``tls.enabled``), else None."""
-    tls = mqtt.tls
-    if not (tls.enabled or mqtt.url.startswith("mqtts://")):
-        return None
-    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-    if tls.cert_file is not None:
-        context.load_cert_chain(
-            str(tls.cert_file), str(tls.key_file) if tls.key_file is not None else None
-        )
-    if tls.insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def run_simulator(
@@ -80,7 +63,7 @@ def run_simulator(
             seed=options.seed,
             username=mqtt.username,
             password=mqtt.password.get_secret_value() if mqtt.password else None,
-            tls=tls_context(mqtt),
+            tls=mqtt.ssl_context(),
             stop=stop,
             on_progress=on_progress,
         )

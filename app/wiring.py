@@ -14,7 +14,7 @@ from ingest.collector import Collector
 from ingest.pipeline import Pipeline
 from ingest.settings import CollectorSettings, FormatName, MqttSettings, TopicRoute
 from ingest.stats import StatsSnapshot
-from sensors.registry import Registry, load_registry
+from sensors.registry import Registry, RegistryError, load_registry
 
 
 def registry_from(path: Path | None) -> Registry:
@@ -23,6 +23,11 @@ def registry_from(path: Path | None) -> Registry:
     Raises `sensors.registry.RegistryError` naming file, line and field.
     """
     return Registry.empty() if path is None else load_registry(path)
+
+
+def registry_problems(error: RegistryError) -> list[str]:
+    """One ``registry error: file:line: field: reason`` line per issue of ``error``."""
+    return [f"registry error: {issue}" for issue in error.issues]
 
 
 def pipeline_from(

@@ -190,14 +190,10 @@ class Collector:
         if settings.username is not None:
             password = settings.password.get_secret_value() if settings.password else None
             client.username_pw_set(settings.username, password)
-        tls = settings.tls
-        if tls.enabled or settings.url.startswith("mqtts://"):
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-            )
-            client.tls_insecure_set(tls.insecure)
+        context = settings.ssl_context()
+        if context is not None:
+            # paho derives its own host-name check from context.check_hostname (tls.insecure)
+            client.tls_set_context(context)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe

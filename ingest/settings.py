@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -83,6 +84,29 @@ class MqttSettings(BaseModel):
     def port(self) -> int:
         parts = urlsplit(self.url)
         return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls_on(self) -> bool:
+        """Whether the connection uses TLS: ``tls.enabled`` or an ``mqtts://`` URL."""
+        return self.tls.enabled or urlsplit(self.url).scheme == "mqtts"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for the broker connection, or None when TLS is off.
+
+        The broker's certificate is always verified (against ``tls.ca_file``, else the
+        system's CAs); ``tls.insecure`` only skips checking its host name.
+        """
+        if not self.tls_on:
+            return None
+        tls = self.tls
+        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+        if tls.cert_file is not None:
+            context.load_cert_chain(
+                str(tls.cert_file), str(tls.key_file) if tls.key_file is not None else None
+            )
+        if tls.insecure:
+            context.check_hostname = False  # certificates are still verified (CERT_REQUIRED)
+        return context
 
 
 class CollectorSettings(BaseModel):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+from rich.text import Text
 
 from alerts.config import RulesConfig
 from alerts.state import AlertStore
@@ -108,25 +109,41 @@ def test_live_table_colours_values_against_the_profile_band() -> None:
         store=None,  # type: ignore[arg-type]  # the table does not read the store
         registry=registry,
         clock=SimClock(now, 1.0),
-        speed=1.0,
     )
     latest = LatestValues()
+    stack_3 = {"site": "city-archives", "room": "stack-3"}  # iso11799-paper: 2–18 °C, 30–45 %
     latest.update(
         [
-            Reading("s3-north", now, 17.0, 40.0, site="city-archives", room="stack-3"),
+            Reading("s3-north", now, 17.0, 40.0, **stack_3),  # inside the band
             Reading("s3-north", now - timedelta(minutes=1), 30.0, 90.0),  # older: ignored
+            Reading("s3-south", now, 22.0, 60.0, **stack_3),  # above both limits
+            Reading("stack-3-north", now, 17.8, 44.0, **stack_3),  # within 0.5 K / 2 % of them
             Reading("vault-a", now - timedelta(hours=2), 4.0, 35.0, None, None, "city-archives"),
             Reading("stray", now, 20.0, 50.0, site="unassigned", room="unassigned"),
         ]
     )
     assert latest.sensors["s3-north"].temperature == 17.0
     table = rooms_table(state, latest)
-    cells = {column.header: [str(cell) for cell in column.cells] for column in table.columns}
-    row = cells["sensor"].index("s3-north")
-    assert cells["°C"][row] == "17.0"
-    assert "silent" in cells["last reading"][cells["sensor"].index("vault-a")]
-    assert cells["last reading"][cells["sensor"].index("em300-stack-7")] == "waiting"
-    assert "stray" in cells["sensor"]  # unassigned sensors are shown, not dropped
+    cells = {column.header: list(column.cells) for column in table.columns}
+    sensors = [str(cell) for cell in cells["sensor"]]
+
+    def cell(column: str, sensor: str) -> tuple[str, str]:
+        """The text of a sensor's cell and its rich style."""
+        value = cells[column][sensors.index(sensor)]
+        return str(value), str(value.style) if isinstance(value, Text) else ""
+
+    assert cell("°C", "s3-north") == ("17.0", "green")
+    assert cell("%RH", "s3-north") == ("40.0", "green")
+    assert cell("°C", "s3-south") == ("22.0", "bold red")
+    assert cell("%RH", "s3-south") == ("60.0", "bold red")
+    assert cell("°C", "stack-3-north") == ("17.8", "yellow")
+    assert cell("%RH", "stack-3-north") == ("44.0", "yellow")
+    # vault-a's 4 °C is above film-cold's 2 °C, but two hours old: silent (dim) wins over red
+    text, style = cell("last reading", "vault-a")
+    assert "silent" in text and style == "dim"
+    assert cell("°C", "vault-a")[1] == "dim"
+    assert cell("last reading", "em300-stack-7") == ("waiting", "dim")
+    assert "stray" in sensors  # unassigned sensors are shown, not dropped
 
 
 def test_classify() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import ssl
 import subprocess
 import threading
 import time
@@ -355,6 +356,24 @@ def _tls_material(directory: Path) -> tuple[Path, Path, Path]:
     run("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
         "-days", "2", "-extfile", ext, "-out", crt)  # fmt: skip
     return ca_crt, crt, key
+
+
+def test_ssl_context_from_the_settings(tmp_path: Path) -> None:
+    assert MqttSettings(url="mqtt://127.0.0.1:1883").ssl_context() is None
+
+    implied = MqttSettings(url="mqtts://127.0.0.1").ssl_context()  # mqtts:// turns TLS on
+    assert implied is not None
+    assert implied.verify_mode == ssl.CERT_REQUIRED and implied.check_hostname
+
+    ca, _, _ = _tls_material(tmp_path)
+    insecure = MqttSettings.model_validate(
+        {"url": "mqtt://127.0.0.1", "tls": {"enabled": True, "ca_file": ca, "insecure": True}}
+    ).ssl_context()
+    assert insecure is not None
+    # insecure skips only the host-name check: the certificate is still verified
+    assert insecure.verify_mode == ssl.CERT_REQUIRED
+    assert not insecure.check_hostname
+    assert [dict(c["subject"][0])["commonName"] for c in insecure.get_ca_certs()] == ["test-ca"]
 
 
 def test_tls_and_password_from_the_settings(
