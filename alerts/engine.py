@@ -5,6 +5,8 @@ series (dew point, mould indices, preservation index, EMC) back to the store.
 The mould indices are carried from one evaluation to the next: the mould class's checkpoints
 (`alerts.rules.mould.Checkpoint`) are read from the alert state before an evaluation and written
 back in its transaction, so the live indices integrate the whole history, as the backtest does.
+The derived series are `preservation.metrics.room_metrics` per air sensor and for the room's
+mean (`derived_rows`), with the mould rule's carried MRF and VTT index passed in.
 
 ``AlertEngine(...).evaluate(now)`` is the entry the scheduler, the demo and the tests call; it
 returns the open alerts, which is also what the live view shows (`open_alerts`).
@@ -34,9 +36,7 @@ from alerts.state import AlertStore, Tx
 from alerts.topology import Topology
 from history.derived import PRESERVATION, DerivedRow
 from history.store import Store, StoreRejected, StoreUnavailable
-from preservation.decay import preservation_index
-from preservation.mechanical import wood_emc
-from preservation.psychrometrics import dew_point
+from preservation.metrics import RoomMetrics, room_metrics
 from sensors.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class AlertEngine:
 
         def collect(data: RoomData) -> None:
             if self.write_derived:
-                rows.extend(derived_rows(data, at[0]))
+                rows.extend(derived_rows(data, at))
 
         checkpoints = self.state.mould_checkpoints() if "mould" in wanted else {}
         results = self.evaluator.run(wanted, at, active, collect, checkpoints)
@@ -207,8 +207,7 @@ class AlertEngine:
             if name == "mould" and self.write_derived:
 
                 def collect(data: RoomData, hours: FloatArray = at) -> None:
-                    for hour in hours:
-                        rows.extend(derived_rows(data, float(hour)))
+                    rows.extend(derived_rows(data, hours))
 
             results[name] = self.evaluator.run([name], at, active, collect, checkpoints)[name]
         self._note_failures(report, results)
@@ -284,69 +283,82 @@ class AlertEngine:
         return len(rows)
 
 
-def _metrics(t: float, rh: float) -> dict[str, float]:
-    fields = {"temperature": t, "humidity": rh}
-    for name, value in (
-        ("dew_point", dew_point(t, rh)),
-        ("preservation_index", preservation_index(t, rh)),
-        ("emc", wood_emc(t, rh)),
-    ):
-        if np.isfinite(value):
-            fields[name] = float(value)
+def _room_metrics(
+    hourly: HourlySeries, holdings: str, mould: tuple[FloatArray, FloatArray]
+) -> RoomMetrics:
+    """`preservation.metrics.room_metrics` of an hourly series, with the mould rule's MRF and
+    VTT index (integrated from its carried checkpoints) in place of a fresh integration."""
+    times = np.round(hourly.hours * 1e9).astype(np.int64).astype("datetime64[ns]")
+    return room_metrics(times, hourly.temperature, hourly.humidity, holdings=holdings, mould=mould)
+
+
+def _fields(metrics: RoomMetrics, series: Mapping[str, FloatArray], k: int) -> dict[str, float]:
+    """The derived row's fields at hour ``k``: the readings and every finite derived value."""
+    fields = {"temperature": float(metrics.t_c[k]), "humidity": float(metrics.rh_pct[k])}
+    for name, values in series.items():
+        if np.isfinite(values[k]):
+            fields[name] = float(values[k])
     return fields
 
 
-def derived_rows(data: RoomData, now: float) -> list[DerivedRow]:
-    """The derived metrics of each air sensor and of the room for the last complete hour."""
+def derived_rows(data: RoomData, nows: Sequence[float] | FloatArray) -> list[DerivedRow]:
+    """The derived metrics of each air sensor and of the room for the last complete hour before
+    each of ``nows`` [epoch s], as `preservation.metrics.RoomMetrics.series` names and computes
+    them. MRF and VTT index are the mould rule's (carried across evaluations); the room's are
+    the worst of its sensors' at that hour, its other metrics those of its sensors' mean."""
     room = data.room
     rows: list[DerivedRow] = []
-    worst_mrf = np.nan
-    worst_vtt = np.nan
+    at = np.asarray(nows, dtype=np.float64)
     members: list[HourlySeries] = []
-    hour: float | None = None
+    sensors: list[tuple[str, HourlySeries, tuple[FloatArray, FloatArray]]] = []
     for sensor in room.air:
         hourly = data.hourly.get(sensor.id)
         if hourly is None or sensor.id not in data.mould:
             continue
         members.append(hourly)
-        k = int(hourly.complete_before(np.array([now]))[0])
+        sensors.append((sensor.id, hourly, data.mould[sensor.id]))
+    if not sensors or at.size == 0:
+        return rows
+    grid = members[0].hours
+    last = members[0].complete_before(at)
+    if not np.any(last >= 0):
+        return rows
+    # worst MRF / VTT of the sensors with a reading in each hour: the room's mould indices
+    worst_mrf = np.full(grid.size, np.nan)
+    worst_vtt = np.full(grid.size, np.nan)
+    per_sensor: list[tuple[str, HourlySeries, RoomMetrics, dict[str, FloatArray]]] = []
+    for sensor_id, hourly, (mrf, vtt) in sensors:
+        metrics = _room_metrics(hourly, room.holdings, (mrf, vtt))
+        known = np.isfinite(hourly.temperature) & np.isfinite(hourly.humidity)
+        worst_mrf = np.fmax(worst_mrf, np.where(known, mrf, np.nan))
+        worst_vtt = np.fmax(worst_vtt, np.where(known, vtt, np.nan))
+        per_sensor.append((sensor_id, hourly, metrics, metrics.series()))
+    mean = HourlySeries.mean_of(members)
+    room_m = _room_metrics(mean, room.holdings, (worst_mrf, worst_vtt))
+    room_series = room_m.series()
+    for k in last.tolist():
         if k < 0:
             continue
-        t, rh = float(hourly.temperature[k]), float(hourly.humidity[k])
-        if not (np.isfinite(t) and np.isfinite(rh)):
-            continue
-        mrf, vtt = data.mould[sensor.id]
-        fields = _metrics(t, rh)
-        fields["mould_risk_factor"] = float(mrf[k])
-        fields["vtt_mould_index"] = float(vtt[k])
-        worst_mrf = np.fmax(worst_mrf, mrf[k])
-        worst_vtt = np.fmax(worst_vtt, vtt[k])
-        hour = float(hourly.hours[k])
-        rows.append(
-            DerivedRow(
-                PRESERVATION,
-                {"site": room.site, "room": room.id, "sensor": sensor.id, "scope": "sensor"},
-                fields,
-                from_epoch(hour),
-            )
-        )
-    if members and hour is not None:
-        mean = HourlySeries.mean_of(members)
-        k = int(np.searchsorted(mean.hours, hour))
-        if k < mean.hours.size:
-            t, rh = float(mean.temperature[k]), float(mean.humidity[k])
-            if np.isfinite(t) and np.isfinite(rh):
-                fields = _metrics(t, rh)
-                if np.isfinite(worst_mrf):
-                    fields["mould_risk_factor"] = float(worst_mrf)
-                if np.isfinite(worst_vtt):
-                    fields["vtt_mould_index"] = float(worst_vtt)
-                rows.append(
-                    DerivedRow(
-                        PRESERVATION,
-                        {"site": room.site, "room": room.id, "scope": "room"},
-                        fields,
-                        from_epoch(hour),
-                    )
+        written = False
+        for sensor_id, hourly, metrics, series in per_sensor:
+            if not (np.isfinite(hourly.temperature[k]) and np.isfinite(hourly.humidity[k])):
+                continue
+            written = True
+            rows.append(
+                DerivedRow(
+                    PRESERVATION,
+                    {"site": room.site, "room": room.id, "sensor": sensor_id, "scope": "sensor"},
+                    _fields(metrics, series, k),
+                    from_epoch(float(grid[k])),
                 )
+            )
+        if written and np.isfinite(mean.temperature[k]) and np.isfinite(mean.humidity[k]):
+            rows.append(
+                DerivedRow(
+                    PRESERVATION,
+                    {"site": room.site, "room": room.id, "scope": "room"},
+                    _fields(room_m, room_series, k),
+                    from_epoch(float(grid[k])),
+                )
+            )
     return rows

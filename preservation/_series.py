@@ -1,5 +1,6 @@
 """Array plumbing shared by the science modules: the scalar-or-array return rule, timestamps,
-sample durations with explicit gaps, time-weighted moving averages and runs of a condition.
+sample durations with explicit gaps, per-sample weights, time-weighted moving averages and
+elapsed time in runs of a condition.
 
 The return rule, used by every public function of ``preservation``: a function of scalar inputs
 (Python or NumPy numbers, 0-d arrays) returns a ``numpy.float64`` — a subclass of ``float`` —
@@ -65,6 +66,13 @@ def to_datetime64(times: ArrayLike | Sequence[datetime]) -> TimeArray:
     return np.array(converted, dtype="datetime64[ns]")
 
 
+def sample_weights(hours: ArrayLike | None, shape: tuple[int, ...]) -> FloatArray:
+    """Per-sample weights [h] of ``shape``: ``hours`` broadcast (all 1 when omitted)."""
+    if hours is None:
+        return np.ones(shape)
+    return np.broadcast_to(as_float_array(hours), shape).astype(np.float64)
+
+
 def hours_since_start(times: TimeArray) -> FloatArray:
     """Hours of each timestamp after the first (float64)."""
     if times.size == 0:
@@ -83,6 +91,26 @@ def check_increasing(times_h: FloatArray) -> None:
         raise ValueError(
             f"times must be strictly increasing; times[{i}] is not after times[{i - 1}]"
         )
+
+
+def prepare_series(
+    times: ArrayLike | Sequence[datetime], t_c: ArrayLike, rh_pct: ArrayLike
+) -> tuple[TimeArray, FloatArray, FloatArray, FloatArray]:
+    """A room's series checked and as arrays: ``(stamps, t, rh, hours since the first)``.
+
+    Raises ``ValueError`` unless the three are 1-D, of one length and strictly increasing in time.
+    """
+    stamps = to_datetime64(times)
+    t = np.atleast_1d(as_float_array(t_c))
+    rh = np.atleast_1d(as_float_array(rh_pct))
+    if not (stamps.shape == t.shape == rh.shape) or t.ndim != 1:
+        raise ValueError(
+            f"times, t_c and rh_pct must be 1-D and of one length, got {stamps.shape}, "
+            f"{t.shape}, {rh.shape}"
+        )
+    times_h = hours_since_start(stamps)
+    check_increasing(times_h)
+    return stamps, t, rh, times_h
 
 
 def sample_durations(
@@ -140,17 +168,6 @@ def moving_average(
     with np.errstate(invalid="ignore", divide="ignore"):
         out: FloatArray = np.where(total_w > 0, total_xw / total_w, np.nan)
     return out
-
-
-def runs(mask: BoolArray) -> list[tuple[int, int]]:
-    """Inclusive ``(first, last)`` index pairs of each run of True in a 1-D mask."""
-    if mask.size == 0:
-        return []
-    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
-    edges = np.diff(padded)
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1) - 1
-    return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
 
 
 def elapsed_in_runs(condition: NDArray[np.bool_], hours: FloatArray) -> FloatArray:

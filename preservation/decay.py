@@ -29,7 +29,7 @@ from typing import Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from preservation._series import FloatArray, as_float_array, scalar_or_array
+from preservation._series import FloatArray, as_float_array, sample_weights, scalar_or_array
 
 R_GAS = 8.314
 """Molar gas constant [J mol⁻¹ K⁻¹]."""
@@ -51,12 +51,6 @@ LM_RANGE_T_C = (-20.0, 40.0)
 LM_RANGE_RH_PCT = (5.0, 95.0)
 
 Rating = Literal["good", "ok", "risk"]
-
-
-def _weights(hours: ArrayLike | None, shape: tuple[int, ...]) -> FloatArray:
-    if hours is None:
-        return np.ones(shape)
-    return np.broadcast_to(as_float_array(hours), shape).astype(np.float64)
 
 
 @overload
@@ -135,8 +129,7 @@ def twpi(t_c: ArrayLike, rh_pct: ArrayLike, hours: ArrayLike | None = None) -> n
     [1] Reilly, Nishimura & Zinn (1995), New Tools for Preservation.
     [2] Padfield (2004), conservationphysics.org/twpi/twpi_01.html.
     """
-    pi = np.atleast_1d(as_float_array(preservation_index(t_c, rh_pct)))
-    return np.float64(_harmonic_mean(pi, _weights(hours, pi.shape), axis=None))
+    return rate_average(preservation_index(t_c, rh_pct), hours)
 
 
 def _harmonic_mean(values: FloatArray, weights: FloatArray, axis: int | None) -> FloatArray:
@@ -158,7 +151,7 @@ def rate_average(lifetimes: ArrayLike, hours: ArrayLike | None = None) -> np.flo
     NaN when none remains.
     """
     values = np.atleast_1d(as_float_array(lifetimes))
-    return np.float64(_harmonic_mean(values, _weights(hours, values.shape), axis=None))
+    return np.float64(_harmonic_mean(values, sample_weights(hours, values.shape), axis=None))
 
 
 def twpi_along_time(
@@ -166,7 +159,7 @@ def twpi_along_time(
 ) -> FloatArray:
     """TWPI of many series at once: arrays of shape (time, series) → one TWPI per series."""
     pi = as_float_array(preservation_index(t_c, rh_pct))
-    return _harmonic_mean(pi, _weights(hours, pi.shape), axis=0)
+    return _harmonic_mean(pi, sample_weights(hours, pi.shape), axis=0)
 
 
 @overload
@@ -235,8 +228,7 @@ def mean_lifetime_multiplier(
 
     NaN samples carry no weight; NaN when none is valid. See :func:`lifetime_multiplier`.
     """
-    lm = np.atleast_1d(as_float_array(lifetime_multiplier(t_c, rh_pct)))
-    return np.float64(_harmonic_mean(lm, _weights(hours, lm.shape), axis=None))
+    return rate_average(lifetime_multiplier(t_c, rh_pct), hours)
 
 
 def natural_aging_rating(pi_years: float) -> Rating:

@@ -25,7 +25,7 @@ from typing import Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from preservation._series import FloatArray, as_float_array, scalar_or_array
+from preservation._series import FloatArray, as_float_array, sample_weights, scalar_or_array
 
 EMC_RANGE_T_C = (-20.0, 100.0)
 """Temperatures over which :func:`wood_emc` is defined: the Wood Handbook fit is given for about
@@ -126,11 +126,7 @@ def emc_range(t_c: ArrayLike, rh_pct: ArrayLike, hours: ArrayLike | None = None)
 def summarise_emc(emc_pct: ArrayLike, hours: ArrayLike | None = None) -> EmcRange:
     """:func:`emc_range` of EMC values already computed [%]."""
     emc = np.atleast_1d(as_float_array(emc_pct))
-    w = (
-        np.ones(emc.shape)
-        if hours is None
-        else np.broadcast_to(as_float_array(hours), emc.shape).astype(np.float64)
-    )
+    w = sample_weights(hours, emc.shape)
     ok = np.isfinite(emc) & (w > 0)
     if not np.any(ok):
         nan = float("nan")

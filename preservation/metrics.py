@@ -6,6 +6,17 @@ caller recomputes them.
 irregular sampling and gaps once, and returns a :class:`RoomMetrics`. :func:`fleet_metrics`
 does the per-sample metrics and summaries for many sensors on a shared regular time grid in one
 array call (no profile compliance), for fleet-wide scans.
+
+Who uses it: the alert engine's derived series (:func:`alerts.engine.derived_rows`, the
+``preservation`` measurement) are :meth:`RoomMetrics.series` of :func:`room_metrics` over each
+air sensor's hourly series and over the room's mean, under the field names ``series`` gives.
+Their MRF and VTT index are the mould rule's (:func:`alerts.rules.mould.indices`, integrated from
+checkpoints carried between evaluations, over more history than one evaluation fetches), passed
+in through ``mould=`` rather than integrated again from zero; the room's are the worst of its
+sensors'. The mould rule itself takes its sensitivity class and decline from
+:data:`SENSITIVITY_FOR_HOLDINGS` and :data:`DECLINE_FOR_HOLDINGS`, so a backtest with
+``room_metrics`` over the same hours gives the same indices. Compliance is
+:func:`preservation.profiles.compliance` of the same series.
 """
 
 from __future__ import annotations
@@ -23,10 +34,8 @@ from preservation._series import (
     FloatArray,
     TimeArray,
     as_float_array,
-    check_increasing,
-    hours_since_start,
+    prepare_series,
     sample_durations,
-    to_datetime64,
 )
 from preservation.decay import (
     Rating,
@@ -45,7 +54,7 @@ from preservation.mould import (
     mould_risk_factor,
     vtt_mould_index,
 )
-from preservation.profiles import Compliance, Profile, get_profile, measure
+from preservation.profiles import Compliance, Profile, compliance
 from preservation.psychrometrics import dew_point
 
 Holdings = Literal["paper", "parchment", "photographs", "film", "magnetic", "mixed", "wood"]
@@ -127,7 +136,8 @@ class RoomMetrics:
     compliance: Compliance | None
 
     def series(self) -> dict[str, FloatArray]:
-        """Derived series by field name, for the ``preservation`` InfluxDB measurement.
+        """Derived series by field name, for the ``preservation`` InfluxDB measurement: the
+        names the alert engine writes (:func:`alerts.engine.derived_rows`) and dashboards read.
 
         Values are finite or NaN (callers drop NaN fields): ``days_to_mould`` is NaN where it is
         infinite (no risk), since InfluxDB floats cannot be infinite.
@@ -136,11 +146,11 @@ class RoomMetrics:
         return {
             "dew_point": self.dew_point,
             "emc": self.emc,
-            "pi": self.pi,
+            "preservation_index": self.pi,
             "lifetime_multiplier": self.lifetime_multiplier,
             "days_to_mould": days,
-            "mrf": self.mrf,
-            "vtt_index": self.vtt_index,
+            "mould_risk_factor": self.mrf,
+            "vtt_mould_index": self.vtt_index,
         }
 
 
@@ -153,6 +163,7 @@ def room_metrics(
     profile: Profile | str | None = None,
     max_gap_h: float | None = None,
     mrf_reset_after_hours: float | None = 24.0,
+    mould: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> RoomMetrics:
     """All preservation metrics of one room's series in one pass.
 
@@ -172,42 +183,45 @@ def room_metrics(
     mrf_reset_after_hours : float or None
         Dry spell after which the Mould Risk Factor resets (see
         :func:`preservation.mould.mould_risk_factor`).
+    mould : (mrf, vtt), optional
+        The cumulative Mould Risk Factor and VTT index per sample, already integrated by the
+        caller from a carried state (the alert engine's mould rule continues them from
+        checkpoints, over more history than the series given here); taken as they are instead
+        of integrating the series from zero. NaN where the caller has no value.
 
     Sampling and gaps
     -----------------
     Each sample stands for the time until the next one; before a gap (and for the last sample)
     it stands for one median interval, and the rest is gap. NaN samples stand for nothing.
-    Time-weighted summaries (TWPI, mean LM, EMC time outside band, compliance) weight samples
-    by these hours; cumulative models (MRF, VTT) advance by them; gaps advance nothing.
+    Time-weighted summaries (TWPI, mean LM, EMC time outside band) weight samples by these
+    hours; cumulative models (MRF, VTT) advance by them; gaps advance nothing. Compliance is
+    :func:`preservation.profiles.compliance` of the same series (an RH-only profile counts
+    samples without a temperature).
     """
     if holdings not in SENSITIVITY_FOR_HOLDINGS:
         raise ValueError(
             f"unknown holdings {holdings!r}; expected one of {', '.join(SENSITIVITY_FOR_HOLDINGS)}"
         )
-    stamps = to_datetime64(times)
-    t = np.atleast_1d(as_float_array(t_c))
-    rh = np.atleast_1d(as_float_array(rh_pct))
-    if not (stamps.shape == t.shape == rh.shape) or t.ndim != 1:
-        raise ValueError(
-            f"times, t_c and rh_pct must be 1-D and of one length, got {stamps.shape}, "
-            f"{t.shape}, {rh.shape}"
-        )
-    times_h = hours_since_start(stamps)
-    check_increasing(times_h)
+    stamps, t, rh, times_h = prepare_series(times, t_c, rh_pct)
     valid = np.isfinite(t) & np.isfinite(rh)
     hours, gap_hours, threshold = sample_durations(times_h, valid, max_gap_h)
-    gap_after = np.append(np.diff(times_h) > threshold, False)
 
     sensitivity = SENSITIVITY_FOR_HOLDINGS[holdings]
     pi = preservation_index(t, rh)
     lm = lifetime_multiplier(t, rh)
     emc = wood_emc(t, rh)
-    mrf = mould_risk_factor(t, rh, hours, reset_after_hours=mrf_reset_after_hours)
-    vtt = vtt_mould_index(
-        t, rh, hours, sensitivity=sensitivity, decline=DECLINE_FOR_HOLDINGS[holdings]
-    )
+    if mould is None:
+        mrf = mould_risk_factor(t, rh, hours, reset_after_hours=mrf_reset_after_hours)
+        vtt = vtt_mould_index(
+            t, rh, hours, sensitivity=sensitivity, decline=DECLINE_FOR_HOLDINGS[holdings]
+        )
+    else:
+        mrf, vtt = (np.atleast_1d(as_float_array(x)) for x in mould)
+        if not (mrf.shape == vtt.shape == t.shape):
+            raise ValueError(
+                f"mould indices must have the series' shape {t.shape}, got {mrf.shape}, {vtt.shape}"
+            )
     twpi_years = float(rate_average(pi, hours))
-    prof = get_profile(profile) if isinstance(profile, str) else profile
     return RoomMetrics(
         times=stamps,
         t_c=t,
@@ -234,9 +248,7 @@ def room_metrics(
         gap_hours=gap_hours,
         max_gap_h=threshold,
         compliance=(
-            None
-            if prof is None
-            else measure(prof, stamps, times_h, t, rh, hours, gap_after, gap_hours)
+            None if profile is None else compliance(profile, stamps, t, rh, max_gap_h=max_gap_h)
         ),
     )
 

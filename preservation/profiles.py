@@ -47,6 +47,7 @@ from preservation._series import (
     check_increasing,
     hours_since_start,
     moving_average,
+    prepare_series,
     sample_durations,
     to_datetime64,
 )
@@ -533,24 +534,15 @@ def compliance(
         end and peak, and the seasonal drift against the profile's allowances.
     """
     prof = get_profile(profile) if isinstance(profile, str) else profile
-    stamps = to_datetime64(times)
-    t = np.atleast_1d(as_float_array(t_c))
-    rh = np.atleast_1d(as_float_array(rh_pct))
-    if not (stamps.shape == t.shape == rh.shape) or t.ndim != 1:
-        raise ValueError(
-            f"times, t_c and rh_pct must be 1-D and of one length, got {stamps.shape}, "
-            f"{t.shape}, {rh.shape}"
-        )
-    times_h = hours_since_start(stamps)
-    check_increasing(times_h)
+    stamps, t, rh, times_h = prepare_series(times, t_c, rh_pct)
     valid = np.isfinite(rh) & (np.isfinite(t) | (not prof.has_temperature_rules))
     hours, gap_hours, threshold = sample_durations(times_h, valid, max_gap_h)
     gap_after = np.append(np.diff(times_h) > threshold, False)
     ref = None if reference is None else _reference_fluctuations(prof, reference, max_gap_h)
-    return measure(prof, stamps, times_h, t, rh, hours, gap_after, gap_hours, ref)
+    return _measure(prof, stamps, times_h, t, rh, hours, gap_after, gap_hours, ref)
 
 
-def measure(
+def _measure(
     prof: Profile,
     stamps: TimeArray,
     times_h: FloatArray,
@@ -561,8 +553,7 @@ def measure(
     gap_hours: float,
     reference: tuple[FloatArray, FloatArray] | None = None,
 ) -> Compliance:
-    """:func:`compliance` on prepared arrays (sample hours, gap flags) — for callers such as
-    :func:`preservation.metrics.room_metrics` that already computed them. ``reference`` is an
+    """:func:`compliance` on prepared arrays (sample hours, gap flags). ``reference`` is an
     EN 15757 historic period's (fluctuations, hours)."""
     covered = float(np.sum(hours))
     span = covered + gap_hours
@@ -574,6 +565,7 @@ def measure(
 
     mean_t = _weighted_mean(t, w)
     mean_rh = _weighted_mean(rh, w)
+    running = _RunningMeans(times_h, {"t": t, "rh": rh}, w)
 
     too_cold = (t < prof.t_min_c) if has_t else np.zeros(t.shape, bool)
     too_warm = (t > prof.t_max_c) if has_t else np.zeros(t.shape, bool)
@@ -583,7 +575,7 @@ def measure(
     historic_band: tuple[float, float] | None = None
     short_breaches: list[_Keyed] = []
     if prof.method == "historic":
-        fluct = rh - moving_average(times_h, rh, w, prof.short_term_window_h)
+        fluct = rh - running("rh", prof.short_term_window_h)
         source, source_w = reference if reference is not None else (fluct, w)
         half = prof.short_term_rh_pct or 0.0
         p7 = _weighted_percentile(source, source_w, 7.0)
@@ -607,13 +599,13 @@ def measure(
     else:
         in_band = (w > 0) & ~(too_cold | too_warm | too_dry | too_damp)
         if prof.short_term_t_k is not None:
-            dev_t = t - moving_average(times_h, t, w, prof.short_term_window_h)
+            dev_t = t - running("t", prof.short_term_window_h)
             breach = (np.abs(dev_t) > prof.short_term_t_k + 1e-9) & (w > 0)
             short_breaches += _excursions(
                 "short_term", "t", breach, dev_t, prof.short_term_t_k, stamps, hours, gap_after
             )
         if prof.short_term_rh_pct is not None:
-            dev_rh = rh - moving_average(times_h, rh, w, prof.short_term_window_h)
+            dev_rh = rh - running("rh", prof.short_term_window_h)
             breach = (np.abs(dev_rh) > prof.short_term_rh_pct + 1e-9) & (w > 0)
             short_breaches += _excursions(
                 "short_term",
@@ -668,9 +660,31 @@ def measure(
         mean_rh_pct=mean_rh,
         short_term_breaches=_sorted(short_breaches),
         band_excursions=_sorted(band),
-        seasonal=_seasonal(prof, times_h, t, rh, w, mean_t, mean_rh, span),
+        seasonal=_seasonal(prof, running, t, w, mean_t, mean_rh, span),
         historic_band_pct=historic_band,
     )
+
+
+class _RunningMeans:
+    """Time-weighted centred running means of a series' quantities, each (quantity, window)
+    computed once: ASHRAE's short-term and seasonal windows are both 30 days, and EN 15757's
+    short-term window is its seasonal one."""
+
+    def __init__(
+        self, times_h: FloatArray, values: dict[Quantity, FloatArray], w: FloatArray
+    ) -> None:
+        self._times_h = times_h
+        self._values = values
+        self._w = w
+        self._done: dict[tuple[Quantity, float], FloatArray] = {}
+
+    def __call__(self, quantity: Quantity, window_h: float) -> FloatArray:
+        key = (quantity, window_h)
+        if key not in self._done:
+            self._done[key] = moving_average(
+                self._times_h, self._values[quantity], self._w, window_h
+            )
+        return self._done[key]
 
 
 def _weighted_mean(x: FloatArray, w: FloatArray) -> float:
@@ -801,23 +815,22 @@ def _sorted(excursions: list[_Keyed]) -> tuple[Excursion, ...]:
 
 def _seasonal(
     prof: Profile,
-    times_h: FloatArray,
+    running: _RunningMeans,
     t: FloatArray,
-    rh: FloatArray,
     w: FloatArray,
     mean_t: float,
     mean_rh: float,
     span_h: float,
 ) -> SeasonalDrift:
-    def extremes(x: FloatArray, mean: float) -> tuple[float, float]:
-        cycle = moving_average(times_h, x, w, prof.seasonal_window_h)
+    def extremes(quantity: Quantity, mean: float) -> tuple[float, float]:
+        cycle = running(quantity, prof.seasonal_window_h)
         drift = cycle[np.isfinite(cycle) & (w > 0)] - mean
         if drift.size == 0:
             return math.nan, math.nan
         return max(float(np.max(drift)), 0.0), max(float(-np.min(drift)), 0.0)
 
-    t_up, t_down = extremes(t, mean_t) if np.any(np.isfinite(t)) else (math.nan, math.nan)
-    rh_up, rh_down = extremes(rh, mean_rh)
+    t_up, t_down = extremes("t", mean_t) if np.any(np.isfinite(t)) else (math.nan, math.nan)
+    rh_up, rh_down = extremes("rh", mean_rh)
     within: bool | None = None
     if prof.has_seasonal_rules:
         checks = []

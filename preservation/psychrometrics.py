@@ -59,6 +59,12 @@ def _magnus(t: FloatArray) -> FloatArray:
     return result
 
 
+def _vapour_pressure(t_c: ArrayLike, rh_pct: ArrayLike) -> FloatArray:
+    """Actual vapour pressure [Pa]: RH as a fraction times the Magnus saturation pressure."""
+    result: FloatArray = _rh_fraction(as_float_array(rh_pct)) * _magnus(as_float_array(t_c))
+    return result
+
+
 def _sonntag(t: FloatArray) -> FloatArray:
     tk = _in_range(t, *SONNTAG_RANGE_C) + KELVIN
     ln_es = (
@@ -130,7 +136,7 @@ def vapour_pressure(t_c: ArrayLike, rh_pct: ArrayLike) -> np.float64 | FloatArra
     ----------
     [1] Alduchov & Eskridge (1996), J. Appl. Meteor. 35, 601–609.
     """
-    e = _rh_fraction(as_float_array(rh_pct)) * _magnus(as_float_array(t_c))
+    e = _vapour_pressure(t_c, rh_pct)
     return scalar_or_array(e)
 
 
@@ -196,7 +202,7 @@ def absolute_humidity(t_c: ArrayLike, rh_pct: ArrayLike) -> np.float64 | FloatAr
     [2] REFERENCE.md §1.
     """
     t = as_float_array(t_c)
-    e = _rh_fraction(as_float_array(rh_pct)) * _magnus(t)
+    e = _vapour_pressure(t, rh_pct)
     return scalar_or_array(1000.0 * e / (R_V * (t + KELVIN)))
 
 
@@ -226,7 +232,7 @@ def mixing_ratio(
     [1] Alduchov & Eskridge (1996), J. Appl. Meteor. 35, 601–609.
     [2] REFERENCE.md §1.
     """
-    e = _rh_fraction(as_float_array(rh_pct)) * _magnus(as_float_array(t_c))
+    e = _vapour_pressure(t_c, rh_pct)
     p = as_float_array(pressure_pa)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(p > e, 1000.0 * EPSILON * e / (p - e), np.nan)
@@ -264,6 +270,6 @@ def rh_at_temperature(
     [1] Alduchov & Eskridge (1996), J. Appl. Meteor. 35, 601–609.
     [2] REFERENCE.md §1.
     """
-    e = _rh_fraction(as_float_array(rh_pct)) * _magnus(as_float_array(t_c))
+    e = _vapour_pressure(t_c, rh_pct)
     rh_new = 100.0 * e / _magnus(as_float_array(t_new_c))
     return scalar_or_array(np.minimum(rh_new, 100.0))

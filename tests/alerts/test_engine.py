@@ -20,7 +20,10 @@ from alerts.series import SensorSeries
 from alerts.state import AlertStore
 from history import HistoryStore, StoreSettings, open_store
 from history.derived import PRESERVATION
+from preservation.decay import preservation_index
+from preservation.mechanical import wood_emc
 from preservation.metrics import room_metrics
+from preservation.psychrometrics import dew_point
 from sensors.reading import Reading
 from tests.alerts.conftest import T0, at, bands, series, topology
 from tests.servers import InfluxDB, free_port
@@ -127,11 +130,18 @@ def test_derived_series_reach_the_store(
         (values,) = result["values"]
         fields = dict(zip(result["columns"], values, strict=True))
         assert fields["time"] == int(at(3).timestamp() * 1e9)
-    assert fields["dew_point"] == pytest.approx(9.26, abs=0.02)
+    # the fields are `RoomMetrics.series()`'s, with the science's values for 20 °C / 50 %RH
+    assert fields["temperature"] == 20.0 and fields["humidity"] == 50.0
+    assert fields["dew_point"] == pytest.approx(float(dew_point(20.0, 50.0)), rel=1e-9)
+    assert fields["dew_point"] == pytest.approx(9.26, abs=0.02)  # published tables
+    assert fields["preservation_index"] == pytest.approx(float(preservation_index(20.0, 50.0)))
+    assert fields["preservation_index"] == pytest.approx(44, abs=1)  # IPI dpcalc: 44 years
+    assert fields["emc"] == pytest.approx(float(wood_emc(20.0, 50.0)), rel=1e-9)
+    assert fields["emc"] == pytest.approx(9.27, abs=0.3)
+    assert fields["lifetime_multiplier"] == pytest.approx(1.0)  # the reference climate
+    assert "days_to_mould" not in fields  # no germination at 50 %RH (infinite: not written)
     assert fields["mould_risk_factor"] == 0.0
     assert fields["vtt_mould_index"] == 0.0
-    assert fields["preservation_index"] > 0
-    assert fields["emc"] == pytest.approx(9.27, abs=0.3)
 
 
 @pytest.mark.parametrize(

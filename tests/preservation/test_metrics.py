@@ -17,6 +17,7 @@ from preservation.metrics import (
     room_metrics,
 )
 from preservation.mould import days_to_mould
+from preservation.profiles import compliance
 
 T0 = np.datetime64("2025-06-01T00:00", "ns")
 HOUR = np.timedelta64(1, "h")
@@ -102,17 +103,39 @@ def test_series_for_influxdb_are_finite_or_nan() -> None:
     assert set(series) == {
         "dew_point",
         "emc",
-        "pi",
+        "preservation_index",
         "lifetime_multiplier",
         "days_to_mould",
-        "mrf",
-        "vtt_index",
+        "mould_risk_factor",
+        "vtt_mould_index",
     }
     for values in series.values():
         assert values.shape == (5,)
         assert not np.any(np.isinf(values))
     assert math.isnan(series["days_to_mould"][0])  # no risk at 50 %: inf → NaN
     assert series["days_to_mould"][1] == pytest.approx(float(days_to_mould(20.0, 70.0)))
+
+
+def test_compliance_is_the_profiles_own_for_an_rh_only_series() -> None:
+    # ashrae-d has no temperature rules: samples without a temperature still count
+    times = T0 + np.arange(24) * HOUR
+    t = np.full(24, np.nan)
+    rh = np.full(24, 45.0)
+    direct = compliance("ashrae-d", times, t, rh)
+    assert direct.time_in_band_pct == pytest.approx(100.0)
+    m = room_metrics(times, t, rh, profile="ashrae-d")
+    assert m.compliance == direct
+
+
+def test_mould_indices_integrated_elsewhere_are_taken_as_given() -> None:
+    times = T0 + np.arange(3) * HOUR
+    carried = ([0.5, np.nan, 0.7], [1.0, 1.1, np.nan])
+    m = room_metrics(times, [22.0] * 3, [90.0] * 3, mould=carried)
+    assert_allclose(m.series()["mould_risk_factor"], carried[0])
+    assert_allclose(m.series()["vtt_mould_index"], carried[1])
+    assert m.mrf_max == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="mould indices"):
+        room_metrics(times, [22.0] * 3, [90.0] * 3, mould=([0.0], [0.0]))
 
 
 def test_fleet_metrics_agree_with_room_metrics() -> None:
