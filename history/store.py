@@ -91,7 +91,10 @@ class Store(Protocol):
     """A time-series store of readings, tagged by site, room and sensor.
 
     Writes are idempotent: a reading with the same sensor and time as a stored one replaces it
-    (fields merge), so redelivered messages never make duplicates.
+    (fields merge), so redelivered messages never make duplicates. One difference between the
+    stores: in InfluxDB site and room are tags, part of the series, so a reading replayed
+    *after its sensor was moved* in the registry lands in the new placement's series beside the
+    old point; the SQLite store keys on sensor and time and keeps one point, newly placed.
     """
 
     def write(self, readings: Sequence[Reading]) -> None:

@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sensors.formats.base import (
@@ -33,10 +32,10 @@ from sensors.formats.base import (
     sensor_id,
 )
 from sensors.reading import DecodeError, Reading
+from sensors.validate import EARLIEST_TIME
 
 PREFIXES = frozenset({"tele", "stat", "cmnd"})
 _NOT_CHIPS = frozenset({"ESP32", "Global"})
-_CLOCK_NOT_SET_BEFORE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def decode(topic: str, payload: bytes, ctx: DecodeContext) -> list[Reading]:
@@ -77,7 +76,7 @@ def _chip_readings(device: str, values: dict[str, Any], ctx: DecodeContext) -> l
     # the site's zone: of the device, or of its first chip when each chip is its own sensor
     zone_device = device if len(chips) == 1 else f"{device}/{chips[0][0]}"
     time = device_time(values.get("Time"), "Time", ctx, zone_device)
-    if time < _CLOCK_NOT_SET_BEFORE:
+    if time < EARLIEST_TIME:  # the device's clock is not set yet
         time = ctx.received_at
     readings = []
     for name, chip in chips:
