@@ -19,9 +19,8 @@ import numpy as np
 
 from alerts.config import RULE_CLASSES, RulesConfig
 from alerts.engine import DEFAULT_INTERVALS_S
-from alerts.evaluate import ArraySource, ClassResult, Evaluator, lookbacks
-from alerts.lifecycle import apply_findings
-from alerts.model import AlertState, Finding, Severity, Transition, from_epoch
+from alerts.evaluate import ArraySource, ClassSteps, Evaluator, lookbacks
+from alerts.model import AlertState, Severity, Transition, from_epoch
 from alerts.profiles import band_for
 from alerts.render import local, rule_title
 from alerts.rules.base import Band
@@ -125,22 +124,12 @@ def backtest(
     evaluator = Evaluator(topology, rules, ArraySource(history), bands)
 
     schedule: list[tuple[float, int, str, int]] = []
-    per_class: dict[str, ClassResult] = {}
-    findings: dict[str, dict[int, list[Finding]]] = {}
-    held: dict[str, dict[int, list[tuple[str, str]]]] = {}
+    per_class: dict[str, ClassSteps] = {}
     for order, name in enumerate(wanted):
         at = steps(start, end, every[name])
         if at.size == 0:
             continue
-        res = evaluator.run([name], at, {})[name]
-        per_class[name] = res
-        by_step: dict[int, list[Finding]] = defaultdict(list)
-        for i, finding in res.output.findings:
-            by_step[i].append(finding)
-        holds: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        for i, rule, subject in res.output.held:
-            holds[i].append((rule, subject))
-        findings[name], held[name] = by_step, holds
+        per_class[name] = ClassSteps(evaluator.run([name], at, {})[name])
         schedule.extend((float(t), order, name, i) for i, t in enumerate(at))
     schedule.sort()
 
@@ -148,13 +137,11 @@ def backtest(
     open_count: dict[str, int] = defaultdict(int)
     episodes: dict[int, Episode] = {}
     for t, _, name, i in schedule:
-        found = findings[name].get(i, [])
-        if not found and open_count[name] == 0:
+        if i not in per_class[name].findings and open_count[name] == 0:
             continue
         now = from_epoch(t)
-        res = per_class[name]
         with state.transaction() as tx:
-            changes = apply_findings(tx, found, res.rules, res.subjects, now, held[name].get(i, []))
+            changes = per_class[name].apply(tx, i, now)
         result.evaluations += 1
         for change in changes:
             if change.from_state is None:

@@ -26,9 +26,9 @@ import numpy as np
 from alerts.clock import Clock, SystemClock
 from alerts.config import RULE_CLASSES, Rota, RulesConfig
 from alerts.dispatch import Dispatcher, Planned
-from alerts.evaluate import ClassResult, Evaluator, HistorySource, RoomData, StoreSource
-from alerts.lifecycle import apply_findings, resolve_removed
-from alerts.model import Alert, Finding, Severity, Transition, from_epoch
+from alerts.evaluate import ClassResult, ClassSteps, Evaluator, HistorySource, RoomData, StoreSource
+from alerts.lifecycle import resolve_removed
+from alerts.model import Alert, Severity, Transition, from_epoch
 from alerts.profiles import band_for
 from alerts.rules.base import Band
 from alerts.series import FloatArray, HourlySeries
@@ -88,19 +88,6 @@ def _keep_checkpoints(tx: Tx, results: Mapping[str, ClassResult]) -> None:
     mould_result = results.get("mould")
     if mould_result is not None and mould_result.checkpoints:
         tx.put_mould_checkpoints(mould_result.checkpoints)
-
-
-def _apply_step(
-    tx: Tx,
-    result: ClassResult,
-    step: int,
-    now: datetime,
-    track_values: bool = True,
-) -> list[Transition]:
-    """Bring the stored alerts of one class in line with its findings at evaluation ``step``."""
-    findings = [f for i, f in result.output.findings if i == step]
-    held = [(rule, subject) for i, rule, subject in result.output.held if i == step]
-    return apply_findings(tx, findings, result.rules, result.subjects, now, held, track_values)
 
 
 class AlertEngine:
@@ -170,7 +157,7 @@ class AlertEngine:
             _keep_checkpoints(tx, results)
             report.transitions = resolve_removed(tx, open_now, self.known, when)
             for result in results.values():
-                report.transitions.extend(_apply_step(tx, result, 0, when))
+                report.transitions.extend(ClassSteps(result).apply(tx, 0, when))
             report.notifications = self.dispatcher.dispatch(tx, when)
         if rows:
             report.derived_rows = self._write(rows)
@@ -211,10 +198,7 @@ class AlertEngine:
 
             results[name] = self.evaluator.run([name], at, active, collect, checkpoints)[name]
         self._note_failures(report, results)
-        findings: dict[str, dict[int, list[Finding]]] = {name: {} for name in results}
-        for name, result in results.items():
-            for i, finding in result.output.findings:
-                findings[name].setdefault(i, []).append(finding)
+        steps = {name: ClassSteps(result) for name, result in results.items()}
         open_rules = {rule for rules in active.values() for rule in rules}
         open_classes = {name for name in results if open_rules & set(results[name].rules)}
         schedule = sorted(
@@ -230,10 +214,10 @@ class AlertEngine:
                 now = from_epoch(t)
                 changes: list[Transition] = []
                 for _, _, name, i in entries:
-                    if i not in findings[name] and name not in open_classes:
+                    if i not in steps[name].findings and name not in open_classes:
                         continue  # nothing found, nothing open: nothing to change
                     last = i == grids[name].size - 1
-                    step = _apply_step(tx, results[name], i, now, track_values=last)
+                    step = steps[name].apply(tx, i, now, track_values=last)
                     if any(change.from_state is None for change in step):
                         open_classes.add(name)
                     changes.extend(step)

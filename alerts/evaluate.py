@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import numpy as np
 
 from alerts.config import RULE_CLASSES, RulesConfig, RuleSet
-from alerts.model import Severity, from_epoch
+from alerts.lifecycle import apply_findings
+from alerts.model import Finding, Severity, Transition, from_epoch
 from alerts.rules import condensation, decay, excursion, fluctuation, health, mould
 from alerts.rules.base import Band, RuleOutput
 from alerts.series import FloatArray, HourlySeries, SensorSeries
+from alerts.state import Tx
 from alerts.topology import RoomNode, Topology
 from history.store import AggregatePoint, Store, StoreUnavailable
 
@@ -110,6 +112,35 @@ class ClassResult:
     checkpoints: dict[str, mould.Checkpoint] = field(default_factory=dict)
     """Mould only: per sensor id, the indices' state ``settle_hours`` before the last complete
     hour evaluated."""
+
+
+class ClassSteps:
+    """A class's findings and held subjects grouped by evaluation step, once, so that replaying
+    many steps looks each one up instead of scanning every result at every step."""
+
+    def __init__(self, result: ClassResult) -> None:
+        self.result = result
+        self.findings: dict[int, list[Finding]] = {}
+        self.held: dict[int, list[tuple[str, str]]] = {}
+        for i, finding in result.output.findings:
+            self.findings.setdefault(i, []).append(finding)
+        for i, rule, subject in result.output.held:
+            self.held.setdefault(i, []).append((rule, subject))
+
+    def apply(
+        self, tx: Tx, step: int, now: datetime, track_values: bool = True
+    ) -> list[Transition]:
+        """Bring the stored alerts of the class in line with its findings at ``step``."""
+        result = self.result
+        return apply_findings(
+            tx,
+            self.findings.get(step, []),
+            result.rules,
+            result.subjects,
+            now,
+            self.held.get(step, []),
+            track_values,
+        )
 
 
 @dataclass
