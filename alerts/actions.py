@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from alerts.lifecycle import acknowledge as _acknowledge
-from alerts.model import OPEN_STATES, Alert, Silence
-from alerts.state import AlertStore
+from repoclimate.alerts.lifecycle import acknowledge as _acknowledge
+from repoclimate.alerts.model import OPEN_STATES, Alert, Silence
+from repoclimate.alerts.state import AlertStore
 
 
 class ActionError(ValueError):

@@ -17,17 +17,17 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from alerts.config import RULE_CLASSES, RulesConfig
-from alerts.engine import DEFAULT_INTERVALS_S
-from alerts.evaluate import ArraySource, ClassSteps, Evaluator, lookbacks
-from alerts.model import AlertState, Severity, Transition, from_epoch
-from alerts.profiles import band_for
-from alerts.render import local, rule_title
-from alerts.rules.base import Band
-from alerts.series import SensorSeries
-from alerts.state import AlertStore
-from alerts.topology import Topology
-from history.store import Store
+from repoclimate.alerts.config import RULE_CLASSES, RulesConfig
+from repoclimate.alerts.engine import DEFAULT_INTERVALS_S
+from repoclimate.alerts.evaluate import ArraySource, ClassSteps, Evaluator, lookbacks
+from repoclimate.alerts.model import AlertState, Severity, Transition, from_epoch
+from repoclimate.alerts.profiles import band_for
+from repoclimate.alerts.render import local, rule_title
+from repoclimate.alerts.rules.base import Band
+from repoclimate.alerts.series import SensorSeries
+from repoclimate.alerts.state import AlertStore
+from repoclimate.alerts.topology import Topology
+from repoclimate.history.store import Store
 
 
 @dataclass

@@ -18,16 +18,16 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from alerts import actions
-from alerts.backtest import backtest, format_report
-from alerts.clock import SystemClock
-from alerts.config import RULE_CLASSES
-from alerts.model import Alert
-from alerts.render import local, rule_title
-from alerts.settings import AlertSettings
-from alerts.state import AlertNotFoundError, AlertStore, TransitionError
-from alerts.topology import Topology
-from sensors.yamlfile import ConfigError
+from repoclimate.alerts import actions
+from repoclimate.alerts.backtest import backtest, format_report
+from repoclimate.alerts.clock import SystemClock
+from repoclimate.alerts.config import RULE_CLASSES
+from repoclimate.alerts.model import Alert
+from repoclimate.alerts.render import local, rule_title
+from repoclimate.alerts.settings import AlertSettings
+from repoclimate.alerts.state import AlertNotFoundError, AlertStore, TransitionError
+from repoclimate.alerts.topology import Topology
+from repoclimate.sensors.yamlfile import ConfigError
 
 alerts_app = typer.Typer(
     name="alerts", help="Alerts: list, acknowledge, silence, backtest.", no_args_is_help=True
@@ -75,7 +75,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def _context(config: Path | None, need_service: bool = False) -> _Context:
     if config is None and not need_service:
         return _Context(AlertSettings(), None)
-    from app.settings import SettingsError, load_settings
+    from repoclimate.app.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(config)
@@ -125,7 +125,7 @@ def _alert_row(alert: Alert, zones: Topology | None) -> str:
 
 def _sites(config: Path | None, registry: Path | None) -> Topology | None:
     """The sites (for their time zones) of ``registry``, else of the config's registry."""
-    from sensors.registry import RegistryError, load_registry
+    from repoclimate.sensors.registry import RegistryError, load_registry
 
     try:
         if registry is not None:
@@ -286,9 +286,9 @@ def unsilence_command(
 
 
 def _service(config: Path | None) -> tuple[_Context, Any, Any]:
-    from app.wiring import registry_from
-    from history import open_store
-    from sensors.registry import RegistryError
+    from repoclimate.app.wiring import registry_from
+    from repoclimate.history import open_store
+    from repoclimate.sensors.registry import RegistryError
 
     ctx = _context(config, need_service=True)
     try:
@@ -301,7 +301,7 @@ def _service(config: Path | None) -> tuple[_Context, Any, Any]:
 @alerts_app.command("evaluate")
 def evaluate_command(config: ConfigOption = None) -> None:
     """Evaluate every rule once now, notify, and deliver the outbox once."""
-    from alerts.runtime import build_alerting
+    from repoclimate.alerts.runtime import build_alerting
 
     ctx, registry, store = _service(config)
     try:
@@ -339,7 +339,7 @@ def backtest_command(
 ) -> None:
     """Run the rules over stored history as if live; print every alert that would have fired
     and resolved."""
-    from alerts.config import RulesConfig
+    from repoclimate.alerts.config import RulesConfig
 
     ctx, registry, store = _service(config)
     topology = Topology.from_registry(registry)

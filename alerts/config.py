@@ -32,9 +32,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alerts.model import Severity
-from preservation.mould import Sensitivity
-from sensors.yamlfile import ConfigError, fail, format_validation_error, load_yaml
+from repoclimate.alerts.model import Severity
+from repoclimate.preservation.mould import Sensitivity
+from repoclimate.sensors.yamlfile import ConfigError, fail, format_validation_error, load_yaml
 
 RULE_CLASSES = ("excursion", "fluctuation", "mould", "condensation", "decay", "health")
 RuleClass = Literal["excursion", "fluctuation", "mould", "condensation", "decay", "health"]

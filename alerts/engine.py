@@ -23,21 +23,28 @@ from typing import Protocol
 
 import numpy as np
 
-from alerts.clock import Clock, SystemClock
-from alerts.config import RULE_CLASSES, Rota, RulesConfig
-from alerts.dispatch import Dispatcher, Planned
-from alerts.evaluate import ClassResult, ClassSteps, Evaluator, HistorySource, RoomData, StoreSource
-from alerts.lifecycle import resolve_removed
-from alerts.model import Alert, Severity, Transition, from_epoch
-from alerts.profiles import band_for
-from alerts.rules.base import Band
-from alerts.series import FloatArray, HourlySeries
-from alerts.state import AlertStore, Tx
-from alerts.topology import Topology
-from history.derived import PRESERVATION, DerivedRow
-from history.store import Store, StoreRejected, StoreUnavailable
-from preservation.metrics import RoomMetrics, room_metrics
-from sensors.registry import Registry
+from repoclimate.alerts.clock import Clock, SystemClock
+from repoclimate.alerts.config import RULE_CLASSES, Rota, RulesConfig
+from repoclimate.alerts.dispatch import Dispatcher, Planned
+from repoclimate.alerts.evaluate import (
+    ClassResult,
+    ClassSteps,
+    Evaluator,
+    HistorySource,
+    RoomData,
+    StoreSource,
+)
+from repoclimate.alerts.lifecycle import resolve_removed
+from repoclimate.alerts.model import Alert, Severity, Transition, from_epoch
+from repoclimate.alerts.profiles import band_for
+from repoclimate.alerts.rules.base import Band
+from repoclimate.alerts.series import FloatArray, HourlySeries
+from repoclimate.alerts.state import AlertStore, Tx
+from repoclimate.alerts.topology import Topology
+from repoclimate.history.derived import PRESERVATION, DerivedRow
+from repoclimate.history.store import Store, StoreRejected, StoreUnavailable
+from repoclimate.preservation.metrics import RoomMetrics, room_metrics
+from repoclimate.sensors.registry import Registry
 
 log = logging.getLogger(__name__)
 

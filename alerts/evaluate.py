@@ -15,15 +15,15 @@ from typing import Protocol
 
 import numpy as np
 
-from alerts.config import RULE_CLASSES, RulesConfig, RuleSet
-from alerts.lifecycle import apply_findings
-from alerts.model import Finding, Severity, Transition, from_epoch
-from alerts.rules import condensation, decay, excursion, fluctuation, health, mould
-from alerts.rules.base import Band, RuleOutput
-from alerts.series import FloatArray, HourlySeries, SensorSeries
-from alerts.state import Tx
-from alerts.topology import RoomNode, Topology
-from history.store import AggregatePoint, Store, StoreUnavailable
+from repoclimate.alerts.config import RULE_CLASSES, RulesConfig, RuleSet
+from repoclimate.alerts.lifecycle import apply_findings
+from repoclimate.alerts.model import Finding, Severity, Transition, from_epoch
+from repoclimate.alerts.rules import condensation, decay, excursion, fluctuation, health, mould
+from repoclimate.alerts.rules.base import Band, RuleOutput
+from repoclimate.alerts.series import FloatArray, HourlySeries, SensorSeries
+from repoclimate.alerts.state import Tx
+from repoclimate.alerts.topology import RoomNode, Topology
+from repoclimate.history.store import AggregatePoint, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import hmac
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from alerts.model import Alert, AlertState, Finding, Transition
-from alerts.state import OpenBrief, TransitionError, Tx, parse_iso
+from repoclimate.alerts.model import Alert, AlertState, Finding, Transition
+from repoclimate.alerts.state import OpenBrief, TransitionError, Tx, parse_iso
 
 ENGINE = "engine"
 SYSTEM = "system"

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from alerts.dispatch import CHANNEL_FAILING, Dispatcher
-from alerts.lifecycle import apply_findings
-from alerts.model import Finding, Severity, Subject
-from alerts.notify import Channel, DeliveryError, Message, health_key
-from alerts.state import AlertStore, ChannelHealth, OutboxRow
+from repoclimate.alerts.dispatch import CHANNEL_FAILING, Dispatcher
+from repoclimate.alerts.lifecycle import apply_findings
+from repoclimate.alerts.model import Finding, Severity, Subject
+from repoclimate.alerts.notify import Channel, DeliveryError, Message, health_key
+from repoclimate.alerts.state import AlertStore, ChannelHealth, OutboxRow
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from alerts.rules.base import Band
-from preservation.profiles import get_profile
+from repoclimate.alerts.rules.base import Band
+from repoclimate.preservation.profiles import get_profile
 
 
 def _limit(value: float, open_value: float) -> float | None:

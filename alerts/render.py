@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from alerts.model import Alert, AlertState, Severity, Subject
+from repoclimate.alerts.model import Alert, AlertState, Severity, Subject
 
 KIND_WORDS = {
     "firing": "ALERT",

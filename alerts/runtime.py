@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alerts.clock import Clock, SystemClock
-from alerts.config import Contact, Rota, RulesConfig
-from alerts.engine import AlertEngine
-from alerts.notify import Channel
-from alerts.notify.apprise_channel import AppriseChannel
-from alerts.notify.console import ConsoleChannel, LogChannel
-from alerts.notify.mqtt import MqttChannel
-from alerts.notify.smtp import SmtpChannel
-from alerts.notify.webhook import WebhookChannel
-from alerts.outbox import Backoff, OutboxWorker
-from alerts.settings import AlertSettings
-from alerts.state import AlertStore
-from history.store import Store
-from sensors.registry import Registry
+from repoclimate.alerts.clock import Clock, SystemClock
+from repoclimate.alerts.config import Contact, Rota, RulesConfig
+from repoclimate.alerts.engine import AlertEngine
+from repoclimate.alerts.notify import Channel
+from repoclimate.alerts.notify.apprise_channel import AppriseChannel
+from repoclimate.alerts.notify.console import ConsoleChannel, LogChannel
+from repoclimate.alerts.notify.mqtt import MqttChannel
+from repoclimate.alerts.notify.smtp import SmtpChannel
+from repoclimate.alerts.notify.webhook import WebhookChannel
+from repoclimate.alerts.outbox import Backoff, OutboxWorker
+from repoclimate.alerts.settings import AlertSettings
+from repoclimate.alerts.state import AlertStore
+from repoclimate.history.store import Store
+from repoclimate.sensors.registry import Registry
 
 
 def load_rules(settings: AlertSettings) -> RulesConfig:

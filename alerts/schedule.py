@@ -15,9 +15,9 @@ from datetime import timedelta
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from alerts.clock import Clock, SystemClock
-from alerts.runtime import Alerting
-from history.store import StoreUnavailable
+from repoclimate.alerts.clock import Clock, SystemClock
+from repoclimate.alerts.runtime import Alerting
+from repoclimate.history.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

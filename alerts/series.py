@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from sensors.reading import Reading
+from repoclimate.sensors.reading import Reading
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

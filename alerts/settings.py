@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from alerts.notify.smtp import SmtpSettings
+from repoclimate.alerts.notify.smtp import SmtpSettings
 
 
 class IntervalSettings(BaseModel):

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.model import (
+from repoclimate.alerts.model import (
     Alert,
     AlertState,
     Event,
@@ -28,8 +28,8 @@ from alerts.model import (
     Silence,
     Subject,
 )
-from alerts.rules.mould import Checkpoint
-from preservation.mould import MrfState, VttState
+from repoclimate.alerts.rules.mould import Checkpoint
+from repoclimate.preservation.mould import MrfState, VttState
 
 SCHEMA_VERSION = 3
 """2 added ``alerts.clear_s`` and ``alerts.last_seen`` (the clear-hold); 3 the table

@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from alerts.model import Subject
-from sensors.registry import Registry
+from repoclimate.alerts.model import Subject
+from repoclimate.sensors.registry import Registry
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""``python -m app`` runs the ``repoclimate`` command."""
+"""``python -m repoclimate.app`` runs the ``repoclimate`` command."""
 
-from app.cli import main
+from repoclimate.app.cli import main
 
 main()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerts.runtime import load_rota, load_rules
-from app.settings import Settings, SettingsError, load_settings
-from app.wiring import registry_from, registry_problems
-from preservation.profiles import PROFILES
-from sensors.registry import Registry, RegistryError
-from sensors.yamlfile import ConfigError
+from repoclimate.alerts.runtime import load_rota, load_rules
+from repoclimate.app.settings import Settings, SettingsError, load_settings
+from repoclimate.app.wiring import registry_from, registry_problems
+from repoclimate.preservation.profiles import PROFILES
+from repoclimate.sensors.registry import Registry, RegistryError
+from repoclimate.sensors.yamlfile import ConfigError
 
 
 def check_all(config: Path | None, registry_path: Path | None) -> tuple[list[str], str]:

@@ -15,16 +15,16 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from alerts.cli import alerts_app
-from app.checks import check_all
-from app.publish import PublishOptions, run_simulator
-from app.settings import CONFIG_ENV_VAR, Settings, SettingsError, load_settings
-from app.wiring import collector_from, pipeline_from, registry_from, registry_problems
-from history import open_store
-from ingest.settings import FormatName
-from sensors.reading import DecodeError, Reading
-from sensors.registry import Registry, RegistryError
-from sensors.simulator import SimulatorError
+from repoclimate.alerts.cli import alerts_app
+from repoclimate.app.checks import check_all
+from repoclimate.app.publish import PublishOptions, run_simulator
+from repoclimate.app.settings import CONFIG_ENV_VAR, Settings, SettingsError, load_settings
+from repoclimate.app.wiring import collector_from, pipeline_from, registry_from, registry_problems
+from repoclimate.history import open_store
+from repoclimate.ingest.settings import FormatName
+from repoclimate.sensors.reading import DecodeError, Reading
+from repoclimate.sensors.registry import Registry, RegistryError
+from repoclimate.sensors.simulator import SimulatorError
 
 app = typer.Typer(
     name="repoclimate",
@@ -390,10 +390,10 @@ def demo(
     """Run everything on this machine: embedded broker and store, simulator, collector."""
     from rich.console import Console
 
-    from app.demo import DEMO_FORMATS, DemoError, DemoOptions, run_demo
-    from app.live import show_live, show_plain
-    from sensors.simulate.faults import FaultSpecError, parse_duration
-    from sensors.simulate.layout import expand_formats
+    from repoclimate.app.demo import DEMO_FORMATS, DemoError, DemoOptions, run_demo
+    from repoclimate.app.live import show_live, show_plain
+    from repoclimate.sensors.simulate.faults import FaultSpecError, parse_duration
+    from repoclimate.sensors.simulate.layout import expand_formats
 
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("amqtt").setLevel(logging.CRITICAL)

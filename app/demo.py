@@ -26,23 +26,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerts.config import HealthParams
-from alerts.model import Alert
-from alerts.notify import Message
-from alerts.notify.console import LogChannel
-from alerts.runtime import Alerting, build_alerting
-from alerts.settings import AlertSettings
-from app.broker import BrokerStartError, EmbeddedBroker
-from app.signals import stop_after, stop_on_signals
-from app.wiring import collector_from
-from history import HistoryStore, StoreUnavailable, open_store
-from history.settings import StoreSettings
-from ingest.settings import CollectorSettings, MqttSettings
-from ingest.stats import StatsSnapshot
-from sensors.registry import Registry, load_registry
-from sensors.simulate.engine import Simulation
-from sensors.simulate.layout import Layout
-from sensors.simulator import SimulatorError, build_layout, simulate
+from repoclimate.alerts.config import HealthParams
+from repoclimate.alerts.model import Alert
+from repoclimate.alerts.notify import Message
+from repoclimate.alerts.notify.console import LogChannel
+from repoclimate.alerts.runtime import Alerting, build_alerting
+from repoclimate.alerts.settings import AlertSettings
+from repoclimate.app.broker import BrokerStartError, EmbeddedBroker
+from repoclimate.app.signals import stop_after, stop_on_signals
+from repoclimate.app.wiring import collector_from
+from repoclimate.history import HistoryStore, StoreUnavailable, open_store
+from repoclimate.history.settings import StoreSettings
+from repoclimate.ingest.settings import CollectorSettings, MqttSettings
+from repoclimate.ingest.stats import StatsSnapshot
+from repoclimate.sensors.registry import Registry, load_registry
+from repoclimate.sensors.simulate.engine import Simulation
+from repoclimate.sensors.simulate.layout import Layout
+from repoclimate.sensors.simulator import SimulatorError, build_layout, simulate
 
 logger = logging.getLogger(__name__)
 

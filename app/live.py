@@ -19,9 +19,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from app.demo import SILENT_AFTER, DemoState
-from preservation.profiles import PROFILES, Profile
-from sensors.reading import UNASSIGNED, Reading
+from repoclimate.app.demo import SILENT_AFTER, DemoState
+from repoclimate.preservation.profiles import PROFILES, Profile
+from repoclimate.sensors.reading import UNASSIGNED, Reading
 
 NEAR_T_K = 0.5
 """Within this of a temperature limit (inside the band) a value shows amber [K]."""

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.signals import stop_on_signals
-from ingest.settings import MqttSettings
-from sensors.simulator import SimulationReport, simulate, simulated_registry_yaml
+from repoclimate.app.signals import stop_on_signals
+from repoclimate.ingest.settings import MqttSettings
+from repoclimate.sensors.simulator import SimulationReport, simulate, simulated_registry_yaml
 
 
 @dataclass(frozen=True)

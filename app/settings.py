@@ -26,10 +26,10 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
-from alerts.settings import AlertSettings
-from history.settings import StoreSettings
-from ingest.settings import CollectorSettings, MqttSettings
-from sensors.yamlfile import ConfigError, load_yaml
+from repoclimate.alerts.settings import AlertSettings
+from repoclimate.history.settings import StoreSettings
+from repoclimate.ingest.settings import CollectorSettings, MqttSettings
+from repoclimate.sensors.yamlfile import ConfigError, load_yaml
 
 ENV_PREFIX = "REPOCLIMATE_"
 ENV_DELIMITER = "__"

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from history.store import Store
-from ingest.collector import Collector
-from ingest.pipeline import Pipeline
-from ingest.settings import CollectorSettings, FormatName, MqttSettings, TopicRoute
-from ingest.stats import StatsSnapshot
-from sensors.registry import Registry, RegistryError, load_registry
+from repoclimate.history.store import Store
+from repoclimate.ingest.collector import Collector
+from repoclimate.ingest.pipeline import Pipeline
+from repoclimate.ingest.settings import CollectorSettings, FormatName, MqttSettings, TopicRoute
+from repoclimate.ingest.stats import StatsSnapshot
+from repoclimate.sensors.registry import Registry, RegistryError, load_registry
 
 
 def registry_from(path: Path | None) -> Registry:

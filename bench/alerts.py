@@ -36,16 +36,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts.backtest import backtest, load_history
-from alerts.config import RulesConfig
-from alerts.engine import AlertEngine
-from alerts.evaluate import ArraySource
-from alerts.profiles import band_for
-from alerts.series import SensorSeries
-from alerts.state import AlertStore
-from alerts.topology import RoomNode, SensorNode, SiteNode, Topology
-from history import StoreSettings, open_store
-from sensors.reading import Reading
+from repoclimate.alerts.backtest import backtest, load_history
+from repoclimate.alerts.config import RulesConfig
+from repoclimate.alerts.engine import AlertEngine
+from repoclimate.alerts.evaluate import ArraySource
+from repoclimate.alerts.profiles import band_for
+from repoclimate.alerts.series import SensorSeries
+from repoclimate.alerts.state import AlertStore
+from repoclimate.alerts.topology import RoomNode, SensorNode, SiteNode, Topology
+from repoclimate.history import StoreSettings, open_store
+from repoclimate.sensors.reading import Reading
 
 PROFILES = ("iso11799-paper", "ashrae-a", "bs4971", "jgj25-paper", "ashrae-b")
 HOLDINGS = ("paper", "mixed", "photographs", "paper", "wood")

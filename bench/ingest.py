@@ -41,8 +41,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from history.settings import StoreSettings  # noqa: E402
-from ingest.settings import CollectorSettings, MqttSettings, TopicRoute  # noqa: E402
+from repoclimate.history.settings import StoreSettings  # noqa: E402
+from repoclimate.ingest.settings import CollectorSettings, MqttSettings, TopicRoute  # noqa: E402
 from tests.servers import InfluxDB, Mosquitto  # noqa: E402
 
 PAYLOAD = '{"temperature":19.34,"humidity":58.1,"battery":93}'
@@ -191,10 +191,10 @@ def run_child(config_path: Path, stats_path: Path) -> None:
     SIGTERM, writing its stats to ``stats_path`` after every batch for the parent to watch."""
     from dataclasses import asdict
 
-    from app.wiring import collector_from
-    from history import open_store
-    from ingest.stats import StatsSnapshot
-    from sensors.registry import load_registry
+    from repoclimate.app.wiring import collector_from
+    from repoclimate.history import open_store
+    from repoclimate.ingest.stats import StatsSnapshot
+    from repoclimate.sensors.registry import load_registry
 
     config = json.loads(config_path.read_text())
     store = open_store(StoreSettings.model_validate(config["store"]))

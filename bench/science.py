@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from preservation.metrics import fleet_metrics, room_metrics
-from preservation.profiles import get_profile
+from repoclimate.preservation.metrics import fleet_metrics, room_metrics
+from repoclimate.preservation.profiles import get_profile
 
 HOUR = np.timedelta64(1, "h")
 MINUTE = np.timedelta64(1, "m")

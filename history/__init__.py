@@ -8,9 +8,9 @@ here (`StoreUnavailable`: try again later; `StoreRejected`: the data itself was 
 
 from __future__ import annotations
 
-from history.derived import CLIMATE_1H, PRESERVATION, DerivedRow
-from history.settings import StoreSettings
-from history.store import (
+from repoclimate.history.derived import CLIMATE_1H, PRESERVATION, DerivedRow
+from repoclimate.history.settings import StoreSettings
+from repoclimate.history.store import (
     AggregatePoint,
     HistoryStore,
     InvalidPoint,
@@ -42,9 +42,9 @@ def open_store(settings: StoreSettings) -> HistoryStore:
     ``settings.create_database`` allows it.
     """
     if settings.kind == "sqlite":
-        from history.sqlite import SQLiteStore
+        from repoclimate.history.sqlite import SQLiteStore
 
         return SQLiteStore(settings.sqlite_path)
-    from history.influx import InfluxStore
+    from repoclimate.history.influx import InfluxStore
 
     return InfluxStore(settings)

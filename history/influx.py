@@ -34,13 +34,13 @@ from typing import Any
 import httpx
 import urllib3
 
-from history.derived import DerivedRow
-from history.influxql import duration_literal, identifier, string_literal, time_range
-from history.lineprotocol import MEASUREMENT, LineEncoder, batches
-from history.settings import StoreSettings
-from history.store import AggregatePoint, StoreRejected, StoreUnavailable
-from history.timestamps import from_ns
-from sensors.reading import Reading
+from repoclimate.history.derived import DerivedRow
+from repoclimate.history.influxql import duration_literal, identifier, string_literal, time_range
+from repoclimate.history.lineprotocol import MEASUREMENT, LineEncoder, batches
+from repoclimate.history.settings import StoreSettings
+from repoclimate.history.store import AggregatePoint, StoreRejected, StoreUnavailable
+from repoclimate.history.timestamps import from_ns
+from repoclimate.sensors.reading import Reading
 
 WRITE_BATCH_SIZE = 5_000
 """Points per write request (InfluxDB's own recommendation for batch size)."""

@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from history.derived import DerivedRow
-from history.store import InvalidPoint
-from history.timestamps import to_ns
-from sensors.reading import Reading
-from sensors.tags import tag_text_problem
+from repoclimate.history.derived import DerivedRow
+from repoclimate.history.store import InvalidPoint
+from repoclimate.history.timestamps import to_ns
+from repoclimate.sensors.reading import Reading
+from repoclimate.sensors.tags import tag_text_problem
 
 MEASUREMENT = "climate"
 """Measurement of readings."""

@@ -23,11 +23,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from history.derived import DerivedRow
-from history.lineprotocol import LineEncoder
-from history.store import AggregatePoint, StoreUnavailable
-from history.timestamps import duration_ns, from_ns, to_ns
-from sensors.reading import Reading
+from repoclimate.history.derived import DerivedRow
+from repoclimate.history.lineprotocol import LineEncoder
+from repoclimate.history.store import AggregatePoint, StoreUnavailable
+from repoclimate.history.timestamps import duration_ns, from_ns, to_ns
+from repoclimate.sensors.reading import Reading
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sensors.reading import Reading
+from repoclimate.sensors.reading import Reading
 
 if TYPE_CHECKING:
-    from history.derived import DerivedRow
+    from repoclimate.history.derived import DerivedRow
 
 
 class StoreUnavailable(RuntimeError):  # noqa: N818 (contract name)

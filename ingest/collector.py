@@ -42,15 +42,15 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from history.store import InvalidPoint, Store, StoreRejected, StoreUnavailable
-from ingest.deadletter import RejectionLog, dead_letter_record
-from ingest.paho_client import FastClient, fast_path_supported
-from ingest.pipeline import Pipeline
-from ingest.settings import CollectorSettings, MqttSettings
-from ingest.spool import Spool, spool_path
-from ingest.stamps import StampJournal, stamp_key
-from ingest.stats import CollectorStats, StatsSnapshot
-from sensors.reading import DecodeError, Reading
+from repoclimate.history.store import InvalidPoint, Store, StoreRejected, StoreUnavailable
+from repoclimate.ingest.deadletter import RejectionLog, dead_letter_record
+from repoclimate.ingest.paho_client import FastClient, fast_path_supported
+from repoclimate.ingest.pipeline import Pipeline
+from repoclimate.ingest.settings import CollectorSettings, MqttSettings
+from repoclimate.ingest.spool import Spool, spool_path
+from repoclimate.ingest.stamps import StampJournal, stamp_key
+from repoclimate.ingest.stats import CollectorStats, StatsSnapshot
+from repoclimate.sensors.reading import DecodeError, Reading
 
 logger = logging.getLogger(__name__)
 

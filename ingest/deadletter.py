@@ -23,7 +23,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from sensors.reading import Reading
+from repoclimate.sensors.reading import Reading
 
 
 def _iso(moment: datetime) -> str:

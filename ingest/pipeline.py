@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from ingest.settings import TopicRoute
-from sensors.formats import FORMATS, detect_format
-from sensors.formats.base import DecodeContext, Decoder
-from sensors.reading import DecodeError, Reading
-from sensors.registry import Registry, topic_matches
-from sensors.validate import check_reading
+from repoclimate.ingest.settings import TopicRoute
+from repoclimate.sensors.formats import FORMATS, detect_format
+from repoclimate.sensors.formats.base import DecodeContext, Decoder
+from repoclimate.sensors.reading import DecodeError, Reading
+from repoclimate.sensors.registry import Registry, topic_matches
+from repoclimate.sensors.validate import check_reading
 
 _TOPIC_CACHE_LIMIT = 100_000
 

@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from ingest.stamps import StampJournal
-from sensors.reading import Reading
+from repoclimate.ingest.stamps import StampJournal
+from repoclimate.sensors.reading import Reading
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

@@ -29,7 +29,12 @@ from typing import Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from preservation._series import FloatArray, as_float_array, sample_weights, scalar_or_array
+from repoclimate.preservation._series import (
+    FloatArray,
+    as_float_array,
+    sample_weights,
+    scalar_or_array,
+)
 
 R_GAS = 8.314
 """Molar gas constant [J mol⁻¹ K⁻¹]."""

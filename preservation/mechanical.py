@@ -25,7 +25,12 @@ from typing import Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from preservation._series import FloatArray, as_float_array, sample_weights, scalar_or_array
+from repoclimate.preservation._series import (
+    FloatArray,
+    as_float_array,
+    sample_weights,
+    scalar_or_array,
+)
 
 EMC_RANGE_T_C = (-20.0, 100.0)
 """Temperatures over which :func:`wood_emc` is defined: the Wood Handbook fit is given for about

@@ -30,14 +30,14 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from preservation._series import (
+from repoclimate.preservation._series import (
     FloatArray,
     TimeArray,
     as_float_array,
     prepare_series,
     sample_durations,
 )
-from preservation.decay import (
+from repoclimate.preservation.decay import (
     Rating,
     lifetime_multiplier,
     natural_aging_rating,
@@ -45,8 +45,8 @@ from preservation.decay import (
     rate_average,
     twpi_along_time,
 )
-from preservation.mechanical import EmcRange, summarise_emc, wood_emc
-from preservation.mould import (
+from repoclimate.preservation.mechanical import EmcRange, summarise_emc, wood_emc
+from repoclimate.preservation.mould import (
     DECLINE_PINE,
     DECLINE_RELATIVELY_LOW,
     Sensitivity,
@@ -54,8 +54,8 @@ from preservation.mould import (
     mould_risk_factor,
     vtt_mould_index,
 )
-from preservation.profiles import Compliance, Profile, compliance
-from preservation.psychrometrics import dew_point
+from repoclimate.preservation.profiles import Compliance, Profile, compliance
+from repoclimate.preservation.psychrometrics import dew_point
 
 Holdings = Literal["paper", "parchment", "photographs", "film", "magnetic", "mixed", "wood"]
 

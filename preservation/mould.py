@@ -29,7 +29,12 @@ from typing import Literal, TypeVar, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from preservation._series import FloatArray, as_float_array, elapsed_in_runs, scalar_or_array
+from repoclimate.preservation._series import (
+    FloatArray,
+    as_float_array,
+    elapsed_in_runs,
+    scalar_or_array,
+)
 
 # --- IPI days to mould -------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from preservation._series import (
+from repoclimate.preservation._series import (
     NS_PER_HOUR,
     BoolArray,
     FloatArray,

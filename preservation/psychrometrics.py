@@ -26,7 +26,7 @@ from typing import Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from preservation._series import FloatArray, as_float_array, scalar_or_array
+from repoclimate.preservation._series import FloatArray, as_float_array, scalar_or_array
 
 MAGNUS_C_PA = 610.94
 MAGNUS_A = 17.625

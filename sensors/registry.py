@@ -50,15 +50,15 @@ from pydantic import (
     model_validator,
 )
 
-from sensors.calibration import (
+from repoclimate.sensors.calibration import (
     Calibration,
     CalibrationTable,
     DuplicateCalibrationStartError,
     correct,
 )
-from sensors.reading import UNASSIGNED, Reading
-from sensors.tags import check_tag_text
-from sensors.yamlfile import FieldPath, line_of, map_lines, render_path
+from repoclimate.sensors.reading import UNASSIGNED, Reading
+from repoclimate.sensors.tags import check_tag_text
+from repoclimate.sensors.yamlfile import FieldPath, line_of, map_lines, render_path
 
 __all__ = [
     "FORMATS",

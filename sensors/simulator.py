@@ -35,11 +35,15 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sensors.registry import Registry, load_registry
-from sensors.simulate.engine import SimMessage, Simulation, default_start
-from sensors.simulate.faults import Fault, FaultSpecError, parse_duration, parse_fault
-from sensors.simulate.layout import Layout, demo_layout, layout_from_registry
-from sensors.simulate.publisher import SimulationReport, SimulatorError, publish_messages
+from repoclimate.sensors.registry import Registry, load_registry
+from repoclimate.sensors.simulate.engine import SimMessage, Simulation, default_start
+from repoclimate.sensors.simulate.faults import Fault, FaultSpecError, parse_duration, parse_fault
+from repoclimate.sensors.simulate.layout import Layout, demo_layout, layout_from_registry
+from repoclimate.sensors.simulate.publisher import (
+    SimulationReport,
+    SimulatorError,
+    publish_messages,
+)
 
 __all__ = [
     "Fault",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.reading import DecodeError, Reading
 
 TEMPERATURE_RANGE_C = (-60.0, 90.0)
 """Temperatures outside this [°C] are sensor faults, not climates."""

@@ -6,7 +6,7 @@ import logging
 
 import apprise
 
-from alerts.notify import DeliveryError, Message
+from repoclimate.alerts.notify import DeliveryError, Message
 
 _TYPES = {
     "critical": apprise.NotifyType.FAILURE,

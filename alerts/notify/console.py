@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import TextIO
 
-from alerts.notify import Message
+from repoclimate.alerts.notify import Message
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.notify import DeliveryError, Message
+from repoclimate.alerts.notify import DeliveryError, Message
 
 
 class MqttChannel:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from alerts.notify import DeliveryError, Message
+from repoclimate.alerts.notify import DeliveryError, Message
 
 
 class SmtpSettings(BaseModel):

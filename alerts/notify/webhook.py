@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from alerts.notify import DeliveryError, Message
+from repoclimate.alerts.notify import DeliveryError, Message
 
 
 class WebhookChannel:

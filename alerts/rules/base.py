@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alerts.model import Finding, Severity, Subject, from_epoch
-from alerts.series import BoolArray, FloatArray, IntArray
+from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.series import BoolArray, FloatArray, IntArray
 
 ActiveStates = Mapping[str, Severity]
 """Rule id → severity of the subject's open alert of that rule (hysteresis starts from it)."""

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from alerts.config import CondensationParams
-from alerts.model import Finding, Severity, Subject, from_epoch
-from alerts.rules.base import ActiveStates, RuleOutput, fresh_steps, since_times
-from alerts.series import (
+from repoclimate.alerts.config import CondensationParams
+from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.rules.base import ActiveStates, RuleOutput, fresh_steps, since_times
+from repoclimate.alerts.series import (
     FloatArray,
     SensorSeries,
     episode_starts,
@@ -18,7 +18,7 @@ from alerts.series import (
     hysteresis_below,
     resample_ffill,
 )
-from preservation.psychrometrics import dew_point
+from repoclimate.preservation.psychrometrics import dew_point
 
 SURFACE = "condensation.surface"
 SATURATION = "condensation.saturation"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from alerts.config import DecayParams
-from alerts.model import Finding, Severity, Subject, from_epoch
-from alerts.rules.base import RuleOutput
-from alerts.series import FloatArray, HourlySeries
-from preservation.decay import twpi
+from repoclimate.alerts.config import DecayParams
+from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.rules.base import RuleOutput
+from repoclimate.alerts.series import FloatArray, HourlySeries
+from repoclimate.preservation.decay import twpi
 
 RULE = "decay.twpi_falling"
 RULES = (RULE,)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alerts.config import ExcursionParams
-from alerts.model import Finding, Severity, Subject, from_epoch
-from alerts.rules.base import ActiveStates, Band, RuleOutput, fresh_steps, since_times
-from alerts.series import (
+from repoclimate.alerts.config import ExcursionParams
+from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.rules.base import ActiveStates, Band, RuleOutput, fresh_steps, since_times
+from repoclimate.alerts.series import (
     FloatArray,
     SensorSeries,
     episode_starts,

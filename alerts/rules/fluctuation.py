@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from alerts.config import FluctuationParams
-from alerts.model import Finding, Severity, Subject, from_epoch
-from alerts.rules.base import ActiveStates, Band, RuleOutput, fresh_steps, since_times
-from alerts.series import (
+from repoclimate.alerts.config import FluctuationParams
+from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.rules.base import ActiveStates, Band, RuleOutput, fresh_steps, since_times
+from repoclimate.alerts.series import (
     FloatArray,
     HourlySeries,
     SensorSeries,

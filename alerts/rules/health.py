@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from alerts.config import HealthParams
-from alerts.model import Finding, Severity, Subject, from_epoch
-from alerts.rules.base import ActiveStates, RuleOutput, fresh_steps, since_times, when
-from alerts.series import (
+from repoclimate.alerts.config import HealthParams
+from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.rules.base import ActiveStates, RuleOutput, fresh_steps, since_times, when
+from repoclimate.alerts.series import (
     BoolArray,
     FloatArray,
     IntArray,

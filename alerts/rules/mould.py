@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alerts.config import MouldParams
-from alerts.model import Finding, Severity, Subject, from_epoch
-from alerts.rules.base import ActiveStates, RuleOutput, since_times, when
-from alerts.series import FloatArray, HourlySeries, episode_starts, hysteresis_mask
-from preservation.metrics import DECLINE_FOR_HOLDINGS, SENSITIVITY_FOR_HOLDINGS
-from preservation.mould import (
+from repoclimate.alerts.config import MouldParams
+from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.rules.base import ActiveStates, RuleOutput, since_times, when
+from repoclimate.alerts.series import FloatArray, HourlySeries, episode_starts, hysteresis_mask
+from repoclimate.preservation.metrics import DECLINE_FOR_HOLDINGS, SENSITIVITY_FOR_HOLDINGS
+from repoclimate.preservation.mould import (
     DECLINE_RELATIVELY_LOW,
     MRF_RESET_AFTER_HOURS,
     MrfState,

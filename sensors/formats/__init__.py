@@ -8,9 +8,17 @@ must refuse. `decode_message` picks the decoder by name, or by `detect_format` f
 
 from __future__ import annotations
 
-from sensors.formats import esphome, generic, lineprotocol, shelly, tasmota, ttn, zigbee2mqtt
-from sensors.formats.base import DecodeContext, Decoder
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.formats import (
+    esphome,
+    generic,
+    lineprotocol,
+    shelly,
+    tasmota,
+    ttn,
+    zigbee2mqtt,
+)
+from repoclimate.sensors.formats.base import DecodeContext, Decoder
+from repoclimate.sensors.reading import DecodeError, Reading
 
 __all__ = ["FORMATS", "DecodeContext", "Decoder", "decode_message", "detect_format"]
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from sensors.reading import DecodeError, Reading
-from sensors.tags import tag_text_problem
+from repoclimate.sensors.reading import DecodeError, Reading
+from repoclimate.sensors.tags import tag_text_problem
 
 MAX_SENSOR_ID_LENGTH = 200
 """Longest device id a decoder accepts (ids become tags in the time-series store)."""

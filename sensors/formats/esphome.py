@@ -22,8 +22,13 @@
 
 from __future__ import annotations
 
-from sensors.formats.base import DecodeContext, payload_number, quantity_reading, sensor_id
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.formats.base import (
+    DecodeContext,
+    payload_number,
+    quantity_reading,
+    sensor_id,
+)
+from repoclimate.sensors.reading import DecodeError, Reading
 
 QUANTITIES = frozenset({"temperature", "humidity", "battery"})
 _SUFFIXES = {

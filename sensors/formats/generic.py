@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensors.formats.base import (
+from repoclimate.sensors.formats.base import (
     DecodeContext,
     device_time,
     fahrenheit_to_celsius,
@@ -38,7 +38,7 @@ from sensors.formats.base import (
     number,
     sensor_id,
 )
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.reading import DecodeError, Reading
 
 TOPIC_PREFIX = "repoclimate/"
 _QUANTITY_KEYS = ("temperature", "humidity", "battery", "linkquality")

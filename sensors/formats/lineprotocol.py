@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sensors.formats.base import (
+from repoclimate.sensors.formats.base import (
     DecodeContext,
     epoch_time,
     fahrenheit_to_celsius,
@@ -36,7 +36,7 @@ from sensors.formats.base import (
     sensor_id,
     shorten,
 )
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.reading import DecodeError, Reading
 
 _NAME = r"(?:[^,=\\ ]|\\.)+"  # tag key, tag value, field key
 _MEASUREMENT = r"(?:[^,\\ ]|\\.)+"

@@ -32,7 +32,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sensors.formats.base import (
+from repoclimate.sensors.formats.base import (
     DecodeContext,
     device_time,
     fahrenheit_to_celsius,
@@ -42,7 +42,7 @@ from sensors.formats.base import (
     quantity_reading,
     sensor_id,
 )
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.reading import DecodeError, Reading
 
 GEN1_PREFIX = "shellies/"
 _GEN1_SENSORS = frozenset({"temperature", "humidity", "battery"})

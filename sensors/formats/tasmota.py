@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensors.formats.base import (
+from repoclimate.sensors.formats.base import (
     DecodeContext,
     device_time,
     fahrenheit_to_celsius,
@@ -31,8 +31,8 @@ from sensors.formats.base import (
     number,
     sensor_id,
 )
-from sensors.reading import DecodeError, Reading
-from sensors.validate import EARLIEST_TIME
+from repoclimate.sensors.reading import DecodeError, Reading
+from repoclimate.sensors.validate import EARLIEST_TIME
 
 PREFIXES = frozenset({"tele", "stat", "cmnd"})
 _NOT_CHIPS = frozenset({"ESP32", "Global"})

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensors.formats.base import (
+from repoclimate.sensors.formats.base import (
     DecodeContext,
     device_time,
     load_json_object,
     number,
     sensor_id,
 )
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.reading import DecodeError, Reading
 
 _KEYS = {
     "temperature": 0,

@@ -19,14 +19,14 @@ Zigbee2MQTT publishes each device's state as one JSON object on ``<base>/<friend
 
 from __future__ import annotations
 
-from sensors.formats.base import (
+from repoclimate.sensors.formats.base import (
     DecodeContext,
     device_time,
     load_json_object,
     number,
     sensor_id,
 )
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.reading import DecodeError, Reading
 
 BASE_TOPIC = "zigbee2mqtt"
 _COMMAND_LEVELS = frozenset({"set", "get"})

@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from sensors.reading import UNASSIGNED, Reading
-from sensors.simulate.physics import dew_point_c
+from repoclimate.sensors.reading import UNASSIGNED, Reading
+from repoclimate.sensors.simulate.physics import dew_point_c
 
 ENCODINGS = (
     "generic",

@@ -16,17 +16,17 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sensors.calibration import CalibrationTable, correct
-from sensors.reading import Reading
-from sensors.simulate.encoders import (
+from repoclimate.sensors.calibration import CalibrationTable, correct
+from repoclimate.sensors.reading import Reading
+from repoclimate.sensors.simulate.encoders import (
     DECODER_FORMAT,
     TIMESTAMPED,
     device_values,
     encode_messages,
 )
-from sensors.simulate.faults import Fault, FaultSpecError, parse_fault
-from sensors.simulate.layout import Layout, SimRoom, SimSensor, SimSite
-from sensors.simulate.physics import (
+from repoclimate.sensors.simulate.faults import Fault, FaultSpecError, parse_fault
+from repoclimate.sensors.simulate.layout import Layout, SimRoom, SimSensor, SimSite
+from repoclimate.sensors.simulate.physics import (
     ROOM_FAULTS,
     OutdoorModel,
     RoomModel,

@@ -25,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from sensors.simulate.physics import ROOM_FAULTS
+from repoclimate.sensors.simulate.physics import ROOM_FAULTS
 
 SENSOR_FAULTS = frozenset({"sensor-dies", "sensor-sticks"})
 """Fault kinds that act on one sensor."""

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from sensors.calibration import Calibration
-from sensors.registry import Registry
-from sensors.simulate.encoders import DECODER_FORMAT, ENCODINGS
-from sensors.simulate.physics import OutdoorClimate, RoomClimate
+from repoclimate.sensors.calibration import Calibration
+from repoclimate.sensors.registry import Registry
+from repoclimate.sensors.simulate.encoders import DECODER_FORMAT, ENCODINGS
+from repoclimate.sensors.simulate.physics import OutdoorClimate, RoomClimate
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sensors.simulate.engine import SimMessage
+from repoclimate.sensors.simulate.engine import SimMessage
 
 PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 """MQTT protocol versions by the names the settings use."""

@@ -20,9 +20,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from alerts.rules.base import Band
-from alerts.series import SensorSeries
-from alerts.topology import RoomNode, SensorNode, SiteNode, Topology
+from repoclimate.alerts.rules.base import Band
+from repoclimate.alerts.series import SensorSeries
+from repoclimate.alerts.topology import RoomNode, SensorNode, SiteNode, Topology
 from tests.servers import free_port
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from alerts.cli import CONFIG_ENV_VAR, alerts_app
-from alerts.lifecycle import apply_findings
-from alerts.model import Finding, Severity, Subject
-from alerts.state import AlertStore
-from app.settings import CONFIG_ENV_VAR as SERVICE_CONFIG_ENV_VAR
-from history import StoreSettings, open_store
+from repoclimate.alerts.cli import CONFIG_ENV_VAR, alerts_app
+from repoclimate.alerts.lifecycle import apply_findings
+from repoclimate.alerts.model import Finding, Severity, Subject
+from repoclimate.alerts.state import AlertStore
+from repoclimate.app.settings import CONFIG_ENV_VAR as SERVICE_CONFIG_ENV_VAR
+from repoclimate.history import StoreSettings, open_store
 from tests.alerts.conftest import series
 from tests.alerts.test_engine import readings
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.config import RulesConfig
-from sensors.yamlfile import ConfigError
+from repoclimate.alerts.config import RulesConfig
+from repoclimate.sensors.yamlfile import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from alerts import actions
-from alerts.config import Rota
-from alerts.dispatch import Dispatcher
-from alerts.lifecycle import apply_findings
-from alerts.model import Finding, Severity, Subject
-from alerts.state import AlertStore
-from sensors.yamlfile import ConfigError
+from repoclimate.alerts import actions
+from repoclimate.alerts.config import Rota
+from repoclimate.alerts.dispatch import Dispatcher
+from repoclimate.alerts.lifecycle import apply_findings
+from repoclimate.alerts.model import Finding, Severity, Subject
+from repoclimate.alerts.state import AlertStore
+from repoclimate.sensors.yamlfile import ConfigError
 from tests.alerts.conftest import T0, topology
 
 RULE = "excursion.humidity_high"

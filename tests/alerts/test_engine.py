@@ -11,20 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alerts.clock import ManualClock
-from alerts.config import Rota
-from alerts.engine import AlertEngine
-from alerts.lifecycle import apply_findings
-from alerts.model import Alert, AlertState, Finding, Severity, Subject, from_epoch
-from alerts.series import SensorSeries
-from alerts.state import AlertStore
-from history import HistoryStore, StoreSettings, open_store
-from history.derived import PRESERVATION
-from preservation.decay import preservation_index
-from preservation.mechanical import wood_emc
-from preservation.metrics import room_metrics
-from preservation.psychrometrics import dew_point
-from sensors.reading import Reading
+from repoclimate.alerts.clock import ManualClock
+from repoclimate.alerts.config import Rota
+from repoclimate.alerts.engine import AlertEngine
+from repoclimate.alerts.lifecycle import apply_findings
+from repoclimate.alerts.model import Alert, AlertState, Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.series import SensorSeries
+from repoclimate.alerts.state import AlertStore
+from repoclimate.history import HistoryStore, StoreSettings, open_store
+from repoclimate.history.derived import PRESERVATION
+from repoclimate.preservation.decay import preservation_index
+from repoclimate.preservation.mechanical import wood_emc
+from repoclimate.preservation.metrics import room_metrics
+from repoclimate.preservation.psychrometrics import dew_point
+from repoclimate.sensors.reading import Reading
 from tests.alerts.conftest import T0, at, bands, series, topology
 from tests.servers import InfluxDB, free_port
 

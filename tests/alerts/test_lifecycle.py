@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts.lifecycle import acknowledge, apply_findings, resolve_removed
-from alerts.model import AlertState, Finding, Severity, Subject
-from alerts.state import AlertNotFoundError, AlertStore, TransitionError
+from repoclimate.alerts.lifecycle import acknowledge, apply_findings, resolve_removed
+from repoclimate.alerts.model import AlertState, Finding, Severity, Subject
+from repoclimate.alerts.state import AlertNotFoundError, AlertStore, TransitionError
 from tests.alerts.conftest import T0
 
 RULE = "excursion.humidity_high"

@@ -10,11 +10,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.notify import DeliveryError, Message, health_key
-from alerts.notify.apprise_channel import AppriseChannel
-from alerts.notify.mqtt import MqttChannel
-from alerts.notify.smtp import SmtpChannel, SmtpSettings
-from alerts.notify.webhook import WebhookChannel
+from repoclimate.alerts.notify import DeliveryError, Message, health_key
+from repoclimate.alerts.notify.apprise_channel import AppriseChannel
+from repoclimate.alerts.notify.mqtt import MqttChannel
+from repoclimate.alerts.notify.smtp import SmtpChannel, SmtpSettings
+from repoclimate.alerts.notify.webhook import WebhookChannel
 from tests.alerts.conftest import HttpReceiver, SmtpServer
 from tests.servers import Mosquitto, free_port
 

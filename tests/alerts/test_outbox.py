@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from alerts.config import Rota
-from alerts.dispatch import CHANNEL_FAILING, Dispatcher
-from alerts.lifecycle import apply_findings
-from alerts.model import AlertState, Finding, Severity, Subject
-from alerts.notify.smtp import SmtpChannel, SmtpSettings
-from alerts.notify.webhook import WebhookChannel
-from alerts.outbox import Backoff, OutboxWorker
-from alerts.state import AlertStore
+from repoclimate.alerts.config import Rota
+from repoclimate.alerts.dispatch import CHANNEL_FAILING, Dispatcher
+from repoclimate.alerts.lifecycle import apply_findings
+from repoclimate.alerts.model import AlertState, Finding, Severity, Subject
+from repoclimate.alerts.notify.smtp import SmtpChannel, SmtpSettings
+from repoclimate.alerts.notify.webhook import WebhookChannel
+from repoclimate.alerts.outbox import Backoff, OutboxWorker
+from repoclimate.alerts.state import AlertStore
 from tests.alerts.conftest import T0, HttpReceiver, SmtpServer, topology
 
 

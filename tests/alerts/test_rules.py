@@ -9,17 +9,17 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from alerts.backtest import BacktestResult, backtest
-from alerts.clock import ManualClock
-from alerts.config import Rota, RulesConfig
-from alerts.engine import AlertEngine
-from alerts.evaluate import ArraySource
-from alerts.model import AlertState, Severity
-from alerts.rules import mould
-from alerts.series import HourlySeries, SensorSeries
-from alerts.state import AlertStore
-from alerts.topology import Topology
-from preservation.mould import days_to_mould, mould_risk_factor, vtt_mould_index
+from repoclimate.alerts.backtest import BacktestResult, backtest
+from repoclimate.alerts.clock import ManualClock
+from repoclimate.alerts.config import Rota, RulesConfig
+from repoclimate.alerts.engine import AlertEngine
+from repoclimate.alerts.evaluate import ArraySource
+from repoclimate.alerts.model import AlertState, Severity
+from repoclimate.alerts.rules import mould
+from repoclimate.alerts.series import HourlySeries, SensorSeries
+from repoclimate.alerts.state import AlertStore
+from repoclimate.alerts.topology import Topology
+from repoclimate.preservation.mould import days_to_mould, mould_risk_factor, vtt_mould_index
 from tests.alerts.conftest import BAND, T0, at, bands, series, topology
 
 FIVE_MIN = 300.0

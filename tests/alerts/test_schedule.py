@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from alerts.runtime import build_alerting
-from alerts.schedule import schedule_alerting
-from alerts.settings import AlertSettings, IntervalSettings
-from history import StoreSettings, open_store
-from sensors.registry import Registry
+from repoclimate.alerts.runtime import build_alerting
+from repoclimate.alerts.schedule import schedule_alerting
+from repoclimate.alerts.settings import AlertSettings, IntervalSettings
+from repoclimate.history import StoreSettings, open_store
+from repoclimate.sensors.registry import Registry
 
 
 def test_jobs_coalesce_and_never_pile_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

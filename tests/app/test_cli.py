@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import app
-from history.sqlite import SQLiteStore
+from repoclimate.app.cli import app
+from repoclimate.history.sqlite import SQLiteStore
 from tests.servers import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,7 +282,7 @@ def test_alerts_commands_are_mounted() -> None:
 
 
 def repoclimate(*args: str) -> list[str]:
-    return [sys.executable, "-m", "app", *args]
+    return [sys.executable, "-m", "repoclimate.app", *args]
 
 
 def clean_env() -> dict[str, str]:

@@ -18,16 +18,16 @@ from typing import IO
 import numpy as np
 from rich.text import Text
 
-from alerts.config import RulesConfig
-from alerts.state import AlertStore
-from app.demo import DemoOptions, DemoState, SimClock, demo_layout
-from app.live import LatestValues, classify, rooms_table
-from history.sqlite import SQLiteStore
-from preservation.metrics import DECLINE_FOR_HOLDINGS, SENSITIVITY_FOR_HOLDINGS
-from preservation.mould import mould_risk_factor, vtt_mould_index
-from sensors.reading import Reading
-from sensors.registry import load_registry
-from sensors.simulate.engine import Simulation
+from repoclimate.alerts.config import RulesConfig
+from repoclimate.alerts.state import AlertStore
+from repoclimate.app.demo import DemoOptions, DemoState, SimClock, demo_layout
+from repoclimate.app.live import LatestValues, classify, rooms_table
+from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.preservation.metrics import DECLINE_FOR_HOLDINGS, SENSITIVITY_FOR_HOLDINGS
+from repoclimate.preservation.mould import mould_risk_factor, vtt_mould_index
+from repoclimate.sensors.reading import Reading
+from repoclimate.sensors.registry import load_registry
+from repoclimate.sensors.simulate.engine import Simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def demo_process(
 ) -> subprocess.Popen[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("REPOCLIMATE_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "app", "demo", *args],
+        [sys.executable, "-m", "repoclimate.app", "demo", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=stderr,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from app.settings import Settings, env_var_for, setting_keys
-from ingest.settings import DEFAULT_ROUTES
+from repoclimate.app.settings import Settings, env_var_for, setting_keys
+from repoclimate.ingest.settings import DEFAULT_ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -120,7 +120,7 @@ def run(command: str) -> subprocess.CompletedProcess[str]:
     assert argv[0] == "repoclimate"
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("REPOCLIMATE_")}
     return subprocess.run(
-        [sys.executable, "-m", "app", *argv[1:]],
+        [sys.executable, "-m", "repoclimate.app", *argv[1:]],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import SettingsError, env_var_for, load_settings, setting_keys
+from repoclimate.app.settings import SettingsError, env_var_for, load_settings, setting_keys
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

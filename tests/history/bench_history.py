@@ -11,11 +11,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from history import StoreSettings
-from history.influx import InfluxStore
-from history.lineprotocol import LineEncoder, batches
-from history.sqlite import SQLiteStore
-from sensors.reading import Reading
+from repoclimate.history import StoreSettings
+from repoclimate.history.influx import InfluxStore
+from repoclimate.history.lineprotocol import LineEncoder, batches
+from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.sensors.reading import Reading
 from tests.history.v2_front import V2Front
 from tests.servers import InfluxDB
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from history import HistoryStore, StoreSettings, open_store
-from history.influx import InfluxStore
+from repoclimate.history import HistoryStore, StoreSettings, open_store
+from repoclimate.history.influx import InfluxStore
 from tests.history.v2_front import V2Front
 from tests.servers import InfluxDB
 

@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from history import DerivedRow, StoreRejected, StoreSettings, StoreUnavailable, open_store
-from history.influx import InfluxStore
-from history.sqlite import SQLiteStore
-from sensors.reading import Reading
+from repoclimate.history import (
+    DerivedRow,
+    StoreRejected,
+    StoreSettings,
+    StoreUnavailable,
+    open_store,
+)
+from repoclimate.history.influx import InfluxStore
+from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.sensors.reading import Reading
 from tests.history.v2_front import V2Front
 from tests.servers import InfluxDB
 
@@ -318,7 +324,7 @@ def test_v1_writes_can_be_gzipped(
 def test_http_answers_map_to_unavailable_or_rejected(
     status: int, body: bytes, headers: dict[str, str], kind: type[Exception], message: str
 ) -> None:
-    from history.influx import _http_error, _server_message
+    from repoclimate.history.influx import _http_error, _server_message
 
     error = _http_error(status, _server_message(status, body, headers), "write")
     assert type(error) is kind

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from history import DerivedRow, InvalidPoint
-from history.influxql import duration_literal, identifier, string_literal, time_range
-from history.lineprotocol import LineEncoder, batches, escape_key, escape_measurement
-from sensors.reading import Reading
+from repoclimate.history import DerivedRow, InvalidPoint
+from repoclimate.history.influxql import duration_literal, identifier, string_literal, time_range
+from repoclimate.history.lineprotocol import LineEncoder, batches, escape_key, escape_measurement
+from repoclimate.sensors.reading import Reading
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T0_NS = 1_767_225_600_000_000_000

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from history import DerivedRow, StoreUnavailable
-from history.sqlite import SQLiteStore
-from sensors.reading import Reading
+from repoclimate.history import DerivedRow, StoreUnavailable
+from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.sensors.reading import Reading
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

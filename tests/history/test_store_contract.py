@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from history import DerivedRow, HistoryStore, InvalidPoint
-from sensors.reading import Reading
+from repoclimate.history import DerivedRow, HistoryStore, InvalidPoint
+from repoclimate.sensors.reading import Reading
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOSTILE_NAMES = [

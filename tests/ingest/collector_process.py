@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from app.settings import load_settings
-from app.wiring import collector_from, registry_from
-from history import open_store
-from history.store import Store
-from sensors.reading import Reading
+from repoclimate.app.settings import load_settings
+from repoclimate.app.wiring import collector_from, registry_from
+from repoclimate.history import open_store
+from repoclimate.history.store import Store
+from repoclimate.sensors.reading import Reading
 
 logger = logging.getLogger("tests.collector_process")
 

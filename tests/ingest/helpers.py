@@ -25,9 +25,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from history.influx import InfluxStore
-from history.settings import StoreSettings
-from ingest.settings import CollectorSettings, MqttSettings, TopicRoute
+from repoclimate.history.influx import InfluxStore
+from repoclimate.history.settings import StoreSettings
+from repoclimate.ingest.settings import CollectorSettings, MqttSettings, TopicRoute
 from tests.servers import InfluxDB
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,7 +265,7 @@ class CollectorProcess:
             ]
         else:
             command = shutil.which("repoclimate")
-            argv = [command] if command else [sys.executable, "-m", "app"]
+            argv = [command] if command else [sys.executable, "-m", "repoclimate.app"]
             argv += ["collect", "--config", str(self.config)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("REPOCLIMATE_")}
         with self.log.open("ab") as log:

@@ -19,11 +19,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.collector import Collector
-from ingest.pipeline import Pipeline
-from ingest.settings import CollectorSettings, MqttSettings
-from ingest.stats import StatsSnapshot
-from sensors.registry import load_registry
+from repoclimate.ingest.collector import Collector
+from repoclimate.ingest.pipeline import Pipeline
+from repoclimate.ingest.settings import CollectorSettings, MqttSettings
+from repoclimate.ingest.stats import StatsSnapshot
+from repoclimate.sensors.registry import load_registry
 from tests.ingest.helpers import (
     REGISTRY,
     Publisher,

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.deadletter import RejectionLog, dead_letter_record
-from sensors.reading import Reading
+from repoclimate.ingest.deadletter import RejectionLog, dead_letter_record
+from repoclimate.sensors.reading import Reading
 
 AT = datetime(2026, 11, 20, 3, 15, 0, 123456, tzinfo=UTC)
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from history.timestamps import to_ns
-from ingest.collector import Collector
-from ingest.pipeline import Pipeline
-from ingest.settings import MqttSettings
-from sensors.registry import load_registry
-from sensors.simulator import generate_messages
+from repoclimate.history.timestamps import to_ns
+from repoclimate.ingest.collector import Collector
+from repoclimate.ingest.pipeline import Pipeline
+from repoclimate.ingest.settings import MqttSettings
+from repoclimate.sensors.registry import load_registry
+from repoclimate.sensors.simulator import generate_messages
 from tests.ingest.helpers import (
     REGISTRY,
     Publisher,

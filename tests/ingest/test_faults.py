@@ -16,13 +16,13 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from history.influx import InfluxStore
-from history.settings import StoreSettings
-from ingest.collector import Collector
-from ingest.pipeline import Pipeline
-from ingest.settings import TopicRoute
-from sensors.reading import Reading
-from sensors.registry import load_registry
+from repoclimate.history.influx import InfluxStore
+from repoclimate.history.settings import StoreSettings
+from repoclimate.ingest.collector import Collector
+from repoclimate.ingest.pipeline import Pipeline
+from repoclimate.ingest.settings import TopicRoute
+from repoclimate.sensors.reading import Reading
+from repoclimate.sensors.registry import load_registry
 from tests.ingest.helpers import (
     REGISTRY,
     CollectorProcess,

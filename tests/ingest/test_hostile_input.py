@@ -17,9 +17,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.collector import Collector
-from ingest.pipeline import Pipeline
-from sensors.registry import load_registry
+from repoclimate.ingest.collector import Collector
+from repoclimate.ingest.pipeline import Pipeline
+from repoclimate.sensors.registry import load_registry
 from tests.ingest.helpers import (
     REGISTRY,
     T0,

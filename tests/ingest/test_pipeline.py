@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.pipeline import Pipeline
-from ingest.settings import DEFAULT_ROUTES, TopicRoute
-from sensors.reading import UNASSIGNED, DecodeError
-from sensors.registry import Registry, load_registry, parse_registry
+from repoclimate.ingest.pipeline import Pipeline
+from repoclimate.ingest.settings import DEFAULT_ROUTES, TopicRoute
+from repoclimate.sensors.reading import UNASSIGNED, DecodeError
+from repoclimate.sensors.registry import Registry, load_registry, parse_registry
 from tests.ingest.helpers import REGISTRY
 
 NOW = datetime(2026, 11, 20, 3, 15, tzinfo=UTC)

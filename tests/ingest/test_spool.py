@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.spool import Spool, SpoolError, decode_readings, encode_readings, spool_path
-from sensors.reading import Reading
+from repoclimate.ingest.spool import Spool, SpoolError, decode_readings, encode_readings, spool_path
+from repoclimate.sensors.reading import Reading
 
 T0 = datetime(2026, 11, 20, 3, 15, tzinfo=UTC)
 
@@ -88,7 +88,7 @@ def test_an_appended_batch_survives_sigkill(tmp_path: Path) -> None:
         import os, signal, sys
         sys.path.insert(0, {str(Path(__file__).parents[2])!r})
         from tests.ingest.test_spool import readings
-        from ingest.spool import Spool
+        from repoclimate.ingest.spool import Spool
         spool = Spool(__import__("pathlib").Path({str(path)!r}))
         spool.append(readings(0, 100))
         spool.append(readings(100, 100))

@@ -17,13 +17,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.collector import Collector, _Batch
-from ingest.paho_client import FastClient
-from ingest.pipeline import Pipeline
-from ingest.settings import CollectorSettings, MqttSettings, TopicRoute
-from ingest.spool import Spool
-from ingest.stamps import _ENTRY, MAX_IN_FLIGHT, StampJournal, stamp_key
-from sensors.registry import Registry
+from repoclimate.ingest.collector import Collector, _Batch
+from repoclimate.ingest.paho_client import FastClient
+from repoclimate.ingest.pipeline import Pipeline
+from repoclimate.ingest.settings import CollectorSettings, MqttSettings, TopicRoute
+from repoclimate.ingest.spool import Spool
+from repoclimate.ingest.stamps import _ENTRY, MAX_IN_FLIGHT, StampJournal, stamp_key
+from repoclimate.sensors.registry import Registry
 
 NOW_US = time.time_ns() // 1000
 SECOND = 1_000_000
@@ -80,7 +80,7 @@ def test_a_committed_stamp_survives_sigkill(tmp_path: Path) -> None:
         import os, signal, sys
         sys.path.insert(0, {str(Path(__file__).parents[2])!r})
         from pathlib import Path
-        from ingest.spool import Spool
+        from repoclimate.ingest.spool import Spool
         from tests.ingest.test_stamps import KEY
         spool = Spool(Path({str(path)!r}))
         spool.stamps.commit([spool.stamps.note(9, KEY, {NOW_US})])

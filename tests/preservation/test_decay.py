@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from preservation.decay import (
+from repoclimate.preservation.decay import (
     lifetime_multiplier,
     mean_lifetime_multiplier,
     natural_aging_rating,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from preservation.mechanical import (
+from repoclimate.preservation.mechanical import (
     emc_range,
     mechanical_damage_rating,
     metal_corrosion_rating,

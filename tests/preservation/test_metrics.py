@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from preservation.decay import preservation_index
-from preservation.metrics import (
+from repoclimate.preservation.decay import preservation_index
+from repoclimate.preservation.metrics import (
     SENSITIVITY_FOR_HOLDINGS,
     fleet_metrics,
     room_metrics,
 )
-from preservation.mould import days_to_mould
-from preservation.profiles import compliance
+from repoclimate.preservation.mould import days_to_mould
+from repoclimate.preservation.profiles import compliance
 
 T0 = np.datetime64("2025-06-01T00:00", "ns")
 HOUR = np.timedelta64(1, "h")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 
-from preservation.mould import (
+from repoclimate.preservation.mould import (
     DECLINE_RELATIVELY_LOW,
     DECLINE_SIGNIFICANT,
     SENSITIVITY_CLASSES,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preservation.profiles import (
+from repoclimate.preservation.profiles import (
     PROFILES,
     Profile,
     UnknownProfileError,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from preservation.psychrometrics import (
+from repoclimate.preservation.psychrometrics import (
     absolute_humidity,
     dew_point,
     mixing_ratio,

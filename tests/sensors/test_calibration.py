@@ -8,9 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sensors.calibration import Calibration, CalibrationTable, calibration_start, correct
-from sensors.reading import Reading
-from sensors.registry import RegistryError, parse_registry
+from repoclimate.sensors.calibration import (
+    Calibration,
+    CalibrationTable,
+    calibration_start,
+    correct,
+)
+from repoclimate.sensors.reading import Reading
+from repoclimate.sensors.registry import RegistryError, parse_registry
 
 LONDON = ZoneInfo("Europe/London")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sensors.formats.base import (
+from repoclimate.sensors.formats.base import (
     DecodeContext,
     device_time,
     epoch_time,
@@ -20,7 +20,7 @@ from sensors.formats.base import (
     payload_number,
     sensor_id,
 )
-from sensors.reading import DecodeError
+from repoclimate.sensors.reading import DecodeError
 
 CTX = DecodeContext(received_at=datetime(2026, 11, 20, 3, 20, tzinfo=UTC))
 

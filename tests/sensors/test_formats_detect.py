@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensors.formats import FORMATS, DecodeContext, decode_message, detect_format
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.formats import FORMATS, DecodeContext, decode_message, detect_format
+from repoclimate.sensors.reading import DecodeError, Reading
 
 CTX = DecodeContext(received_at=datetime(2026, 11, 20, 3, 20, tzinfo=UTC))
 

@@ -1,4 +1,5 @@
-"""Every real payload sample in ../shared/payloads, through format detection, the decoder and
+"""Every real payload sample in tests/sensors/payloads (a copy of the project's shared samples,
+so the suite passes from a plain clone), through format detection, the decoder and
 `check_reading`, as the collector runs them."""
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sensors.formats import FORMATS, DecodeContext, decode_message, detect_format
-from sensors.reading import DecodeError, Reading
-from sensors.validate import check_reading
+from repoclimate.sensors.formats import FORMATS, DecodeContext, decode_message, detect_format
+from repoclimate.sensors.reading import DecodeError, Reading
+from repoclimate.sensors.validate import check_reading
 
-SAMPLES_DIR = Path(__file__).parents[3] / "shared" / "payloads"
+SAMPLES_DIR = Path(__file__).parent / "payloads"
 RECEIVED_AT = datetime(2026, 11, 20, 3, 20, tzinfo=UTC)
 
 # The samples state rejections in words; these are the reason codes the decoders give for them.

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from sensors.formats import DecodeContext
-from sensors.formats.shelly import decode
-from sensors.reading import DecodeError, Reading
+from repoclimate.sensors.formats import DecodeContext
+from repoclimate.sensors.formats.shelly import decode
+from repoclimate.sensors.reading import DecodeError, Reading
 
 RECEIVED_AT = datetime(2026, 11, 20, 3, 20, tzinfo=UTC)
 CTX = DecodeContext(received_at=RECEIVED_AT)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from sensors.formats import DecodeContext
-from sensors.formats.ttn import decode
-from sensors.reading import DecodeError
+from repoclimate.sensors.formats import DecodeContext
+from repoclimate.sensors.formats.ttn import decode
+from repoclimate.sensors.reading import DecodeError
 
 RECEIVED_AT = datetime(2026, 11, 20, 3, 20, tzinfo=UTC)
 CTX = DecodeContext(received_at=RECEIVED_AT)

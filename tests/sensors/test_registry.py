@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sensors.reading import UNASSIGNED, Reading
-from sensors.registry import (
+from repoclimate.sensors.reading import UNASSIGNED, Reading
+from repoclimate.sensors.registry import (
     Registry,
     RegistryError,
     load_registry,
@@ -80,7 +80,7 @@ def test_example_registry_loads() -> None:
 
 
 def test_example_covers_every_sample_device() -> None:
-    """The devices of shared/payloads are all placed by the example registry."""
+    """The devices of tests/sensors/payloads are all placed by the example registry."""
     registry = load_registry(EXAMPLE)
     samples = [
         ("generic", "repoclimate/city-archives/stack-3/s3-north", "s3-north", "stack-3"),

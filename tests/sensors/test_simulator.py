@@ -20,22 +20,22 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sensors.formats import decode_message, detect_format
-from sensors.formats.base import DecodeContext
-from sensors.reading import UNASSIGNED, Reading
-from sensors.registry import Registry, load_registry, parse_registry
-from sensors.simulate.encoders import encode
-from sensors.simulate.engine import SimMessage, Simulation
-from sensors.simulate.faults import Fault, FaultSpecError, parse_duration, parse_fault
-from sensors.simulate.layout import demo_layout, layout_from_registry
-from sensors.simulate.physics import OutdoorClimate, OutdoorModel
-from sensors.simulator import (
+from repoclimate.sensors.formats import decode_message, detect_format
+from repoclimate.sensors.formats.base import DecodeContext
+from repoclimate.sensors.reading import UNASSIGNED, Reading
+from repoclimate.sensors.registry import Registry, load_registry, parse_registry
+from repoclimate.sensors.simulate.encoders import encode
+from repoclimate.sensors.simulate.engine import SimMessage, Simulation
+from repoclimate.sensors.simulate.faults import Fault, FaultSpecError, parse_duration, parse_fault
+from repoclimate.sensors.simulate.layout import demo_layout, layout_from_registry
+from repoclimate.sensors.simulate.physics import OutdoorClimate, OutdoorModel
+from repoclimate.sensors.simulator import (
     SimulatorError,
     generate_messages,
     simulate,
     simulated_registry_yaml,
 )
-from sensors.validate import check_reading
+from repoclimate.sensors.validate import check_reading
 from tests.servers import Mosquitto, free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "registry.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sensors.tags import check_tag_text, tag_text_problem
+from repoclimate.sensors.tags import check_tag_text, tag_text_problem
 
 
 @pytest.mark.parametrize("value", ["s3-north", "a b", "a,b", "a=b", "a\\b", "a\\\\b", "Büro/1"])

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sensors.reading import DecodeError, Reading
-from sensors.validate import check_reading
+from repoclimate.sensors.reading import DecodeError, Reading
+from repoclimate.sensors.validate import check_reading
 
 NOW = datetime(2026, 11, 20, 3, 20, tzinfo=UTC)
 

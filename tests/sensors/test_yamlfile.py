@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sensors.yamlfile import ConfigError, format_validation_error, load_yaml, parse_yaml
+from repoclimate.sensors.yamlfile import ConfigError, format_validation_error, load_yaml, parse_yaml
 
 
 def test_lines_are_mapped_for_keys_and_items() -> None:
