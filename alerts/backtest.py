@@ -121,7 +121,11 @@ def backtest(
             raise ValueError("backtest needs a store or preloaded history")
         history = load_history(store, topology, history_start(topology, rules, start, bands), end)
     result = BacktestResult(start, end, readings=sum(len(s) for s in history.values()))
-    evaluator = Evaluator(topology, rules, ArraySource(history), bands)
+    # Before the store's first reading nothing was being collected: absence there is not
+    # silence. From then on a sensor never heard is silent once its interval has passed.
+    first_data = min((float(s.times[0]) for s in history.values() if len(s)), default=None)
+    silent_from = start.timestamp() if first_data is None else max(start.timestamp(), first_data)
+    evaluator = Evaluator(topology, rules, ArraySource(history), bands, silent_from)
 
     schedule: list[tuple[float, int, str, int]] = []
     per_class: dict[str, ClassSteps] = {}
@@ -182,9 +186,11 @@ def backtest(
 
 
 def format_report(result: BacktestResult, topology: Topology) -> str:
-    """The backtest as text: one line per alert fired and per alert resolved, then a summary."""
+    """The backtest as text: one line per alert fired and per alert resolved, then a summary;
+    times in each site's local time (the period in the first site's, as the CLI reads it)."""
+    zone = topology.timezone(None)
     lines = [
-        f"Backtest {result.start.isoformat()} → {result.end.isoformat()}: "
+        f"Backtest {local(result.start, zone)} → {local(result.end, zone)}: "
         f"{len(result.episodes)} alerts fired, {result.cleared_before_firing} cleared before "
         f"firing, {result.readings} readings, {result.seconds:.1f} s"
     ]

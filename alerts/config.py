@@ -1,5 +1,5 @@
-"""The rules file and the rota file: pydantic models, layered defaults, loading with errors that
-name the file, line and field.
+"""The rules file: pydantic models, layered defaults, loading with errors that name the file,
+line and field. (The rota and escalation chain live in `repoclimate.alerts.rota`.)
 
 Rules file (``examples/alerts.yaml``)::
 
@@ -15,26 +15,26 @@ Rules file (``examples/alerts.yaml``)::
       s3-door: {health: {stuck_hours: 24}}
 
 The most specific layer wins field by field: built-in < defaults < profile < site < room < sensor.
-
-Rota file (``examples/rota.yaml``): ``timezone``, ``people`` (id → name and contacts), ``shifts``
-(who is on duty when, first match wins), ``escalation`` (steps after N minutes unacknowledged),
-``reminder_minutes``, ``broadcast`` (contacts that receive every notification).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from repoclimate.alerts.model import Severity
 from repoclimate.preservation.mould import Sensitivity
-from repoclimate.sensors.yamlfile import ConfigError, fail, format_validation_error, load_yaml
+from repoclimate.sensors.yamlfile import (
+    ConfigError,
+    FieldPath,
+    Issue,
+    issue_at,
+    issues_from,
+    load_yaml,
+)
 
 RULE_CLASSES = ("excursion", "fluctuation", "mould", "condensation", "decay", "health")
 RuleClass = Literal["excursion", "fluctuation", "mould", "condensation", "decay", "health"]
@@ -245,38 +245,45 @@ class RulesConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> RulesConfig:
         """Validate a parsed rules document (errors name fields, not lines)."""
-        return cls._validated(data, Path(source), {})
+        return cls._validated(data, source, {})
 
     @classmethod
     def load(cls, path: Path) -> RulesConfig:
         """Load and validate a rules YAML file; raise `ConfigError` naming file, line, field."""
         data, lines = load_yaml(path)
-        return cls._validated(data if data is not None else {}, path, lines)
+        return cls._validated(data if data is not None else {}, str(path), lines)
 
     @classmethod
-    def _validated(
-        cls, data: Any, path: Path, lines: dict[tuple[str | int, ...], int]
-    ) -> RulesConfig:
+    def _validated(cls, data: Any, source: str, lines: Mapping[FieldPath, int]) -> RulesConfig:
         if not isinstance(data, Mapping):
-            raise fail(path, lines, (), "the rules file must be a mapping")
+            raise ConfigError(
+                issue_at(source, lines, (), "the rules file must be a mapping of keys")
+            )
         try:
             parsed = _RulesFile.model_validate(data)
         except ValidationError as exc:
-            raise format_validation_error(path, lines, (), exc) from exc
-        layers: list[tuple[tuple[str, ...], _Layer]] = [(("defaults",), parsed.defaults)]
+            raise ConfigError(issues_from(exc, _RulesFile, source=source, lines=lines)) from None
+        layers: list[tuple[FieldPath, _Layer]] = [(("defaults",), parsed.defaults)]
+        issues: list[Issue] = []
         for group in ("profiles", "sites", "rooms", "sensors"):
             for key, layer in getattr(parsed, group).items():
                 layers.append(((group, key), layer))
                 if group == "rooms" and "/" not in key:
-                    raise fail(path, lines, (group, key), "room keys are 'site/room'")
+                    issues.append(
+                        issue_at(source, lines, (group, key), "room keys are 'site/room'")
+                    )
         for prefix, layer in layers:
             for name, model in PARAMS.items():
-                partial = getattr(layer, name)
                 try:
-                    model.model_validate(partial)
+                    model.model_validate(getattr(layer, name))
                 except ValidationError as exc:
-                    raise format_validation_error(path, lines, (*prefix, name), exc) from exc
-        return cls(parsed, str(path))
+                    issues.extend(
+                        issues_from(exc, model, source=source, lines=lines, prefix=(*prefix, name))
+                    )
+        if issues:
+            issues.sort(key=lambda issue: issue.line or 0)
+            raise ConfigError(issues)
+        return cls(parsed, source)
 
     def resolve(
         self,
@@ -308,187 +315,15 @@ class RulesConfig:
                 resolved[name] = model.model_validate(merged)
             except ValidationError as exc:
                 where = "/".join(p for p in (site, room, sensor) if p) or "defaults"
+                reasons = "; ".join(issue.reason for issue in issues_from(exc, model))
                 raise ConfigError(
-                    f"{self.source}: {name} for {where}: the layers combine into invalid "
-                    f"parameters: {exc.errors()[0]['msg']}"
+                    Issue(
+                        self.source,
+                        None,
+                        f"{name} for {where}",
+                        f"the layers combine into invalid parameters: {reasons}",
+                    )
                 ) from exc
         rules = RuleSet(**resolved)  # type: ignore[arg-type]
         self._cache[key] = rules
         return rules
-
-
-# ----------------------------------------------------------------------------------- rota
-
-Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ChannelKind = Literal["email", "webhook", "apprise", "mqtt", "console"]
-
-
-class Contact(BaseModel):
-    """One way to reach someone: exactly one of ``email``, ``webhook``, ``apprise`` (any apprise
-    URL: chat, SMS gateways, ntfy…), ``mqtt`` (a topic) or ``console``.
-
-    ``min_severity`` keeps a noisy channel (SMS) for what is bad enough.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
-    webhook: str | None = Field(default=None, pattern=r"^https?://")
-    apprise: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+._-]+://")
-    mqtt: str | None = Field(default=None, min_length=1)
-    console: bool = False
-    min_severity: SeverityName = "info"
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Contact:
-        given = [k for k in ("email", "webhook", "apprise", "mqtt") if getattr(self, k)]
-        if self.console:
-            given.append("console")
-        if len(given) != 1:
-            raise ValueError(
-                "a contact has exactly one of email, webhook, apprise, mqtt, console "
-                f"(got {', '.join(given) or 'none'})"
-            )
-        return self
-
-    @property
-    def channel(self) -> ChannelKind:
-        kinds: tuple[ChannelKind, ...] = ("email", "webhook", "apprise", "mqtt")
-        for kind in kinds:
-            if getattr(self, kind):
-                return kind
-        return "console"
-
-    @property
-    def target(self) -> str:
-        value = getattr(self, self.channel)
-        return "-" if value is True else str(value)
-
-    def wants(self, severity: Severity) -> bool:
-        return severity >= Severity.parse(self.min_severity)
-
-
-class Person(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str | None = None
-    contacts: list[Contact] = Field(min_length=1)
-
-
-class Shift(BaseModel):
-    """Who is on duty (in order: first the primary, then whom escalation calls next) on which
-    days (of the shift's start) between ``from`` and ``to`` local time; ``to`` ≤ ``from`` runs
-    past midnight; no times means all day."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    who: list[str] = Field(min_length=1)
-    days: list[Day] = Field(default_factory=lambda: list(DAYS))
-    start: time = Field(default=time(0, 0), alias="from")
-    end: time = Field(default=time(0, 0), alias="to")
-    sites: list[str] | None = None
-
-    def covers(self, local: datetime, site: str | None) -> bool:
-        if self.sites is not None and site is not None and site not in self.sites:
-            return False
-        now = local.time().replace(tzinfo=None)
-        today = DAYS[local.weekday()]
-        yesterday = DAYS[(local.weekday() - 1) % 7]
-        if self.start < self.end:
-            return today in self.days and self.start <= now < self.end
-        # all day (start == end) or running past midnight
-        if today in self.days and now >= self.start:
-            return True
-        return self.start != self.end and yesterday in self.days and now < self.end
-
-
-class EscalationStep(BaseModel):
-    """After ``after_minutes`` unacknowledged: notify ``notify`` (person ids), or by default the
-    next person of the shift on duty (step 0 the first, step 1 the second…)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    after_minutes: float = Field(ge=0)
-    notify: list[str] | None = None
-
-
-class Rota(BaseModel):
-    """The on-call rota and escalation chain."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    timezone: str = "UTC"
-    people: dict[str, Person] = Field(default_factory=dict)
-    shifts: list[Shift] = Field(default_factory=list)
-    escalation: list[EscalationStep] = Field(
-        default_factory=lambda: [EscalationStep(after_minutes=0)]
-    )
-    reminder_minutes: float | None = Field(default=240.0, gt=0)
-    broadcast: list[Contact] = Field(default_factory=list)
-    digest_to: list[str] | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
-
-    @model_validator(mode="after")
-    def _references(self) -> Rota:
-        known = set(self.people)
-        for i, shift in enumerate(self.shifts):
-            for who in shift.who:
-                if who not in known:
-                    raise ValueError(f"shifts[{i}].who: unknown person {who!r}")
-        for i, step in enumerate(self.escalation):
-            for who in step.notify or []:
-                if who not in known:
-                    raise ValueError(f"escalation[{i}].notify: unknown person {who!r}")
-            if i and step.after_minutes <= self.escalation[i - 1].after_minutes:
-                raise ValueError("escalation steps must have increasing after_minutes")
-        for who in self.digest_to or []:
-            if who not in known:
-                raise ValueError(f"digest_to: unknown person {who!r}")
-        if not self.escalation:
-            raise ValueError("escalation needs at least one step")
-        return self
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @classmethod
-    def load(cls, path: Path) -> Rota:
-        """Load and validate a rota YAML file; raise `ConfigError` naming file, line, field."""
-        data, lines = load_yaml(path)
-        try:
-            return cls.model_validate(data if data is not None else {})
-        except ValidationError as exc:
-            raise format_validation_error(path, lines, (), exc) from exc
-
-    def on_duty(self, when: datetime, site: str | None = None) -> list[str]:
-        """The people of the first shift covering ``when`` (for ``site``), in escalation order."""
-        local = when.astimezone(self.zone)
-        for shift in self.shifts:
-            if shift.covers(local, site):
-                return list(shift.who)
-        return []
-
-    def step_people(self, step: int, when: datetime, site: str | None = None) -> list[str]:
-        """Whom escalation step ``step`` calls at ``when``."""
-        if step >= len(self.escalation):
-            return []
-        explicit = self.escalation[step].notify
-        if explicit is not None:
-            return list(explicit)
-        duty = self.on_duty(when, site)
-        return [duty[step]] if step < len(duty) else []
-
-    def digest_people(self, when: datetime, site: str | None = None) -> list[str]:
-        if self.digest_to is not None:
-            return list(self.digest_to)
-        return self.step_people(0, when, site)

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from repoclimate.alerts.config import Contact, Rota
 from repoclimate.alerts.model import Alert, AlertState, Severity
 from repoclimate.alerts.notify import health_key
 from repoclimate.alerts.render import Directory, PlainDirectory, render
+from repoclimate.alerts.rota import Contact, Rota
 from repoclimate.alerts.state import Bookkeeping, Tx
 
 log = logging.getLogger(__name__)

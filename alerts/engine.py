@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from repoclimate.alerts.clock import Clock, SystemClock
-from repoclimate.alerts.config import RULE_CLASSES, Rota, RulesConfig
+from repoclimate.alerts.config import RULE_CLASSES, RulesConfig
 from repoclimate.alerts.dispatch import Dispatcher, Planned
 from repoclimate.alerts.evaluate import (
     ClassResult,
@@ -37,6 +37,7 @@ from repoclimate.alerts.evaluate import (
 from repoclimate.alerts.lifecycle import resolve_removed
 from repoclimate.alerts.model import Alert, Severity, Transition, from_epoch
 from repoclimate.alerts.profiles import band_for
+from repoclimate.alerts.rota import Rota
 from repoclimate.alerts.rules.base import Band
 from repoclimate.alerts.series import FloatArray, HourlySeries
 from repoclimate.alerts.state import AlertStore, Tx

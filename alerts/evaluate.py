@@ -48,6 +48,10 @@ class HistorySource(Protocol):
     def hourly(self, sensor: str, start: float, end: float, max_gap_h: int) -> HourlySeries:
         """Hourly means on the hour grid from ``start`` to ``end``."""
 
+    def latest_times(self) -> Mapping[str, float]:
+        """Each sensor's newest reading [epoch s] as far as the source knows beyond the windows
+        it serves (the store: a sensor silent for longer than its window); may be empty."""
+
 
 class StoreSource:
     """Reads a `history.Store`: raw readings with ``history``, hourly means with ``aggregate``."""
@@ -67,6 +71,9 @@ class StoreSource:
             sensor, from_epoch(first), from_epoch(end), timedelta(hours=1)
         )
         return hourly_from_points(points, start, end, max_gap_h)
+
+    def latest_times(self) -> Mapping[str, float]:
+        return {reading.sensor: reading.time.timestamp() for reading in self.store.latest()}
 
 
 def hourly_from_points(
@@ -99,6 +106,10 @@ class ArraySource:
 
     def hourly(self, sensor: str, start: float, end: float, max_gap_h: int) -> HourlySeries:
         return HourlySeries.from_series(self.raw(sensor, start, end), start, end, max_gap_h)
+
+    def latest_times(self) -> Mapping[str, float]:
+        """Nothing beyond the arrays: what precedes them is unknown, not silent."""
+        return {}
 
 
 @dataclass
@@ -191,11 +202,17 @@ class Evaluator:
         rules: RulesConfig,
         source: HistorySource,
         bands: Callable[[str], Band],
+        silent_from: float | None = None,
     ) -> None:
+        """``silent_from`` [epoch s]: a sensor never heard is not counted silent from before
+        it (the backtest's start: the history loaded before it is context, and what lies
+        before that history is unknown)."""
         self.topology = topology
         self.rules = rules
         self.source = source
         self.bands = bands
+        self.silent_from = silent_from
+        self._latest: Mapping[str, float] | None = None
 
     def run(
         self,
@@ -212,6 +229,7 @@ class Evaluator:
         new ones in its result's ``checkpoints``."""
         wanted = [name for name in RULE_CLASSES if name in set(classes)]
         results = {name: ClassResult(CLASS_RULES[name]) for name in wanted}
+        self._latest = None  # asked again in each run
         for room in self.topology.rooms():
             try:
                 data = self.fetch(room, wanted, at)
@@ -273,6 +291,9 @@ class Evaluator:
                         at,
                         acts,
                         first_seen,
+                        heard_before=self._heard_before(series) if not len(series) else None,
+                        opened=self.silent_from,
+                        zone=self.topology.timezone(room.site),
                     )
                 )
             if sensor.surface:
@@ -328,7 +349,16 @@ class Evaluator:
                 computed = (mrf, vtt)
                 data.mould[sensor.id] = computed
                 results["mould"].output.extend(
-                    mould.evaluate(hourly, subject, room.holdings, rules.mould, at, acts, computed)
+                    mould.evaluate(
+                        hourly,
+                        subject,
+                        room.holdings,
+                        rules.mould,
+                        at,
+                        acts,
+                        computed,
+                        zone=self.topology.timezone(room.site),
+                    )
                 )
         if "decay" in results:
             members = [data.hourly[s.id] for s in room.air if s.id in data.hourly]
@@ -338,6 +368,18 @@ class Evaluator:
                 results["decay"].output.extend(
                     decay.evaluate(HourlySeries.mean_of(members), room.subject, rules.decay, at)
                 )
+
+    def _heard_before(self, series: SensorSeries) -> float | None:
+        """The last reading of a sensor with none in its window, when the source knows one
+        from before the window (asked once per run: only silent sensors need it)."""
+        if self._latest is None:
+            try:
+                self._latest = self.source.latest_times()
+            except StoreUnavailable as exc:
+                log.warning("last readings unknown, store unavailable: %s", exc)
+                self._latest = {}
+        last = self._latest.get(series.sensor)
+        return last if last is not None and last < series.start else None
 
 
 def _hourly_or_empty(series: SensorSeries, hourly: HourlySeries | None) -> HourlySeries:

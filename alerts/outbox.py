@@ -4,11 +4,21 @@ A row stays ``pending`` until its channel accepts it; a channel that fails is ba
 whole (its later rows wait, in order) with exponential delays, so an outage delays messages but
 loses none. A channel that keeps failing raises its own alert (`delivery.channel_failing`),
 which is routed over the other channels, and resolves when the channel delivers again.
+
+Several workers may run at once on one state (a scheduled run and a manual ``alerts
+evaluate``, two service processes): each claims a row in a transaction before sending it
+(a lease of ``lease_s``; see `repoclimate.alerts.state.delivery`), so every notification is sent
+once, by one worker. A worker that dies while holding a row delays it until its lease ends;
+then another worker sends it. The lease must outlast one send (the channels' timeouts).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +51,16 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     deferred: int = 0
+    taken: int = 0
+    """Due rows another worker claimed or finished first."""
+    left: int = 0
+    """Due rows not tried because the worker was told to stop."""
     errors: list[str] = field(default_factory=list)
+
+
+def worker_name() -> str:
+    """Who claims outbox rows: host, process and a random part (unique per worker)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class OutboxWorker:
@@ -55,6 +74,8 @@ class OutboxWorker:
         backoff: Backoff | None = None,
         failing_after_attempts: int = 3,
         failing_after_s: float = 300.0,
+        lease_s: float = 300.0,
+        name: str | None = None,
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -62,6 +83,14 @@ class OutboxWorker:
         self.backoff = backoff or Backoff()
         self.failing_after_attempts = failing_after_attempts
         self.failing_after = timedelta(seconds=failing_after_s)
+        self.lease = timedelta(seconds=lease_s)
+        self.name = name or worker_name()
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Finish the message being sent, then try no more (a service shutting down): the rest
+        stay due, unclaimed, for the next run or another worker."""
+        self.stopping.set()
 
     def _gate(self, health: ChannelHealth, now: datetime) -> bool:
         """Whether the channel may be tried now (not inside its backoff)."""
@@ -70,20 +99,30 @@ class OutboxWorker:
         return now >= health.last_failure_at + self.backoff.delay(health.consecutive_failures)
 
     def deliver_due(self, now: datetime, limit: int = 500) -> DeliveryReport:
-        """Try every due row once (channels in backoff wait); return what happened."""
+        """Try every due row once (channels in backoff wait), claiming each before sending it;
+        return what happened."""
         report = DeliveryReport()
         blocked: set[str] = set()
-        for row in self.store.outbox_due(now, limit):
+        due = self.store.outbox_due(now, limit)
+        for done, row in enumerate(due):
+            if self.stopping.is_set():
+                report.left = len(due) - done
+                break
             key = health_key(row.channel, row.target)
             if key in blocked:
                 report.deferred += 1
                 continue
             with self.store.transaction() as tx:
-                health = tx.channel_health(key)
-            if not self._gate(health, now):
+                open_now = self._gate(tx.channel_health(key), now)
+                claimed = tx.claim_outbox(row.id, self.name, now, self.lease) if open_now else None
+            if not open_now:
                 blocked.add(key)
                 report.deferred += 1
                 continue
+            if claimed is None:
+                report.taken += 1
+                continue
+            row = claimed
             error = self._send(row)
             if error is None:
                 report.sent += 1

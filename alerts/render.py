@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from repoclimate.alerts.model import Alert, AlertState, Severity, Subject
+from repoclimate.alerts.rules.base import span
 
 KIND_WORDS = {
     "firing": "ALERT",
@@ -78,7 +79,7 @@ def _fmt(value: float, unit: str) -> str:
     if unit in ("", "index", "ratio"):
         return f"{value:.2f}"
     if unit == "s":
-        return f"{value / 60:.0f} min"
+        return span(value)
     return f"{value:.1f} {unit}"
 
 

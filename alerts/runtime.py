@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from repoclimate.alerts.clock import Clock, SystemClock
-from repoclimate.alerts.config import Contact, Rota, RulesConfig
+from repoclimate.alerts.config import RulesConfig
 from repoclimate.alerts.engine import AlertEngine
 from repoclimate.alerts.notify import Channel
 from repoclimate.alerts.notify.apprise_channel import AppriseChannel
@@ -15,6 +15,7 @@ from repoclimate.alerts.notify.mqtt import MqttChannel
 from repoclimate.alerts.notify.smtp import SmtpChannel
 from repoclimate.alerts.notify.webhook import WebhookChannel
 from repoclimate.alerts.outbox import Backoff, OutboxWorker
+from repoclimate.alerts.rota import Contact, Rota
 from repoclimate.alerts.settings import AlertSettings
 from repoclimate.alerts.state import AlertStore
 from repoclimate.history.store import Store

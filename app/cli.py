@@ -11,18 +11,24 @@ import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
-from repoclimate.alerts.cli import alerts_app
+from repoclimate.app.alerts_cli import alerts_app
 from repoclimate.app.checks import check_all
+from repoclimate.app.import_cli import import_command
+from repoclimate.app.options import ConfigOption
 from repoclimate.app.publish import PublishOptions, run_simulator
-from repoclimate.app.settings import CONFIG_ENV_VAR, Settings, SettingsError, load_settings
-from repoclimate.app.wiring import collector_from, pipeline_from, registry_from, registry_problems
+from repoclimate.app.serve import serve_command
+from repoclimate.app.settings import Settings, SettingsError, load_settings
+from repoclimate.app.users_cli import tokens_app, users_app
+from repoclimate.app.wiring import collector_from, pipeline_from, registry_from
 from repoclimate.history import open_store
 from repoclimate.ingest.settings import FormatName
-from repoclimate.sensors.reading import DecodeError, Reading
+from repoclimate.ingest.spool import SpoolError
+from repoclimate.sensors.durations import DurationError, parse_seconds
+from repoclimate.sensors.reading import DecodeError, reading_json
 from repoclimate.sensors.registry import Registry, RegistryError
 from repoclimate.sensors.simulator import SimulatorError
 
@@ -35,17 +41,11 @@ app = typer.Typer(
 )
 
 app.add_typer(alerts_app, name="alerts")
+app.command("import")(import_command)
+app.command("serve")(serve_command)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar=CONFIG_ENV_VAR,
-        help="YAML settings file; REPOCLIMATE_* environment variables override it.",
-        show_default=False,
-    ),
-]
 
 EXIT_CONFIG = 1
 EXIT_REJECTED = 2
@@ -68,11 +68,20 @@ def _settings(config: Path | None) -> Settings:
         _fail(str(exc))
 
 
+def _duration_option(text: str, option: str) -> float:
+    """Seconds of a duration option (``90s``, ``1h30m``: `sensors.durations`); a usage error
+    naming the option when the text is not one."""
+    try:
+        return parse_seconds(text)
+    except DurationError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
 def _registry(settings: Settings) -> Registry:
     try:
         return registry_from(settings.registry)
     except RegistryError as exc:
-        _fail("\n".join(registry_problems(exc)))
+        _fail(str(exc))
 
 
 def _configure_logging(level: str) -> None:
@@ -88,8 +97,17 @@ def collect(config: ConfigOption = None) -> None:
     _configure_logging(settings.log_level)
     registry = _registry(settings)
     store = open_store(settings.store)
+    where = settings.store
+    logging.getLogger("repoclimate.app").info(
+        "store: %s",
+        f"sqlite {where.sqlite_path}"
+        if where.kind == "sqlite"
+        else f"influxdb {where.url} database {where.database} (API {where.api_version})",
+    )
     try:
         collector_from(settings.mqtt, settings.collector, registry, store).run()
+    except SpoolError as exc:  # e.g. another collector with this client id holds the spool
+        _fail(f"cannot start the collector: {exc}")
     finally:
         store.close()
 
@@ -141,28 +159,6 @@ def decode(
         typer.echo("no readings: the message carries none (status, availability…)", err=True)
     for reading in readings:
         typer.echo(json.dumps(reading_json(reading), ensure_ascii=False))
-
-
-def reading_json(reading: Reading) -> dict[str, Any]:
-    """A reading as the JSON object ``decode`` prints (fields that are None are left out)."""
-    fields: dict[str, Any] = {"sensor": reading.sensor, "time": iso_utc(reading.time)}
-    for name in ("temperature", "humidity", "battery", "linkquality", "site", "room"):
-        value = getattr(reading, name)
-        if value is not None:
-            fields[name] = value
-    return fields
-
-
-def iso_utc(when: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, to the millisecond or microsecond when the time has them."""
-    when = when.astimezone(UTC)
-    if not when.microsecond:
-        spec = "seconds"
-    elif when.microsecond % 1000 == 0:
-        spec = "milliseconds"
-    else:
-        spec = "microseconds"
-    return when.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def _payload_bytes(payload: str) -> bytes:
@@ -284,6 +280,8 @@ def simulate(
     ] = None,
 ) -> None:
     """Publish a simulated repository's climate to the broker the settings name."""
+    if duration is not None:
+        _duration_option(duration, "--duration")  # refused before reading anything else
     settings = _settings(config)
     _configure_logging(settings.log_level)
     options = PublishOptions(
@@ -306,7 +304,7 @@ def simulate(
             settings.mqtt, options, progress=lambda line: typer.echo(line, err=True)
         )
     except RegistryError as exc:
-        _fail("\n".join(registry_problems(exc)))
+        _fail(str(exc))
     except ValueError as exc:  # a bad fault spec, format or duration, found before connecting
         raise typer.BadParameter(str(exc)) from None
     except SimulatorError as exc:  # broker unreachable, refusing, or not acknowledging
@@ -349,11 +347,12 @@ def demo(
         ),
     ] = None,
     duration: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--duration",
-            min=0.0,
-            help="Stop by itself after this many (wall-clock) seconds; default: run until Ctrl-C.",
+            help="Stop by itself after this much wall-clock time (20s, 5m…); default: run until "
+            "Ctrl-C.",
+            show_default=False,
         ),
     ] = None,
     formats: Annotated[
@@ -392,23 +391,18 @@ def demo(
 
     from repoclimate.app.demo import DEMO_FORMATS, DemoError, DemoOptions, run_demo
     from repoclimate.app.live import show_live, show_plain
-    from repoclimate.sensors.simulate.faults import FaultSpecError, parse_duration
+    from repoclimate.sensors.simulate.faults import FaultSpecError
     from repoclimate.sensors.simulate.layout import expand_formats
 
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("amqtt").setLevel(logging.CRITICAL)
-    try:
-        backfill_s = parse_duration(backfill)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--backfill") from None
+    backfill_s = _duration_option(backfill, "--backfill")
     interval_s = None
     if interval is not None:
-        try:
-            interval_s = round(parse_duration(interval))
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--interval") from None
+        interval_s = round(_duration_option(interval, "--interval"))
         if interval_s < 1:
             raise typer.BadParameter("must be at least 1s", param_hint="--interval")
+    duration_s = None if duration is None else _duration_option(duration, "--duration")
     try:
         expand_formats(formats or DEMO_FORMATS)
     except ValueError as exc:
@@ -418,7 +412,7 @@ def demo(
         backfill=timedelta(seconds=backfill_s),
         rate=rate,
         faults=tuple(faults or ()),
-        duration=duration,
+        duration=duration_s,
         formats=formats or DEMO_FORMATS,
         port=port,
         data_dir=data_dir,

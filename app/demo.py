@@ -19,7 +19,7 @@ import logging
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -121,23 +121,38 @@ class SimClock:
 
 
 class NotificationFeed:
-    """The demo's notification channel: keeps each notification's subject for the view.
+    """The demo's notification channel: keeps each notification's subject for the view, and
+    counts reminders per alert instead.
 
     The rota of the demo broadcasts every notification to the console; printing whole messages
     would scroll the live table away, so the view shows their subjects (full texts are in the
-    alert database: ``repoclimate alerts list --state DIR/alerts.sqlite --registry
-    DIR/registry.yaml`` with ``--data-dir DIR``).
+    alert database: ``repoclimate alerts list --data-dir DIR`` after ``demo --data-dir DIR``). Under
+    the compressed clock a firing alert reminds every few wall seconds (the rota's
+    ``reminder_minutes`` are simulated minutes): a stream of identical subjects would drown the
+    rest, so reminders are counted by alert id (`reminders`) and the view shows the count on
+    the alert's line.
     """
 
     kind = "console"
 
     def __init__(self, keep: int = 100) -> None:
         self.subjects: deque[str] = deque(maxlen=keep)
+        """Subjects of the notifications other than reminders, newest last."""
+        self.told = 0
+        """How many notifications other than reminders were sent."""
+        self.reminders: Counter[int] = Counter()
+        """Reminders sent per alert id."""
         self.sent = 0
+        """All notifications sent, reminders included."""
 
     def send(self, target: str, message: Message) -> None:
-        self.subjects.append(message.subject)
         self.sent += 1
+        if message.payload.get("kind") == "reminder":
+            for item in message.payload.get("alerts", ()):
+                self.reminders[int(item["id"])] += 1
+            return
+        self.subjects.append(message.subject)
+        self.told += 1
 
 
 @dataclass
@@ -154,6 +169,9 @@ class DemoState:
     error: str | None = None
     open_alerts: list[Alert] = field(default_factory=list)
     notifications: NotificationFeed = field(default_factory=NotificationFeed)
+    horizon: datetime | None = None
+    """The simulated time the alert rules have judged up to (None before the first
+    evaluation): the live view judges freshness at it too."""
 
 
 class DemoError(RuntimeError):
@@ -279,7 +297,7 @@ def _evaluate_alerts(alerting: Alerting, state: DemoState, stop: threading.Event
             if horizon is None or horizon <= evaluated:
                 continue
             state.open_alerts = engine.catch_up(evaluated, horizon).open_alerts
-            evaluated = horizon
+            evaluated = state.horizon = horizon
             engine.dispatch(horizon)
             alerting.outbox.deliver_due(horizon)
         except StoreUnavailable as exc:

@@ -1,39 +1,57 @@
 """What `repoclimate demo` shows while it runs: a live terminal table, or plain summaries.
 
-Every room of the registry with the latest temperature and RH of each of its sensors, coloured
-against the room's climate profile (green inside the band, amber near a limit, red outside,
-grey when the sensor has gone silent), the collector's counts and the open alerts. Times are
-shown in the site's time zone; "ago" is measured on the simulated clock.
+Every room of the registry, by name, with the latest temperature and RH of each of its sensors,
+judged against the room's climate profile (`preservation.status`): green and "ok" inside the
+band, amber and "near" within the rules' margin of a limit, red and "OUT" outside, grey and
+"silent" when the sensor has gone silent — a word beside every colour, for monochrome terminals
+and colour-blind staff. A surface sensor (a wall's temperature) is not held to the air's band,
+as the rules do not hold it: its status is "surface". Then the open alerts (one line each,
+with how many reminders it has sent), the collector's counts and the notifications other than
+reminders.
+
+Freshness ("2 min ago", silent) is judged on the simulated clock at the time the alert rules
+have judged up to (`DemoState.horizon`): while the simulated past streams in, that is the newest
+stored reading, not the wall clock, so sensors do not look stale because the clock runs fast.
+
+A terminal too small for the whole table (80×24) gets the compact layout: one line per sensor,
+the open alerts above the table, and the rows that fit — those with something to see first.
+Times are shown in the site's time zone.
 """
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from rich.console import Console, Group
+from rich.console import Console, ConsoleDimensions, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from repoclimate.alerts.model import Alert, Subject
 from repoclimate.app.demo import SILENT_AFTER, DemoState
-from repoclimate.preservation.profiles import PROFILES, Profile
+from repoclimate.preservation.profiles import PROFILES
+from repoclimate.preservation.status import Band, Status, profile_band, worst
 from repoclimate.sensors.reading import UNASSIGNED, Reading
 
-NEAR_T_K = 0.5
-"""Within this of a temperature limit (inside the band) a value shows amber [K]."""
-NEAR_RH_PCT = 2.0
-"""Within this of an RH limit (inside the band) a value shows amber [%RH]."""
 RECENT_NOTIFICATIONS = 5
-"""How many of the latest notification subjects the live view shows."""
+"""How many of the latest notification subjects the full live view shows."""
 
 View = Callable[[DemoState, threading.Event], None]
 """Runs in the main thread for the whole demo; returns soon after the event is set."""
 
-_STYLE = {"ok": "green", "near": "yellow", "out": "bold red", "silent": "dim", "none": ""}
+_STYLE = {
+    Status.OK: "green",
+    Status.NEAR: "yellow",
+    Status.OUT: "bold red",
+    Status.MISSING: "",
+    "silent": "dim",
+    "waiting": "dim",
+    "unassigned": "yellow",
+}
+_WORD = {Status.OK: "ok", Status.NEAR: "near", Status.OUT: "OUT", Status.MISSING: "–"}
 
 
 @dataclass
@@ -63,24 +81,20 @@ class LatestValues:
                     view.humidity = reading.humidity
             self.placement[reading.sensor] = (reading.site, reading.room)
 
-
-def classify(value: float | None, low: float, high: float, near: float) -> str:
-    """``ok``, ``near`` (within ``near`` of a limit), ``out`` of [low, high], or ``none``."""
-    if value is None:
-        return "none"
-    if value < low or value > high:
-        return "out"
-    if (math.isfinite(low) and value - low < near) or (math.isfinite(high) and high - value < near):
-        return "near"
-    return "ok"
+    def newest(self) -> datetime | None:
+        """The time of the newest reading of any sensor."""
+        return max((view.time for view in self.sensors.values()), default=None)
 
 
-def _band(profile: Profile | None, quantity: str) -> tuple[float, float]:
-    if profile is None:
-        return -math.inf, math.inf
-    if quantity == "t":
-        return profile.t_min_c, profile.t_max_c
-    return profile.rh_min_pct, profile.rh_max_pct
+def as_of(state: DemoState, latest: LatestValues) -> datetime:
+    """The simulated time freshness is judged at: the time the alert rules have judged up to;
+    before their first evaluation, the settled clock but no later than the newest reading (the
+    simulator publishes in time order, so a reading not in yet is not overdue)."""
+    if state.horizon is not None:
+        return state.horizon
+    settled = state.clock.settled()
+    newest = latest.newest()
+    return settled if newest is None else min(settled, newest)
 
 
 def _ago(delta: timedelta) -> str:
@@ -92,58 +106,157 @@ def _ago(delta: timedelta) -> str:
     return f"{seconds // 3600} h ago"
 
 
-def rooms_table(state: DemoState, latest: LatestValues) -> Table:
-    """Rooms → sensors → latest T and RH, coloured against each room's profile band."""
-    now = state.clock.now()
-    settled = state.clock.settled()
-    table = Table(header_style="bold")
-    for column in ("room", "profile", "sensor", "°C", "%RH", "last reading"):
-        table.add_column(column, justify="right" if column in ("°C", "%RH") else "left")
+@dataclass(frozen=True)
+class _Row:
+    """One sensor's line of the table, with how much it asks for attention (0: nothing)."""
+
+    room: str
+    room_short: str
+    profile: str
+    sensor: str
+    temperature: Text
+    humidity: Text
+    status: Text
+    last: Text
+    attention: int
+
+
+def _short_name(name: str) -> str:
+    """``Stack 1 (basement, bound volumes)`` → ``Stack 1``."""
+    return name.split(" (", 1)[0]
+
+
+def _status_text(t: Status, rh: Status) -> Text:
+    """The status word (with the quantities it is about when not ok), styled like the values."""
+    overall = worst(t, rh)
+    word = _WORD[overall]
+    if overall in (Status.NEAR, Status.OUT):
+        which = [name for name, s in (("T", t), ("RH", rh)) if s is overall]
+        word += " " + "+".join(which)
+    return Text(word, _STYLE[overall])
+
+
+def _rows(state: DemoState, latest: LatestValues) -> list[_Row]:
+    at = as_of(state, latest)
+    rows: list[_Row] = []
     for _site, room in state.registry.rooms():
         profile = PROFILES.get(room.profile)
-        t_low, t_high = _band(profile, "t")
-        rh_low, rh_high = _band(profile, "rh")
+        t_band, rh_band = profile_band(profile, "t"), profile_band(profile, "rh")
+        name = room.name or room.id
         profile_text = room.profile
         if profile is not None:
-            profile_text += (
-                f"\n{_fmt_band(t_low, t_high, '°C')} · {_fmt_band(rh_low, rh_high, '%')}"
-            )
+            profile_text += f"\n{_fmt_band(t_band, '°C')} · {_fmt_band(rh_band, '%')}"
         for index, sensor in enumerate(room.sensors):
             first = index == 0
-            view = latest.sensors.get(sensor.id)
-            if view is None:
-                table.add_row(
-                    room.id if first else "",
-                    profile_text if first else "",
-                    sensor.id,
-                    "–",
-                    "–",
-                    Text("waiting", "dim"),
-                )
-                continue
-            silent_after = timedelta(seconds=SILENT_AFTER * sensor.expected_interval_s)
-            silent = settled - view.time > silent_after
-            t_class = "silent" if silent else classify(view.temperature, t_low, t_high, NEAR_T_K)
-            rh_class = "silent" if silent else classify(view.humidity, rh_low, rh_high, NEAR_RH_PCT)
-            table.add_row(
-                room.id if first else "",
+            room_cells = (
+                name if first else "",
+                _short_name(name) if first else "",
                 profile_text if first else "",
                 sensor.id,
-                Text(_fmt(view.temperature, 1), _STYLE[t_class]),
-                Text(_fmt(view.humidity, 1), _STYLE[rh_class]),
-                Text(_ago(now - view.time) + (" (silent)" if silent else ""), _STYLE[t_class]),
+            )
+            view = latest.sensors.get(sensor.id)
+            if view is None:
+                waiting = Text("waiting", _STYLE["waiting"])
+                rows.append(_Row(*room_cells, Text("–"), Text("–"), waiting, Text("–", "dim"), 1))
+                continue
+            silent_after = timedelta(seconds=SILENT_AFTER * sensor.expected_interval_s)
+            silent = at - view.time > silent_after
+            t_status = t_band.status(view.temperature)
+            rh_status = rh_band.status(view.humidity)
+            if silent:
+                styles = (_STYLE["silent"],) * 2
+                status = Text("silent", _STYLE["silent"])
+                attention = 3
+            elif sensor.surface:  # a wall's temperature: the rules judge it for condensation
+                styles = ("", "")
+                status = Text("surface")
+                attention = 0
+            else:
+                styles = (_STYLE[t_status], _STYLE[rh_status])
+                status = _status_text(t_status, rh_status)
+                attention = worst(t_status, rh_status).rank - 1
+            rows.append(
+                _Row(
+                    *room_cells,
+                    Text(_fmt(view.temperature, 1), styles[0]),
+                    Text(_fmt(view.humidity, 1), styles[1]),
+                    status,
+                    Text(_ago(at - view.time), styles[0] if silent else ""),
+                    max(attention, 0),
+                )
             )
     for sensor_id, (site_id, _room) in sorted(latest.placement.items()):
         if site_id == UNASSIGNED:
             view = latest.sensors[sensor_id]
-            table.add_row(
-                Text("unassigned", "yellow"),
-                "",
-                sensor_id,
-                _fmt(view.temperature, 1),
-                _fmt(view.humidity, 1),
-                _ago(now - view.time),
+            label = Text("unassigned", _STYLE["unassigned"])
+            rows.append(
+                _Row(
+                    "unassigned",
+                    "unassigned",
+                    "",
+                    sensor_id,
+                    Text(_fmt(view.temperature, 1)),
+                    Text(_fmt(view.humidity, 1)),
+                    label,
+                    Text(_ago(at - view.time)),
+                    2,
+                )
             )
+    return rows
+
+
+def rooms_table(state: DemoState, latest: LatestValues) -> Table:
+    """Rooms (by name) → sensors → latest T and RH, coloured against each room's profile band,
+    a status word beside the colour."""
+    table = Table(header_style="bold")
+    for column in ("room", "profile", "sensor", "°C", "%RH", "status", "last reading"):
+        table.add_column(column, justify="right" if column in ("°C", "%RH") else "left")
+    for row in _rows(state, latest):
+        room = Text(row.room, _STYLE["unassigned"]) if row.room == UNASSIGNED else row.room
+        table.add_row(
+            room, row.profile, row.sensor, row.temperature, row.humidity, row.status, row.last
+        )
+    return table
+
+
+def compact_table(state: DemoState, latest: LatestValues, max_rows: int | None = None) -> Table:
+    """One line per sensor (short room names, no profile column), for small terminals: at most
+    ``max_rows`` lines under the header. When rows must go, those with something to see (out,
+    near, silent, waiting, unassigned) stay, in the registry's order; the last line says how
+    many are left out."""
+    rows = _rows(state, latest)
+    kept = rows
+    if max_rows is not None and len(rows) > max_rows:
+        room_of: dict[int, str] = {}
+        current = ""
+        for index, row in enumerate(rows):
+            current = row.room_short or current
+            room_of[index] = current
+        by_attention = sorted(range(len(rows)), key=lambda i: (-rows[i].attention, i))
+        chosen = sorted(by_attention[: max(max_rows - 1, 0)])
+        left_out = len(rows) - len(chosen)
+        kept = []
+        shown_room = ""
+        for index in chosen:
+            row = rows[index]
+            room = room_of[index] if room_of[index] != shown_room else ""
+            shown_room = room_of[index]
+            kept.append(replace(row, room_short=room))
+        kept.append(
+            _Row("", f"… {left_out} more sensor{'s' if left_out != 1 else ''}", "", "",
+                 Text(""), Text(""), Text(""), Text(""), 0)
+        )  # fmt: skip
+    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
+    table.add_column("room", no_wrap=True, overflow="ellipsis", max_width=18)
+    table.add_column("sensor", no_wrap=True, overflow="ellipsis", max_width=16)
+    table.add_column("°C", justify="right", no_wrap=True)
+    table.add_column("%RH", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("last", no_wrap=True)
+    for row in kept:
+        table.add_row(
+            row.room_short, row.sensor, row.temperature, row.humidity, row.status, row.last
+        )
     return table
 
 
@@ -151,12 +264,14 @@ def _fmt(value: float | None, decimals: int) -> str:
     return "–" if value is None else f"{value:.{decimals}f}"
 
 
-def _fmt_band(low: float, high: float, unit: str) -> str:
-    if math.isfinite(low) and math.isfinite(high):
+def _fmt_band(band: Band, unit: str) -> str:
+    low = band.low if band.low > -float("inf") else None
+    high = band.high if band.high < float("inf") else None
+    if low is not None and high is not None:
         return f"{low:g}–{high:g}{unit}"
-    if math.isfinite(high):
+    if high is not None:
         return f"≤{high:g}{unit}"
-    if math.isfinite(low) and low > 0:
+    if low is not None:
         return f"≥{low:g}{unit}"
     return f"any{unit}"
 
@@ -188,45 +303,132 @@ def counts_line(state: DemoState) -> str:
     return text
 
 
-def alerts_lines(state: DemoState) -> list[str]:
-    """One line per open alert, worst first (empty when there are none)."""
+def _room_names(state: DemoState, short: bool) -> dict[tuple[str, str], str]:
+    names = {}
+    for site, room in state.registry.rooms():
+        name = room.name or room.id
+        names[site.id, room.id] = _short_name(name) if short else name
+    return names
+
+
+def _place(subject: Subject, rooms: dict[tuple[str, str], str]) -> str:
+    """Where an alert is, for people: the room's name and the sensor id."""
+    if subject.site is None or subject.room is None:
+        return subject.id
+    where = rooms.get((subject.site, subject.room), subject.room)
+    return f"{where} · {subject.sensor}" if subject.sensor else where
+
+
+def alerts_lines(state: DemoState, short_names: bool = False) -> list[str]:
+    """One line per open alert, worst first (empty when there are none): severity, room name
+    and sensor, what, since when (site time), its state and the reminders it has sent — one
+    line however many reminders the compressed clock brings."""
     zone = state.registry.default_timezone
-    alerts = sorted(state.open_alerts, key=lambda a: (-a.severity, a.subject.id, a.rule))
-    return [
-        f"{alert.severity.label:<8} {alert.subject.id}: {alert.summary} "
-        f"(since {alert.since.astimezone(zone):%d %b %H:%M}, {alert.state.value})"
-        for alert in alerts
-    ]
+    rooms = _room_names(state, short_names)
+    reminders = state.notifications.reminders
+    lines = []
+    for alert in _ordered(state.open_alerts):
+        sent = reminders.get(alert.id, 0)
+        told = f", {sent} reminder{'s' if sent != 1 else ''}" if sent else ""
+        lines.append(
+            f"{alert.severity.label:<8} {_place(alert.subject, rooms)}: {alert.summary} "
+            f"(since {alert.since.astimezone(zone):%d %b %H:%M}, {alert.state.value}{told})"
+        )
+    return lines
 
 
-def render(state: DemoState, latest: LatestValues) -> Group:
-    """Everything the live view shows."""
+def _ordered(alerts: Sequence[Alert]) -> list[Alert]:
+    return sorted(alerts, key=lambda a: (-a.severity, a.subject.id, a.rule))
+
+
+def _alerts_text(lines: list[str]) -> Text:
+    if not lines:
+        return Text("open alerts: none", "green")
+    return Text("open alerts:\n" + "\n".join(f"  {line}" for line in lines), "red")
+
+
+def _notified_text(state: DemoState, recent: int) -> Text:
+    feed = state.notifications
+    subjects = list(feed.subjects)[-recent:] if recent else []
+    reminders = sum(feed.reminders.values())
+    head = f"notifications sent: {feed.sent}"
+    if reminders:
+        head += f" ({reminders} reminders, counted per alert above)"
+    return Text(
+        head + "".join(f"\n  {subject}" for subject in subjects),
+        "yellow" if subjects else "",
+    )
+
+
+def render(
+    state: DemoState,
+    latest: LatestValues,
+    console: Console | None = None,
+    size: ConsoleDimensions | None = None,
+) -> Group:
+    """Everything the live view shows, fitted to ``size`` (default: ``console``'s): the full
+    layout when it fits, else the compact one, which keeps the open alerts on screen."""
+    full = _full_layout(state, latest)
+    if console is None:
+        return full
+    width, height = size or console.size
+    if _height(console, full, width) <= height:
+        return full
+    return _compact_layout(state, latest, console, width, height)
+
+
+def _full_layout(state: DemoState, latest: LatestValues) -> Group:
+    at = as_of(state, latest).astimezone(state.registry.default_timezone)
+    judged = "" if state.clock.caught_up else f" · readings in up to {at:%H:%M}"
     header = Text.assemble(
         ("repoclimate demo", "bold"),
         f" · broker {state.broker_url} (embedded, MQTT 3.1.1) · store {state.store_path}\n",
-        f"{start_line(state)} · {clock_line(state)}",
-    )
-    alerts = alerts_lines(state)
-    alert_text = Text("open alerts: none", "green")
-    if alerts:
-        alert_text = Text("open alerts:\n" + "\n".join(f"  {line}" for line in alerts), "red")
-    feed = state.notifications
-    recent = list(feed.subjects)[-RECENT_NOTIFICATIONS:]
-    notified = Text(
-        f"notifications sent: {feed.sent}" + "".join(f"\n  {subject}" for subject in recent),
-        "yellow" if recent else "",
+        f"{start_line(state)} · {clock_line(state)}{judged}",
     )
     footer = Text(counts_line(state) + "\nCtrl-C stops the demo.", "dim")
-    parts: list[Text | Table] = [
+    parts: list[RenderableType] = [
         header,
         rooms_table(state, latest),
-        alert_text,
-        notified,
+        _alerts_text(alerts_lines(state)),
+        _notified_text(state, RECENT_NOTIFICATIONS),
         footer,
     ]
     if state.error:
         parts.append(Text(state.error, "bold red"))
     return Group(*parts)
+
+
+def _compact_layout(
+    state: DemoState, latest: LatestValues, console: Console, width: int, height: int
+) -> Group:
+    header = Text.assemble(("repoclimate demo", "bold"), " · ", clock_line(state))
+    header.no_wrap, header.overflow = True, "ellipsis"
+    footer = Text(counts_line(state) + " · Ctrl-C stops", "dim", no_wrap=True, overflow="ellipsis")
+    notified = _notified_text(state, 1)
+    notified.no_wrap, notified.overflow = True, "ellipsis"
+    top: list[RenderableType] = [header]
+    if state.error:
+        top.append(Text(state.error, "bold red"))
+    bottom: list[RenderableType] = [notified, footer]
+    fixed = sum(_height(console, part, width) for part in (*top, *bottom))
+
+    # the alerts first: at most half the screen, worst first, then the table gets the rest
+    lines = alerts_lines(state, short_names=True)
+    alerts = _alerts_text(lines)
+    budget = max(height - fixed, 2)
+    shown = len(lines)
+    while shown > 0 and _height(console, alerts, width) > max(budget // 2, 2):
+        shown -= 1
+        more = len(lines) - shown
+        alerts = _alerts_text([*lines[:shown], f"… {more} more (repoclimate alerts list)"])
+    table_rows = budget - _height(console, alerts, width) - 1  # the table's header line
+    table = compact_table(state, latest, max_rows=max(table_rows, 1))
+    return Group(*top, alerts, table, *bottom)
+
+
+def _height(console: Console, renderable: RenderableType, width: int) -> int:
+    options = console.options.update(width=width, height=None)
+    return len(console.render_lines(renderable, options, pad=False))
 
 
 def refresh_latest(state: DemoState, latest: LatestValues) -> None:
@@ -235,23 +437,26 @@ def refresh_latest(state: DemoState, latest: LatestValues) -> None:
 
 
 def show_live(console: Console, refresh_s: float = 0.5) -> View:
-    """The live view for an interactive terminal."""
+    """The live view for an interactive terminal, fitted to its size at every refresh."""
 
     def show(state: DemoState, stop: threading.Event) -> None:
         latest = LatestValues()
         refresh_latest(state, latest)
-        with Live(render(state, latest), console=console, auto_refresh=False) as live:
+        with Live(render(state, latest, console), console=console, auto_refresh=False) as live:
             while not stop.wait(refresh_s):
                 refresh_latest(state, latest)
-                live.update(render(state, latest), refresh=True)
+                live.update(render(state, latest, console), refresh=True)
             refresh_latest(state, latest)
-            live.update(render(state, latest), refresh=True)
+            live.update(render(state, latest, console), refresh=True)
 
     return show
 
 
 def show_plain(console: Console, every_s: float = 5.0) -> View:
-    """Plain summaries every ``every_s`` seconds, for logs and terminals without a TTY."""
+    """Plain summaries every ``every_s`` seconds, for logs and terminals without a TTY.
+
+    Each notification is a line, except reminders: the summary counts them (under the demo's
+    compressed clock a firing alert reminds every few wall seconds)."""
 
     def show(state: DemoState, stop: threading.Event) -> None:
         latest = LatestValues()
@@ -269,10 +474,10 @@ def show_plain(console: Console, every_s: float = 5.0) -> View:
             nonlocal printed
             refresh_latest(state, latest)
             feed = state.notifications
-            sent, subjects = feed.sent, list(feed.subjects)
-            for subject in subjects[len(subjects) - min(sent - printed, len(subjects)) :]:
+            told, subjects = feed.told, list(feed.subjects)
+            for subject in subjects[len(subjects) - min(told - printed, len(subjects)) :]:
                 say(f"notification: {subject}")
-            printed = sent
+            printed = told
             say(_summary(state, latest))
 
         while not stop.wait(every_s):
@@ -288,7 +493,9 @@ def show_plain(console: Console, every_s: float = 5.0) -> View:
 def _summary(state: DemoState, latest: LatestValues) -> str:
     reporting = len(latest.sensors)
     alerts = len(state.open_alerts)
+    reminders = sum(state.notifications.reminders.values())
     return (
         f"{clock_line(state)}: {counts_line(state)}; {reporting} sensors reporting; "
         f"{alerts} open alert{'s' if alerts != 1 else ''}"
+        + (f" ({reminders} reminder{'s' if reminders != 1 else ''} sent)" if reminders else "")
     )

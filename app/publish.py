@@ -1,15 +1,25 @@
-"""`repoclimate simulate`: the simulator publishing to the broker the settings name."""
+"""`repoclimate simulate`: the simulator publishing to the broker the settings name.
+
+Simulated times in its progress and summary lines are the (first) site's local time with its
+zone, as everything a person reads.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from repoclimate.app.signals import stop_on_signals
 from repoclimate.ingest.settings import MqttSettings
-from repoclimate.sensors.simulator import SimulationReport, simulate, simulated_registry_yaml
+from repoclimate.sensors.simulator import (
+    SimulationReport,
+    build_layout,
+    simulate,
+    simulated_registry_yaml,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,11 @@ class PublishOptions:
             registry=self.registry, formats=self.formats, copies=self.copies
         )
 
+    def timezone(self) -> tzinfo:
+        """The time zone of the first simulated site (UTC when there is none)."""
+        sites = build_layout(registry=self.registry, formats=self.formats).sites
+        return sites[0].zone if sites else UTC
+
 
 def run_simulator(
     mqtt: MqttSettings, options: PublishOptions, progress: Callable[[str], None]
@@ -42,9 +57,10 @@ def run_simulator(
     ``ValueError`` for a bad fault spec, format or duration.
     """
     stop = threading.Event()
+    zone = options.timezone()
 
     def on_progress(report: SimulationReport) -> None:
-        when = f" (simulated {report.last_time:%Y-%m-%d %H:%M}Z)" if report.last_time else ""
+        when = f" (simulated {_local(report.last_time, zone)})" if report.last_time else ""
         progress(f"published {report.total}, {report.rate:.0f}/s{when}")
 
     with stop_on_signals(stop):
@@ -67,11 +83,16 @@ def run_simulator(
             stop=stop,
             on_progress=on_progress,
         )
-    return summary(report)
+    return summary(report, zone)
 
 
-def summary(report: SimulationReport) -> str:
-    """One line: how many messages per encoding, how fast, which simulated span."""
+def _local(when: datetime, zone: tzinfo) -> str:
+    return f"{when.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+
+def summary(report: SimulationReport, zone: tzinfo = UTC) -> str:
+    """One line: how many messages per encoding, how fast, which simulated span (in ``zone``,
+    the site's)."""
     per_encoding = ", ".join(f"{name} {n}" for name, n in sorted(report.published.items()))
     text = f"published {report.total} messages in {report.wall_s:.1f} s ({report.rate:.0f}/s)"
     if per_encoding:
@@ -80,7 +101,5 @@ def summary(report: SimulationReport) -> str:
     if refused:
         text += f"; the broker refused {refused}"
     if report.first_time and report.last_time:
-        text += (
-            f"; simulated {report.first_time:%Y-%m-%d %H:%M}Z → {report.last_time:%Y-%m-%d %H:%M}Z"
-        )
+        text += f"; simulated {_local(report.first_time, zone)} → {_local(report.last_time, zone)}"
     return text

@@ -8,8 +8,9 @@ Relative paths written in the YAML file resolve against the file's directory, so
 and the registry beside it can move together; relative paths from the environment or the
 defaults resolve against the working directory.
 
-A bad setting fails at start with `SettingsError`, which names every bad key, the reason, and
-where the value came from (file and line, or the environment variable).
+A bad setting fails at start with `SettingsError`, one `sensors.yamlfile.Issue` per bad key:
+where the value came from (file and line, or the environment variable), the key and the reason,
+printed as ``config.yaml:3: store.api_version: Input should be 'v1' or 'v2'``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import os
 import types
 import typing
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,19 +29,52 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from repoclimate.alerts.settings import AlertSettings
 from repoclimate.history.settings import StoreSettings
 from repoclimate.ingest.settings import CollectorSettings, MqttSettings
-from repoclimate.sensors.yamlfile import ConfigError, load_yaml
+from repoclimate.sensors.yamlfile import (
+    ConfigError,
+    FieldPath,
+    Issue,
+    Locate,
+    issue_at,
+    issues_from,
+    load_yaml,
+    unknown_key,
+)
 
 ENV_PREFIX = "REPOCLIMATE_"
 ENV_DELIMITER = "__"
 CONFIG_ENV_VAR = "REPOCLIMATE_CONFIG"
 """Names the config file when ``--config`` is not given; it is not itself a setting."""
 
-Key = tuple[str | int, ...]
+
+class ApiSettings(BaseModel):
+    """The HTTP API of `repoclimate serve`: where it listens, who may read, logs, sessions."""
+
+    listen: str = "127.0.0.1:8080"
+    public_read: bool = False
+    log_format: Literal["text", "json"] = "text"
+    session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    cookie_secure: bool = True
+    ready_spool_limit: int = Field(default=100_000, ge=1)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        bad_host = not host.strip("[]") or " " in host
+        if bad_host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("write HOST:PORT with a port of 1–65535, e.g. 127.0.0.1:8080")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """``listen`` split into host and port (``[::1]:8080`` → ``("::1", 8080)``)."""
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 class Settings(BaseSettings):
     """Everything the service reads at start: broker, collector, store, registry, alerts,
-    logging."""
+    HTTP API, logging."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, extra="forbid"
@@ -52,6 +85,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     registry: Path | None = None
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")
@@ -72,31 +106,8 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
-@dataclass(frozen=True)
-class SettingsProblem:
-    """One bad setting: its dotted key, why it is bad, and where the value came from."""
-
-    key: str
-    reason: str
-    source: str | None = None
-    """``path/config.yaml:12``, ``REPOCLIMATE_STORE__URL``, or None for a default."""
-
-    def __str__(self) -> str:
-        where = f" (from {self.source})" if self.source else ""
-        return f"{self.key}: {self.reason}{where}" if self.key else f"{self.reason}{where}"
-
-    def located(self) -> str:
-        """The problem as ``source: key: reason``, the form editors and CI logs link to."""
-        body = f"{self.key}: {self.reason}" if self.key else self.reason
-        return f"{self.source}: {body}" if self.source else body
-
-
-class SettingsError(Exception):
-    """The settings cannot be loaded; ``problems`` lists every bad key."""
-
-    def __init__(self, problems: list[SettingsProblem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(f"settings error: {p}" for p in problems))
+class SettingsError(ConfigError):
+    """The settings cannot be loaded; ``issues`` lists every bad key."""
 
 
 def load_settings(config: Path | None = None) -> Settings:
@@ -104,23 +115,31 @@ def load_settings(config: Path | None = None) -> Settings:
 
     Raises `SettingsError` naming every bad key, the reason and where the value came from.
     """
+    return load_settings_with_sources(config)[0]
+
+
+def load_settings_with_sources(config: Path | None = None) -> tuple[Settings, Locate]:
+    """`load_settings`, and where each key's value came from: ``locate(("alerts",
+    "state_path"))`` is ``(file, line)``, ``(environment variable, None)``, or ``(None, None)``
+    for a default — to report problems found later (a directory that cannot be written) at the
+    place the user can fix them."""
     data: dict[str, Any] = {}
-    lines: dict[Key, int] = {}
+    lines: dict[FieldPath, int] = {}
     if config is not None:
         data, lines = _read_yaml(config)
         _resolve_relative_paths(Settings, data, config.resolve().parent)
     _reject_unknown_env(os.environ)
+    env = dict(os.environ)
+
+    def locate(path: FieldPath) -> tuple[str | None, int | None]:
+        return _source_of(path, env, config, lines)
+
     try:
-        return Settings(**data)
+        return Settings(**data), locate
     except ValidationError as exc:
-        raise SettingsError(
-            [
-                _problem(error["loc"], _reason(error), os.environ, config, lines)
-                for error in exc.errors(include_url=False)
-            ]
-        ) from None
+        raise SettingsError(issues_from(exc, Settings, locate=locate)) from None
     except PydanticSettingsError as exc:
-        raise SettingsError([SettingsProblem("", str(exc), "environment")]) from None
+        raise SettingsError(Issue("environment", None, "", str(exc))) from None
 
 
 def setting_keys(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[str]:
@@ -138,20 +157,16 @@ def env_var_for(key: str) -> str:
     return ENV_PREFIX + ENV_DELIMITER.join(part.upper() for part in key.split("."))
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[Key, int]]:
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[FieldPath, int]]:
     """The YAML file's mapping and the line of every key in it."""
-    if not path.is_file():
-        raise SettingsError([SettingsProblem("", f"config file not found: {path}")])
     try:
         data, lines = load_yaml(path)
     except ConfigError as exc:
-        raise SettingsError([SettingsProblem("", str(exc))]) from None
+        raise SettingsError(exc.issues) from None
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
-        raise SettingsError(
-            [SettingsProblem("", "the config file must be a mapping of keys", f"{path}:1")]
-        )
+        raise SettingsError(issue_at(path, lines, (), "the config file must be a mapping of keys"))
     return data, lines
 
 
@@ -189,40 +204,31 @@ def _union_members(annotation: Any) -> tuple[Any, ...]:
 
 def _reject_unknown_env(env: Mapping[str, str]) -> None:
     """A misspelt ``REPOCLIMATE_*`` variable would otherwise be ignored without a word."""
-    sections = {name.upper() for name in Settings.model_fields}
-    problems = []
+    sections = list(Settings.model_fields)
+    issues = []
     for name in sorted(env):
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX) or upper == CONFIG_ENV_VAR:
             continue
-        section = upper[len(ENV_PREFIX) :].split(ENV_DELIMITER)[0]
+        section = upper[len(ENV_PREFIX) :].split(ENV_DELIMITER)[0].lower()
         if section not in sections:
-            problems.append(SettingsProblem("", f"unknown setting {section.lower()!r}", name))
-    if problems:
-        raise SettingsError(problems)
+            issues.append(Issue(name, None, section, unknown_key(section, sections)))
+    if issues:
+        raise SettingsError(issues)
 
 
-def _reason(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    return str(error["msg"])
-
-
-def _problem(
-    loc: tuple[str | int, ...],
-    reason: str,
-    env: Mapping[str, str],
-    config: Path | None,
-    lines: Mapping[Key, int],
-) -> SettingsProblem:
-    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
+def _source_of(
+    path: FieldPath, env: Mapping[str, str], config: Path | None, lines: Mapping[FieldPath, int]
+) -> tuple[str | None, int | None]:
+    """The environment variable that set ``path`` (or a section above it), else the file line
+    of its deepest prefix, else None (a default)."""
     upper_env = {name.upper(): name for name in env}
-    for depth in range(len(loc), 0, -1):
-        name = ENV_PREFIX + ENV_DELIMITER.join(str(part).upper() for part in loc[:depth])
+    for depth in range(len(path), 0, -1):
+        name = ENV_PREFIX + ENV_DELIMITER.join(str(part).upper() for part in path[:depth])
         if name in upper_env:
-            return SettingsProblem(key, reason, upper_env[name])
-    for depth in range(len(loc), 0, -1):
-        line = lines.get(tuple(loc[:depth]))
+            return upper_env[name], None
+    for depth in range(len(path), 0, -1):
+        line = lines.get(tuple(path[:depth]))
         if line is not None and config is not None:
-            return SettingsProblem(key, reason, f"{config}:{line}")
-    return SettingsProblem(key, reason, str(config) if config is not None else None)
+            return str(config), line
+    return None, None

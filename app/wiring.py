@@ -14,7 +14,7 @@ from repoclimate.ingest.collector import Collector
 from repoclimate.ingest.pipeline import Pipeline
 from repoclimate.ingest.settings import CollectorSettings, FormatName, MqttSettings, TopicRoute
 from repoclimate.ingest.stats import StatsSnapshot
-from repoclimate.sensors.registry import Registry, RegistryError, load_registry
+from repoclimate.sensors.registry import Registry, load_registry
 
 
 def registry_from(path: Path | None) -> Registry:
@@ -25,11 +25,6 @@ def registry_from(path: Path | None) -> Registry:
     return Registry.empty() if path is None else load_registry(path)
 
 
-def registry_problems(error: RegistryError) -> list[str]:
-    """One ``registry error: file:line: field: reason`` line per issue of ``error``."""
-    return [f"registry error: {issue}" for issue in error.issues]
-
-
 def pipeline_from(
     mqtt: MqttSettings,
     collector: CollectorSettings,
@@ -38,7 +33,9 @@ def pipeline_from(
 ) -> Pipeline:
     """The collector's pipeline; ``fmt`` forces one format for every topic instead of the routes."""
     routes = mqtt.topics if fmt is None else [TopicRoute(filter="#", format=fmt)]
-    return Pipeline(registry, routes, collector.max_payload_bytes)
+    return Pipeline(
+        registry, routes, collector.max_payload_bytes, dead_letter_topic=mqtt.dead_letter_topic
+    )
 
 
 def collector_from(

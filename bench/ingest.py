@@ -18,8 +18,9 @@ consumer gets the same stream, in two ways:
 
 Consumers: ``mosquitto_sub`` (the broker's own limit), a plain paho subscriber that only counts
 (the limit for a Python client on paho's own receive path), the collector as a child process
-wired as ``repoclimate collect`` is (its RSS sampled with psutil; CPU seconds from the OS), and
-two collectors on one shared subscription (``$share/bench/…``). Servers are private
+wired as ``repoclimate collect`` is (its RSS sampled with psutil; CPU seconds from the OS), the
+same collector on paho's own receive path (``collector.fast_path: false``, consumer ``plain``),
+and two collectors on one shared subscription (``$share/bench/…``). Servers are private
 (``tests.servers``) on loopback ports.
 """
 
@@ -232,6 +233,7 @@ class CollectorChild:
         batch_size: int,
         shared_group: str | None = None,
         stamp_journal_s: float | None = None,
+        fast_path: bool = True,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         mqtt = MqttSettings(
@@ -241,7 +243,9 @@ class CollectorChild:
             shared_group=shared_group,
             dead_letter_topic=f"deadletter/{client_id}",
         )
-        collector = CollectorSettings(batch_size=batch_size, spool_dir=workdir / "spool")
+        collector = CollectorSettings(
+            batch_size=batch_size, spool_dir=workdir / "spool", fast_path=fast_path
+        )
         if stamp_journal_s is not None:
             collector.stamp_journal_s = stamp_journal_s
         store = StoreSettings(
@@ -324,9 +328,10 @@ def bench_collectors(
     backlog: bool,
     profile: Path | None = None,
     stamp_journal_s: float | None = None,
+    fast_path: bool = True,
 ) -> dict[str, object]:
     total = publishers * per
-    prefix = f"c{collectors}{'b' if backlog else 'l'}"
+    prefix = f"c{collectors}{'b' if backlog else 'l'}{'' if fast_path else 'p'}"
     database = f"bench_{prefix}"
     influxdb.create_database(database)
     group = "bench" if collectors > 1 else None
@@ -343,6 +348,7 @@ def bench_collectors(
                 batch_size,
                 group,
                 stamp_journal_s,
+                fast_path,
             )
             for i in range(collectors)
         ]
@@ -411,6 +417,7 @@ def bench_collectors(
         reached = [r for s, r in rss if s >= fraction * total]
         marks[f"{int(fraction * 100)}%"] = round((reached[0] if reached else rss[-1][1]) / MIB, 1)
     result: dict[str, object] = {
+        "receive_path": "fast" if stats[0].get("fast_path") else "paho",
         "readings_per_s": round(total / elapsed),
         "seconds": round(elapsed, 2),
         "stored_in_influxdb": stored,
@@ -443,8 +450,9 @@ def main() -> None:
     parser.add_argument("--modes", default="live,backlog", help="live, backlog or both")
     parser.add_argument(
         "--consumers",
-        default="mosquitto_sub,paho,collector,shared",
-        help="comma-separated: mosquitto_sub, paho, collector, shared",
+        default="mosquitto_sub,paho,collector,plain,shared",
+        help="comma-separated: mosquitto_sub, paho, collector, plain (the collector on paho's "
+        "own receive path), shared",
     )
     parser.add_argument("--profile", type=Path, help="py-spy raw profile of the live collector")
     parser.add_argument(
@@ -483,9 +491,13 @@ def main() -> None:
                 row["paho_counter_per_s"] = round(
                     bench_paho_counter(broker, args.publishers, per, backlog)
                 )
-            for name, count in (("collector", 1), ("shared", 2)):
+            for name, count, fast, key in (
+                ("collector", 1, True, "collectors_1"),
+                ("plain", 1, False, "collectors_1_plain"),
+                ("shared", 2, True, "collectors_2"),
+            ):
                 if name in consumers:
-                    row[f"collectors_{count}"] = bench_collectors(
+                    row[key] = bench_collectors(
                         broker,
                         influxdb,
                         workdir,
@@ -494,8 +506,9 @@ def main() -> None:
                         args.batch_size,
                         count,
                         backlog,
-                        args.profile if not backlog and count == 1 else None,
+                        args.profile if not backlog and count == 1 and fast else None,
                         args.stamp_journal_s,
+                        fast,
                     )
             print(json.dumps({mode: row}), file=sys.stderr, flush=True)
         results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

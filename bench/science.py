@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from repoclimate.preservation.ipi_mould_table import IPI_DAYS_TO_MOULD
 from repoclimate.preservation.metrics import fleet_metrics, room_metrics
 from repoclimate.preservation.profiles import get_profile
 
@@ -64,10 +65,12 @@ def plain_python_metrics(
         )
         pi_l.append(exp((95220 - 134.9 * rh) / (8.314 * (t + 273.15)) + 0.0284 * rh - 28.023) / 365)
         lm_l.append((50 / rh) ** 1.3 * exp(100e3 / 8.314 * (1 / (t + 273.15) - 1 / 293.15)))
-        if 2 <= t <= 45 and rh > 65:
-            days_l.append(28.09 * (t / 20) ** -2.4625 * ((rh - 65) / 35) ** -0.889)
-        else:
-            days_l.append(math.inf)
+        cell = (
+            IPI_DAYS_TO_MOULD[math.floor(t + 0.5) - 2][math.floor(rh + 0.5) - 65]
+            if 2 <= t <= 45 and 65 <= rh <= 100
+            else 0
+        )
+        days_l.append(float(cell) if cell else math.inf)
     # MRF with the 24 h reset
     mrf, dry_h, mrf_max = 0.0, 0.0, 0.0
     for days in days_l:

@@ -64,6 +64,15 @@ class MqttSettings(BaseModel):
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     dead_letter_topic: str = "repoclimate/deadletter"
 
+    @field_validator("dead_letter_topic")
+    @classmethod
+    def _check_dead_letter_topic(cls, value: str) -> str:
+        if not value or any(char in value for char in "+#\x00"):
+            raise ValueError("must be a topic to publish to: not empty, no + or # wildcards")
+        if value.startswith("$"):
+            raise ValueError("must not start with $ (reserved for the broker)")
+        return value
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -124,4 +133,16 @@ class CollectorSettings(BaseModel):
         allow_inf_nan=False,
         description="how long after a crash a redelivered message without a device time still "
         "gets its first receive stamp (so it rewrites its point instead of adding one); 0: off",
+    )
+    stuck_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="a received message still unacknowledged after this long marks the collector "
+        "stuck (stats, log, health): a hung store or spool stops the stream while connected",
+    )
+    fast_path: bool = Field(
+        default=True,
+        description="receive through the fast path over paho's internals when the installed "
+        "paho is a verified version (else, or if it fails, paho's own path is used)",
     )

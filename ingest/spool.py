@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -28,8 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from repoclimate.ingest.stamps import StampJournal
+from repoclimate.ingest.stamps import StampJournal, immediate_transaction
 from repoclimate.sensors.reading import Reading
+
+logger = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -150,14 +153,18 @@ class Spool:
         return self._pending
 
     def append(self, readings: Sequence[Reading]) -> None:
-        """Add a batch behind everything spooled; durable (committed and fsynced) on return."""
+        """Add a batch behind everything spooled; durable (committed and fsynced) on return.
+
+        Raises `sqlite3.Error` when it cannot (e.g. ``database or disk is full``).
+        """
         if not readings:
             return
         body = encode_readings(readings)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO batch (readings, body) VALUES (?, ?)", (len(readings), body)
-            )
+            with immediate_transaction(self._db):
+                self._db.execute(
+                    "INSERT INTO batch (readings, body) VALUES (?, ?)", (len(readings), body)
+                )
             self._pending += len(readings)
 
     def peek(self, max_readings: int) -> SpoolChunk:
@@ -179,13 +186,8 @@ class Spool:
         if not chunk.ids:
             return
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 self._db.executemany("DELETE FROM batch WHERE id = ?", [(i,) for i in chunk.ids])
-            except sqlite3.Error:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
             row = self._db.execute("SELECT COALESCE(SUM(readings), 0) FROM batch").fetchone()
             self._pending = int(row[0])
 
@@ -194,6 +196,8 @@ class Spool:
         with self._lock:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:  # e.g. a full disk: the WAL is checkpointed next time
+                logger.warning("spool %s: cannot checkpoint its WAL on close: %s", self.path, exc)
             finally:
                 self._db.close()
                 self._release_lock()

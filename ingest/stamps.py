@@ -30,6 +30,13 @@ committed: a row goes when all its entries are older than ``keep_s`` or than the
 `MAX_IN_FLIGHT` entries (the most messages that can be unacknowledged at once; the collector
 acknowledges in order, so an older message has been acknowledged and will not come again).
 
+The journal must never stand between a healthy store and its readings: when its commit fails
+(``database or disk is full`` on a full spool disk, an I/O error) the transaction is rolled
+back, the failure is counted and logged, ``degraded`` is set until a commit succeeds again, and
+`StampJournal.commit` returns False: the batch goes to the store all the same. The entries are
+still matched in memory while the process lives; only a crash during a degraded spell can
+store a redelivered reading a second time, at a later receive stamp.
+
 One case is left: a redelivery whose first delivery was never journaled (received, but not yet in
 a committed batch when the collector died) while its slot still holds an earlier, acknowledged
 delivery under the same identifier with the same topic and payload. It takes that stamp, and its
@@ -39,12 +46,16 @@ two deliveries are 65 535 messages apart.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import struct
 import threading
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from hashlib import blake2b
+
+logger = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 65_535
 """Most QoS 1 messages that can be unacknowledged at once (16-bit packet identifiers, 0 unused)."""
@@ -65,6 +76,24 @@ CREATE TABLE IF NOT EXISTS stamp (
 its last stamp, ``entries`` the batch's entries (`_ENTRY`, in order) end to end."""
 
 
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an autocommit connection; on any error (including a
+    ``COMMIT`` that fails, e.g. on a full disk, which leaves the transaction open) roll back, so
+    the connection's next statement does not silently join a transaction that never commits."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                logger.error("cannot roll back a spool transaction: %s", exc)
+        raise
+
+
 def stamp_key(topic: bytes, payload: bytes) -> bytes:
     """The digest of one message: blake2b-128 of its topic (UTF-8) and payload."""
     digest = blake2b(topic, digest_size=_DIGEST)
@@ -79,6 +108,8 @@ class StampJournal:
     Threads: `lookup` and `note` belong to the collector's decoder thread (the slots are touched
     by that thread only); `commit` to its writer thread (under the spool's lock, on the spool's
     connection). ``keep_s`` of 0 turns the journal off: nothing is kept or found.
+    ``degraded`` is True while commits fail (see the module docstring), ``failures`` counts
+    failed commits.
     """
 
     def __init__(
@@ -98,6 +129,8 @@ class StampJournal:
         self._digests = bytearray(_DIGEST * (MAX_IN_FLIGHT + 1))
         self._stamps = array("q", [0]) * (MAX_IN_FLIGHT + 1)  # 0: empty slot
         self._next_seq = 1
+        self.degraded = False
+        self.failures = 0
         with lock:
             db.execute(_SCHEMA)
             if not self.enabled:
@@ -132,26 +165,42 @@ class StampJournal:
         self._digests[offset : offset + _DIGEST] = key
         self._stamps[mid] = stamp_us
 
-    def commit(self, entries: Sequence[bytes]) -> None:
+    def commit(self, entries: Sequence[bytes]) -> bool:
         """Make a batch's entries (from `note`, in order) durable: one row, one transaction,
-        fsynced; rows whose entries are all too old go in the same transaction."""
+        fsynced; rows whose entries are all too old go in the same transaction.
+
+        Returns whether they are durable. A failure is rolled back, counted, logged and makes
+        the journal ``degraded``; it is never raised: the batch may go to the store anyway.
+        """
         if not entries:
-            return
+            return True
         first_seq = _ENTRY.unpack_from(entries[0])[0]
         newest_us = _ENTRY.unpack_from(entries[-1])[3]
         with self._lock:
             db = self._db
-            db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute(
-                    "INSERT OR REPLACE INTO stamp (id, newest_us, entries) VALUES (?, ?, ?)",
-                    (first_seq, newest_us, b"".join(entries)),
-                )
-                self._prune_rows(newest_us)
-            except sqlite3.Error:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+                with immediate_transaction(db):
+                    db.execute(
+                        "INSERT OR REPLACE INTO stamp (id, newest_us, entries) VALUES (?, ?, ?)",
+                        (first_seq, newest_us, b"".join(entries)),
+                    )
+                    self._prune_rows(newest_us)
+            except sqlite3.Error as exc:
+                self.failures += 1
+                if not self.degraded:
+                    logger.error(
+                        "receive-stamp journal cannot commit (%s); storing without it until it "
+                        "can: a redelivery after a crash meanwhile may be stored twice",
+                        exc,
+                    )
+                self.degraded = True
+                return False
+        if self.degraded:
+            self.degraded = False
+            logger.warning(
+                "receive-stamp journal commits again (%d failed commits before)", self.failures
+            )
+        return True
 
     def _prune_rows(self, now_us: int) -> None:
         """Delete the rows before the one holding the oldest entry still kept (by count), and

@@ -17,7 +17,7 @@ class StatsSnapshot:
     """The collector's counters at one instant (all counts since the collector started).
 
     Messages: ``received`` (every MQTT message handed to the collector), ``ignored`` (messages
-    that carry no reading: status, availability, the collector's own dead letters), ``rejected``
+    that carry no reading: status, availability, dead letters of any collector), ``rejected``
     (messages refused, by reason code), ``acked``, ``restamped`` (redelivered messages without a
     device time that got their first receive stamp back from the stamp journal). Readings:
     ``readings`` (decoded and valid), ``stored`` (written to the store, directly or drained from
@@ -26,6 +26,24 @@ class StatsSnapshot:
     dead-lettered). ``dead_lettered`` counts
     dead-letter records published, ``batches`` the batches handled, ``store_errors`` the failed
     store writes (transient or not). ``spool_pending`` is the readings waiting in the spool now.
+
+    The connection: ``connected`` (now), ``connections`` (made), ``connect_failures`` (attempts
+    that failed or were refused). The watchdog: ``network_thread_restarts`` (times the MQTT
+    client was replaced because its network loop had died or stalled), ``stalls`` (of those, a
+    receive loop that had stopped reading), ``stalled`` (the watchdog sees a stall now).
+    ``fast_path`` says whether the fast receive path is in use now, ``fast_path_fallbacks`` how
+    often an override of it raised and the client fell back to paho's own path.
+
+    Poison and stalls: ``dead_letters_refused`` (records the broker refused: PUBACK ≥ 0x80),
+    ``dead_letters_local`` (records the broker refused or did not confirm in time, kept in the
+    local dead-letter file instead), ``dead_letters_lost`` (records neither took: only logged),
+    ``session_takeovers`` (MQTT 5 reason 0x8E: another client with this client id took the
+    session), ``stamp_journal_failures`` (receive-stamp journal commits that failed, e.g. on a
+    full spool disk), ``spool_errors`` (spool writes that failed: readings then went to the store
+    directly, ahead of older spooled ones, or drained readings stayed in the spool to be sent
+    again) and ``stamp_journal_degraded`` (it fails now: readings are stored without
+    it). ``stuck`` is set while messages received more than ``collector.stuck_after_s`` ago are
+    still unacknowledged (a hung store, a full receive window).
     """
 
     received: int = 0
@@ -44,6 +62,20 @@ class StatsSnapshot:
     connected: bool = False
     connections: int = 0
     restamped: int = 0
+    connect_failures: int = 0
+    network_thread_restarts: int = 0
+    stalls: int = 0
+    stalled: bool = False
+    fast_path: bool = False
+    fast_path_fallbacks: int = 0
+    dead_letters_refused: int = 0
+    dead_letters_local: int = 0
+    dead_letters_lost: int = 0
+    session_takeovers: int = 0
+    stamp_journal_failures: int = 0
+    spool_errors: int = 0
+    stamp_journal_degraded: bool = False
+    stuck: bool = False
 
     @property
     def rejected_total(self) -> int:
@@ -65,7 +97,18 @@ _COUNTERS = (
     "store_errors",
     "connections",
     "restamped",
+    "connect_failures",
+    "network_thread_restarts",
+    "stalls",
+    "fast_path_fallbacks",
+    "dead_letters_refused",
+    "dead_letters_local",
+    "dead_letters_lost",
+    "session_takeovers",
+    "stamp_journal_failures",
+    "spool_errors",
 )
+_FLAGS = ("connected", "stalled", "fast_path", "stamp_journal_degraded", "stuck")
 
 
 class CollectorStats:
@@ -76,7 +119,7 @@ class CollectorStats:
         self._counts: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self._rejected: Counter[str] = Counter()
         self._spool_pending = 0
-        self._connected = False
+        self._flags: dict[str, bool] = dict.fromkeys(_FLAGS, False)
 
     def add(self, rejected: Mapping[str, int] | None = None, **counts: int) -> None:
         """Add to named counters (see `StatsSnapshot`) and to rejection counts by reason."""
@@ -94,9 +137,16 @@ class CollectorStats:
 
     def set_connected(self, connected: bool) -> None:
         with self._lock:
-            self._connected = connected
+            self._flags["connected"] = connected
             if connected:
                 self._counts["connections"] += 1
+
+    def set_flag(self, name: str, value: bool) -> None:
+        """Set a state flag of `StatsSnapshot` (any flag but ``connected``)."""
+        if name not in _FLAGS or name == "connected":
+            raise KeyError(f"unknown collector flag {name!r}")
+        with self._lock:
+            self._flags[name] = value
 
     def snapshot(self) -> StatsSnapshot:
         """A consistent copy of every counter."""
@@ -104,6 +154,10 @@ class CollectorStats:
             return StatsSnapshot(
                 rejected=dict(self._rejected),
                 spool_pending=self._spool_pending,
-                connected=self._connected,
+                connected=self._flags["connected"],
+                stalled=self._flags["stalled"],
+                fast_path=self._flags["fast_path"],
+                stamp_journal_degraded=self._flags["stamp_journal_degraded"],
+                stuck=self._flags["stuck"],
                 **self._counts,
             )

@@ -16,7 +16,7 @@ in through ``mould=`` rather than integrated again from zero; the room's are the
 sensors'. The mould rule itself takes its sensitivity class and decline from
 :data:`SENSITIVITY_FOR_HOLDINGS` and :data:`DECLINE_FOR_HOLDINGS`, so a backtest with
 ``room_metrics`` over the same hours gives the same indices. Compliance is
-:func:`preservation.profiles.compliance` of the same series.
+:func:`preservation.compliance.compliance` of the same series.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from repoclimate.preservation._series import (
     prepare_series,
     sample_durations,
 )
+from repoclimate.preservation.compliance import Compliance, compliance
 from repoclimate.preservation.decay import (
     Rating,
     lifetime_multiplier,
@@ -54,8 +55,8 @@ from repoclimate.preservation.mould import (
     mould_risk_factor,
     vtt_mould_index,
 )
-from repoclimate.preservation.profiles import Compliance, Profile, compliance
-from repoclimate.preservation.psychrometrics import dew_point
+from repoclimate.preservation.profiles import Profile
+from repoclimate.preservation.psychrometrics import dew_point, frost_point
 
 Holdings = Literal["paper", "parchment", "photographs", "film", "magnetic", "mixed", "wood"]
 
@@ -105,6 +106,9 @@ class RoomMetrics:
     hours: FloatArray
     dew_point: FloatArray
     """Dew point [°C]."""
+    frost_point: FloatArray
+    """Frost point [°C] where the air's moisture would deposit as frost (NaN where it is above
+    0 °C: the dew point tells there). Cold stores read this, not the dew point over water."""
     emc: FloatArray
     """Wood equilibrium moisture content [%]."""
     pi: FloatArray
@@ -145,6 +149,7 @@ class RoomMetrics:
         days = np.where(np.isfinite(self.days_to_mould), self.days_to_mould, np.nan)
         return {
             "dew_point": self.dew_point,
+            "frost_point": self.frost_point,
             "emc": self.emc,
             "preservation_index": self.pi,
             "lifetime_multiplier": self.lifetime_multiplier,
@@ -195,7 +200,7 @@ def room_metrics(
     it stands for one median interval, and the rest is gap. NaN samples stand for nothing.
     Time-weighted summaries (TWPI, mean LM, EMC time outside band) weight samples by these
     hours; cumulative models (MRF, VTT) advance by them; gaps advance nothing. Compliance is
-    :func:`preservation.profiles.compliance` of the same series (an RH-only profile counts
+    :func:`preservation.compliance.compliance` of the same series (an RH-only profile counts
     samples without a temperature).
     """
     if holdings not in SENSITIVITY_FOR_HOLDINGS:
@@ -228,6 +233,7 @@ def room_metrics(
         rh_pct=rh,
         hours=hours,
         dew_point=dew_point(t, rh),
+        frost_point=frost_point(t, rh),
         emc=emc,
         pi=pi,
         lifetime_multiplier=lm,

@@ -9,9 +9,9 @@ References
 ----------
 [1] Image Permanence Institute, Dew Point Calculator, http://www.dpcalc.org/dp.js: ``mold(t, rh)``
     returns 0 (no risk) when t > 45 °C, t < 2 °C or RH < 65 %, else a table of days to
-    germination on whole °C and whole % RH (T 2–45 °C, RH 65–100 %). Structure as reproduced
-    in the ``preservationeval`` package (github.com/petter-b/preservationeval) and quoted in
-    greenbuildingadvisor.com/question/how-to-calculate-days-to-mold.
+    germination on whole °C and whole % RH (T 2–45 °C, RH 65–100 %), transcribed in
+    `repoclimate.preservation.ipi_mould_table` from the ``preservationeval`` package
+    (github.com/petter-b/preservationeval).
 [2] Hukka, A. & Viitanen, H. (1999). A mathematical model of mould growth on wooden material.
     Wood Sci. Technol. 33, 475–485.
 [3] Ojanen, T., Viitanen, H., Peuhkuri, R., Lähdesmäki, K., Vinha, J. & Salminen, K. (2010).
@@ -35,21 +35,35 @@ from repoclimate.preservation._series import (
     elapsed_in_runs,
     scalar_or_array,
 )
+from repoclimate.preservation.ipi_mould_table import (
+    IPI_DAYS_TO_MOULD,
+    IPI_MOULD_RH_MIN_PCT,
+    IPI_MOULD_T_MAX_C,
+    IPI_MOULD_T_MIN_C,
+)
 
 # --- IPI days to mould -------------------------------------------------------------------------
 
-MOULD_T_RANGE_C = (2.0, 45.0)
-MOULD_RH_MIN_PCT = 65.0
-"""IPI's no-risk boundaries [1]: no germination below 65 % RH or outside 2…45 °C."""
+MOULD_T_RANGE_C = (float(IPI_MOULD_T_MIN_C), float(IPI_MOULD_T_MAX_C))
+MOULD_RH_MIN_PCT = float(IPI_MOULD_RH_MIN_PCT)
+"""IPI's outer no-risk boundaries [1]: no germination below 65 % RH or outside 2…45 °C. Inside
+them the no-risk threshold depends on temperature (see :func:`mould_rh_threshold`)."""
 
-DAYS_TO_MOULD_AT_20C_100PCT = 28.09
-DAYS_TO_MOULD_T_EXPONENT = -2.4625
-DAYS_TO_MOULD_RH_EXPONENT = -0.8890
-"""Coefficients of our fit to IPI's published days-to-mould values (see :func:`days_to_mould`)."""
+_DAYS_TABLE: FloatArray = np.array(IPI_DAYS_TO_MOULD, dtype=np.float64)
+_DAYS_TABLE[_DAYS_TABLE == 0.0] = np.inf
+_DAYS_TABLE.setflags(write=False)
 
 MRF_GERMINATION = 1.0
 """MRF at which germination is expected."""
 MRF_RESET_AFTER_HOURS = 24.0
+"""Hours of no-risk conditions in a row after which the MRF restarts from 0 (see
+:func:`mould_risk_factor`: from a public implementation, not from IPI)."""
+
+
+def _js_round(x: FloatArray) -> FloatArray:
+    """JavaScript ``Math.round``: to the nearest integer, halves up (towards +inf)."""
+    result: FloatArray = np.floor(x + 0.5)
+    return result
 
 
 @overload
@@ -59,21 +73,20 @@ def days_to_mould(t_c: ArrayLike, rh_pct: ArrayLike) -> FloatArray: ...
 def days_to_mould(t_c: ArrayLike, rh_pct: ArrayLike) -> np.float64 | FloatArray:
     """Days until mould spores germinate at constant T and RH (IPI) [days]; inf where none.
 
-    IPI's model [1] is a lookup table: no germination (infinite days) below 65 % RH or outside
-    2…45 °C, otherwise a tabulated number of days. The table is IPI's, is not published as a
-    formula, and is not redistributed here. We use a smooth fit of our own to the dpcalc values
-    that are public (the validated cases of ``preservationeval``: 165 days at 20 °C / 70 %,
-    46 at 28 °C / 74 %, 13 at 33 °C / 80 %, 5 at 44 °C / 97 %)::
+    IPI's published table [1] (`repoclimate.preservation.ipi_mould_table`), read as IPI's Dew
+    Point Calculator reads it: no risk when T > 45 °C, T < 2 °C or RH < 65 %; otherwise the
+    value at T and RH rounded half up to whole degrees and percent, where the table's "no risk"
+    cells (below the temperature-dependent threshold, see :func:`mould_rh_threshold`) are no
+    risk. There is no interpolation between cells: IPI's calculator has none, and its cumulative
+    Mould Risk Factor is built on these same step values.
 
-        days = 28.09 · (T / 20 °C)^−2.4625 · ((RH − 65) / 35)^−0.889    2 ≤ T ≤ 45, 65 < RH ≤ 100
+    Agreement with IPI over the whole grid (2…45 °C × 65…100 %RH, 1584 cells, 1147 with risk):
+    exact — median and worst ratio 1.0, no-risk cells agree in all 1584 (checked cell by cell in
+    the tests). Shape: fastest germination around 25–34 °C, slower again towards 45 °C (not
+    monotonic in T); the no-risk threshold is 90 % at 2 °C and 45 °C, 65–66 % near 24–31 °C;
+    never rising with RH.
 
-    It reproduces those four values within −13 %…+34 % (best at 20 °C / 70 %, −4 %), falls
-    monotonically with T and with RH, and goes smoothly to infinity as RH falls to 65 %, so the
-    cumulative risk has no jump at IPI's threshold. **Deviation**: between the anchors it is an
-    interpolation of a table we could not check cell by cell; treat single values as ±35 %.
-
-    Validity: inf (no risk) for RH ≤ 65 % or T outside 2…45 °C, as IPI; NaN for NaN input or
-    RH outside 0…100 %.
+    Validity: inf (no risk) as above; NaN for NaN input or RH outside 0…100 %.
 
     Parameters
     ----------
@@ -89,21 +102,55 @@ def days_to_mould(t_c: ArrayLike, rh_pct: ArrayLike) -> np.float64 | FloatArray:
 
     References
     ----------
-    [1] IPI dpcalc.org dp.js ``mold(t, rh)``; values via ``preservationeval``.
+    [1] IPI Dew Point Calculator, dpcalc.org, ``dp.js`` ``mold(t, rh)``; table as transcribed in
+        `repoclimate.preservation.ipi_mould_table`.
+    """
+    t, rh = np.broadcast_arrays(as_float_array(t_c), as_float_array(rh_pct))
+    bad = ~np.isfinite(t) | ~np.isfinite(rh) | (rh < 0) | (rh > 100)
+    inside = ~bad & (t >= MOULD_T_RANGE_C[0]) & (t <= MOULD_T_RANGE_C[1]) & (rh >= MOULD_RH_MIN_PCT)
+    row = np.clip(_js_round(np.where(inside, t, 20.0)), IPI_MOULD_T_MIN_C, IPI_MOULD_T_MAX_C)
+    col = np.clip(_js_round(np.where(inside, rh, 80.0)), IPI_MOULD_RH_MIN_PCT, 100)
+    looked_up = _DAYS_TABLE[
+        row.astype(np.intp) - IPI_MOULD_T_MIN_C, col.astype(np.intp) - IPI_MOULD_RH_MIN_PCT
+    ]
+    result = np.where(inside, looked_up, np.inf)
+    return scalar_or_array(np.where(bad, np.nan, result))
+
+
+@overload
+def mould_rh_threshold(t_c: float) -> np.float64: ...
+@overload
+def mould_rh_threshold(t_c: ArrayLike) -> FloatArray: ...
+def mould_rh_threshold(t_c: ArrayLike) -> np.float64 | FloatArray:
+    """The RH [%] from which IPI predicts germination at temperature T: risk iff RH ≥ this.
+
+    With the table read at RH rounded half up, the lowest whole percent with risk, RH_min,
+    starts at RH_min − 0.5, never below 65 %: 89.5 % at 2 °C and 45 °C, 65.5 % at 24–31 °C
+    (65 % at 28 °C). ``inf`` outside 2…45 °C (no risk at any RH), NaN for NaN.
+
+    Parameters
+    ----------
+    t_c : float or array_like
+        Temperature [°C].
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        Threshold RH [%].
     """
     t = as_float_array(t_c)
-    rh = as_float_array(rh_pct)
-    risk = (t >= MOULD_T_RANGE_C[0]) & (t <= MOULD_T_RANGE_C[1]) & (rh > MOULD_RH_MIN_PCT)
-    x = np.where(risk, (rh - MOULD_RH_MIN_PCT) / (100.0 - MOULD_RH_MIN_PCT), 1.0)
-    tt = np.where(risk, t, 20.0)
-    days = (
-        DAYS_TO_MOULD_AT_20C_100PCT
-        * (tt / 20.0) ** DAYS_TO_MOULD_T_EXPONENT
-        * x**DAYS_TO_MOULD_RH_EXPONENT
-    )
-    result = np.where(risk, days, np.inf)
-    bad = ~np.isfinite(t) | ~np.isfinite(rh) | (rh < 0) | (rh > 100)
-    return scalar_or_array(np.where(bad, np.nan, result))
+    inside = np.isfinite(t) & (t >= MOULD_T_RANGE_C[0]) & (t <= MOULD_T_RANGE_C[1])
+    row = np.clip(_js_round(np.where(inside, t, 20.0)), IPI_MOULD_T_MIN_C, IPI_MOULD_T_MAX_C)
+    first = _FIRST_RISK_RH[row.astype(np.intp) - IPI_MOULD_T_MIN_C]
+    threshold = np.maximum(first - 0.5, MOULD_RH_MIN_PCT)
+    result = np.where(inside, threshold, np.inf)
+    return scalar_or_array(np.where(np.isnan(t), np.nan, result))
+
+
+_FIRST_RISK_RH: FloatArray = IPI_MOULD_RH_MIN_PCT + np.argmax(
+    np.isfinite(_DAYS_TABLE), axis=1
+).astype(np.float64)
+"""Per table row, the lowest whole RH [%] with risk (every row has some)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +209,14 @@ def mould_risk_factor(
     they last ``reset_after_hours`` in a row (24 h by default) the spores are taken to have
     dried out and the MRF resets to 0. ``reset_after_hours=None`` never resets.
 
-    Source of the reset rule: IPI's eClimateNotebook documentation could not be reached; the
-    24-hour reset is the rule described in public implementations of IPI's method (e.g. a
+    At constant conditions the MRF reaches 1 after exactly IPI's days to germination (e.g. 14
+    days at 20 °C / 80 %, 9 at 10 °C / 85 %; tested).
+
+    Source of the reset rule: not IPI. IPI's eClimateNotebook documentation could not be
+    reached; the 24-hour reset is the rule of public implementations of IPI's method (a
     GoRP/"growth over reading period" engine citing the IPI Dew Point Calculator). It is a
-    parameter so it can be changed when IPI's own wording is checked.
+    parameter (``reset_after_hours``, default :data:`MRF_RESET_AFTER_HOURS`) so it can be
+    changed when IPI's own wording is checked.
 
     NaN samples (no data) neither add risk nor count as dry time. Works along axis 0 for 2-D
     arrays (time × series).

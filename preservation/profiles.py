@@ -1,56 +1,26 @@
-"""Climate profiles (the numbers of the standards archives are held to) and compliance of a room's
-series against a profile.
+"""Climate profiles: the numbers of the standards archives are held to, as data.
 
-A profile is data: a band for temperature and RH, an allowance for short-term fluctuations
-around the running mean, and an allowance for the seasonal drift of that mean away from the
-room's set point (its average over the series). :func:`compliance` measures a series against it:
-time in band, each short-term breach (start, end, size), each band excursion, and the seasonal
-drift — time-weighted for irregular sampling, with gaps reported and counted neither in nor out
-of band.
-
-How a series is split (one decomposition for every profile)::
-
-    reading = set point + seasonal drift + short-term fluctuation
-
-- set point: the time-weighted mean of the series (ASHRAE's "annual average" when the series is
-  a year);
-- seasonal cycle: centred, time-weighted moving average over ``seasonal_window_h`` (30 days, the
-  EN 15757 definition); seasonal drift = seasonal cycle − set point;
-- short-term fluctuation: reading − centred moving average over ``short_term_window_h`` (24 h
-  for standards that limit *daily* fluctuation, 30 days for ASHRAE and EN 15757, whose
-  short-term fluctuations are everything faster than the seasonal cycle).
+A profile is a band for temperature and RH, an allowance for short-term fluctuations around the
+running mean, and an allowance for the seasonal drift of that mean away from the room's set
+point; `preservation.compliance` measures a series against one (and says how a series is split
+into set point, seasonal drift and short-term fluctuation).
 
 Each profile says where its numbers come from (``source``) and whether they were confirmed
 against the standard or an authoritative summary of it while this module was written
 (``verified``); ``notes`` say how ranges were derived and what could not be confirmed.
+
+Profile ids follow the standards' current names; older names stay accepted as aliases
+(:data:`OLD_PROFILE_IDS`, e.g. ASHRAE's pre-2019 ``ashrae-as`` for class A1):
+:func:`get_profile` takes either, and :func:`lookup_profile` also tells which was used, so
+``check-config`` can warn about old names.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
-
-import numpy as np
-from numpy.typing import ArrayLike
-
-from repoclimate.preservation._series import (
-    NS_PER_HOUR,
-    BoolArray,
-    FloatArray,
-    IntArray,
-    TimeArray,
-    as_float_array,
-    check_increasing,
-    hours_since_start,
-    moving_average,
-    prepare_series,
-    sample_durations,
-    to_datetime64,
-)
 
 INF = math.inf
 DAY_H = 24.0
@@ -122,10 +92,16 @@ _ASHRAE_DERIVATION = (
     "Set point (annual average) 50 % RH and 15–25 °C. Band = set-point range widened by the "
     "seasonal and short-term allowances, capped by the class's absolute limits. "
 )
+_ASHRAE_2019 = (
+    " Class names AA, A1, A2, B, C, D as in the 2019 chapter (confirmed: CCI, Michalski, "
+    "'ASHRAE types of control', whose sections are AA, A1 and A2, B, C, D); the numbers were "
+    "not re-checked against the 2019 text itself in the session that added the names (the "
+    "text could not be consulted): they are the ones this profile had under its old name."
+)
 _JGJ25 = "JGJ 25-2010 Code for design of archives buildings (China), §5.2"
 _JGJ25_DAILY = "§5.2.3: once set, daily variation within ±2 °C and ±5 % RH."
 
-PROFILES: dict[str, Profile] = {
+_CURRENT: dict[str, Profile] = {
     p.id: p
     for p in (
         Profile(
@@ -145,11 +121,12 @@ PROFILES: dict[str, Profile] = {
             verified=True,
             notes=_ASHRAE_DERIVATION + "Short-term ±5 % RH, ±2 K; seasonal T +5/−5 K. ASHRAE "
             "allows no seasonal RH change: the seasonal cycle may only wander within the "
-            "short-term ±5 % band (a larger drift can only be a seasonal set-point change).",
+            "short-term ±5 % band (a larger drift can only be a seasonal set-point change)."
+            + _ASHRAE_2019,
         ),
         Profile(
-            id="ashrae-as",
-            name="ASHRAE class As (precision control, seasonal changes)",
+            id="ashrae-a1",
+            name="ASHRAE class A1 (precision control, seasonal changes; formerly As)",
             source=_ASHRAE,
             t_min_c=15.0 - 10.0 - 2.0,
             t_max_c=25.0 + 5.0 + 2.0,
@@ -162,11 +139,12 @@ PROFILES: dict[str, Profile] = {
             seasonal_t_down_k=10.0,
             seasonal_rh_pct=10.0,
             verified=True,
-            notes=_ASHRAE_DERIVATION + "Short-term ±5 % RH, ±2 K; seasonal RH ±10 %, T +5/−10 K.",
+            notes=_ASHRAE_DERIVATION + "Short-term ±5 % RH, ±2 K; seasonal RH ±10 %, T +5/−10 K. "
+            "Before 2019 this class was called As (old id 'ashrae-as')." + _ASHRAE_2019,
         ),
         Profile(
-            id="ashrae-a",
-            name="ASHRAE class A (small fluctuations)",
+            id="ashrae-a2",
+            name="ASHRAE class A2 (small fluctuations, no seasonal RH change; formerly A)",
             source=_ASHRAE,
             t_min_c=15.0 - 10.0 - 2.0,
             t_max_c=25.0 + 5.0 + 2.0,
@@ -179,11 +157,10 @@ PROFILES: dict[str, Profile] = {
             seasonal_t_down_k=10.0,
             seasonal_rh_pct=10.0,
             verified=True,
-            notes=_ASHRAE_DERIVATION + "Encodes ASHRAE's first option for A: short-term ±10 % "
-            "RH, ±2 K, no seasonal RH change (the seasonal cycle stays within the short-term "
-            "band), T +5/−10 K. The second option (short-term ±5 % RH, ±2 K, seasonal ±10 %, "
-            "T +5/−10 K) has exactly the numbers of class As: measure such rooms against "
-            "'ashrae-as'.",
+            notes=_ASHRAE_DERIVATION + "Short-term ±10 % RH, ±2 K, no seasonal RH change (the "
+            "seasonal cycle stays within the short-term band), T +5/−10 K. Before 2019 this was "
+            "the first of class A's two options (old id 'ashrae-a'); the second became A1."
+            + _ASHRAE_2019,
         ),
         Profile(
             id="ashrae-b",
@@ -200,7 +177,8 @@ PROFILES: dict[str, Profile] = {
             seasonal_rh_pct=10.0,
             verified=True,
             notes=_ASHRAE_DERIVATION + "Short-term ±10 % RH, ±5 K; seasonal RH ±10 %, T +10 K "
-            "but not above 30 °C, down as far as needed to hold RH (no lower limit).",
+            "but not above 30 °C, down as far as needed to hold RH (no lower limit)."
+            + _ASHRAE_2019,
         ),
         Profile(
             id="ashrae-c",
@@ -211,7 +189,7 @@ PROFILES: dict[str, Profile] = {
             rh_max_pct=75.0,
             verified=True,
             notes="RH within 25–75 % year-round; T rarely over 30 °C, usually below 25 °C (the "
-            "band uses 30 °C). No short-term or seasonal rule.",
+            "band uses 30 °C). No short-term or seasonal rule." + _ASHRAE_2019,
         ),
         Profile(
             id="ashrae-d",
@@ -219,7 +197,7 @@ PROFILES: dict[str, Profile] = {
             source=_ASHRAE,
             rh_max_pct=75.0,
             verified=True,
-            notes="RH reliably below 75 %. No temperature rule.",
+            notes="RH reliably below 75 %. No temperature rule." + _ASHRAE_2019,
         ),
         Profile(
             id="ashrae-cool",
@@ -409,7 +387,36 @@ PROFILES: dict[str, Profile] = {
         ),
     )
 }
-"""All profiles by id."""
+"""The profiles by current id."""
+
+OLD_PROFILE_IDS: dict[str, str] = {"ashrae-as": "ashrae-a1", "ashrae-a": "ashrae-a2"}
+"""Old profile ids, still accepted, and the current id each stands for (ASHRAE renamed its
+classes As and A to A1 and A2 in 2019)."""
+
+
+class ProfileTable(Mapping[str, Profile]):
+    """The profiles by id: iterating, ``len`` and ``keys`` give the current ids only; looking up
+    (``[]``, ``get``, ``in``) also takes an old id and gives the profile it now names."""
+
+    def __init__(self, current: Mapping[str, Profile], old: Mapping[str, str]) -> None:
+        self._current = dict(current)
+        self._old = dict(old)
+
+    def __getitem__(self, profile_id: str) -> Profile:
+        return self._current[self._old.get(profile_id, profile_id)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current)
+
+    def __len__(self) -> int:
+        return len(self._current)
+
+
+PROFILES: ProfileTable = ProfileTable(_CURRENT, OLD_PROFILE_IDS)
+"""All profiles by id (current ids; old ones accepted on look-up)."""
+
+KNOWN_PROFILE_IDS: frozenset[str] = frozenset(PROFILES) | frozenset(OLD_PROFILE_IDS)
+"""Every id a registry may name: the current ones and the old names."""
 
 
 class UnknownProfileError(KeyError):
@@ -425,430 +432,32 @@ class UnknownProfileError(KeyError):
         return str(self.args[0])
 
 
-def get_profile(profile_id: str) -> Profile:
-    """The profile with this id; raises :class:`UnknownProfileError` (a ``KeyError``)."""
-    try:
-        return PROFILES[profile_id]
-    except KeyError:
-        raise UnknownProfileError(profile_id) from None
-
-
-# --- compliance -------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
-class Excursion:
-    """One continuous spell outside a limit.
+class ProfileLookup:
+    """A profile found by id, and the old name it was asked for by (None for a current id)."""
 
-    ``peak`` is the signed worst value: for a short-term breach the deviation from the running
-    mean [K or % RH]; for a band excursion the distance beyond the band limit (+ above the upper
-    limit, − below the lower one). ``end`` is the end of the last sample's interval.
-    """
-
-    kind: ExcursionKind
-    quantity: Quantity
-    start: np.datetime64
-    end: np.datetime64
-    peak: float
-    limit: float
+    profile: Profile
+    old_name: str | None = None
 
     @property
-    def hours(self) -> float:
-        """Duration of the excursion [h]."""
-        return float((self.end - self.start) / np.timedelta64(1, "h"))
+    def warning(self) -> str | None:
+        """ "profile ashrae-as is the old name of ashrae-a1", or None for a current id."""
+        if self.old_name is None:
+            return None
+        return f"profile {self.old_name} is the old name of {self.profile.id}"
 
 
-@dataclass(frozen=True, slots=True)
-class SeasonalDrift:
-    """How far the seasonal cycle (30-day mean) wandered from the set point (series mean)."""
-
-    t_up_k: float
-    t_down_k: float
-    rh_up_pct: float
-    rh_down_pct: float
-    allowed_t_up_k: float | None
-    allowed_t_down_k: float | None
-    allowed_rh_pct: float | None
-    within: bool | None
-    """True/False against the profile's seasonal allowances; None when it has none."""
-    span_days: float
-    """Length of the series; a seasonal judgement needs months, ideally a year."""
+def lookup_profile(profile_id: str) -> ProfileLookup:
+    """The profile with this id or old name (:data:`OLD_PROFILE_IDS`), telling which was used;
+    raises :class:`UnknownProfileError` (a ``KeyError``)."""
+    try:
+        profile = PROFILES[profile_id]
+    except KeyError:
+        raise UnknownProfileError(profile_id) from None
+    return ProfileLookup(profile, None if profile_id in _CURRENT else profile_id)
 
 
-@dataclass(frozen=True, slots=True)
-class Compliance:
-    """A series measured against a profile. Percentages are of the covered (non-gap) time."""
-
-    profile_id: str
-    covered_hours: float
-    gap_hours: float
-    gap_pct: float
-    """Gap share of the whole span (covered + gap) [%]."""
-    time_in_band_pct: float
-    time_out_of_band_pct: float
-    too_cold_pct: float
-    too_warm_pct: float
-    too_dry_pct: float
-    too_damp_pct: float
-    mean_t_c: float
-    mean_rh_pct: float
-    short_term_breaches: tuple[Excursion, ...]
-    band_excursions: tuple[Excursion, ...]
-    seasonal: SeasonalDrift
-    historic_band_pct: tuple[float, float] | None
-    """EN 15757: the acceptable band of RH fluctuation (low, high) [% RH]; None otherwise."""
-
-
-def compliance(
-    profile: Profile | str,
-    times: ArrayLike | Sequence[datetime],
-    t_c: ArrayLike,
-    rh_pct: ArrayLike,
-    *,
-    max_gap_h: float | None = None,
-    reference: tuple[ArrayLike | Sequence[datetime], ArrayLike] | None = None,
-) -> Compliance:
-    """Measure a room's series against a climate profile.
-
-    Parameters
-    ----------
-    profile : Profile or str
-        The profile or its id.
-    times : array of datetime64 or sequence of aware datetimes
-        Sample times, strictly increasing, irregular spacing allowed.
-    t_c, rh_pct : array_like
-        Temperature [°C] and relative humidity [%] per sample; NaN for a missing value.
-    max_gap_h : float, optional
-        A silence longer than this is a gap [h]; default ``max(3 × median spacing, 2 h)``.
-        Each sample counts for the time until the next one (one median spacing before a gap
-        and for the last sample); gap time and NaN samples count neither in nor out of band.
-    reference : (times, rh_pct), optional
-        EN 15757 only: the historic period whose fluctuations define the band; the series
-        itself by default.
-
-    Returns
-    -------
-    Compliance
-        Time in band and its complement (summing to 100 % of covered time), time too
-        cold/warm/dry/damp, gap total, each short-term breach and band excursion with start,
-        end and peak, and the seasonal drift against the profile's allowances.
-    """
-    prof = get_profile(profile) if isinstance(profile, str) else profile
-    stamps, t, rh, times_h = prepare_series(times, t_c, rh_pct)
-    valid = np.isfinite(rh) & (np.isfinite(t) | (not prof.has_temperature_rules))
-    hours, gap_hours, threshold = sample_durations(times_h, valid, max_gap_h)
-    gap_after = np.append(np.diff(times_h) > threshold, False)
-    ref = None if reference is None else _reference_fluctuations(prof, reference, max_gap_h)
-    return _measure(prof, stamps, times_h, t, rh, hours, gap_after, gap_hours, ref)
-
-
-def _measure(
-    prof: Profile,
-    stamps: TimeArray,
-    times_h: FloatArray,
-    t: FloatArray,
-    rh: FloatArray,
-    hours: FloatArray,
-    gap_after: BoolArray,
-    gap_hours: float,
-    reference: tuple[FloatArray, FloatArray] | None = None,
-) -> Compliance:
-    """:func:`compliance` on prepared arrays (sample hours, gap flags). ``reference`` is an
-    EN 15757 historic period's (fluctuations, hours)."""
-    covered = float(np.sum(hours))
-    span = covered + gap_hours
-    w = hours
-    has_t = prof.has_temperature_rules
-
-    def share(mask: BoolArray) -> float:
-        return min(100.0 * (float(np.sum(w[mask])) / covered), 100.0) if covered > 0 else math.nan
-
-    mean_t = _weighted_mean(t, w)
-    mean_rh = _weighted_mean(rh, w)
-    running = _RunningMeans(times_h, {"t": t, "rh": rh}, w)
-
-    too_cold = (t < prof.t_min_c) if has_t else np.zeros(t.shape, bool)
-    too_warm = (t > prof.t_max_c) if has_t else np.zeros(t.shape, bool)
-    too_dry = rh < prof.rh_min_pct
-    too_damp = rh > prof.rh_max_pct
-
-    historic_band: tuple[float, float] | None = None
-    short_breaches: list[_Keyed] = []
-    if prof.method == "historic":
-        fluct = rh - running("rh", prof.short_term_window_h)
-        source, source_w = reference if reference is not None else (fluct, w)
-        half = prof.short_term_rh_pct or 0.0
-        p7 = _weighted_percentile(source, source_w, 7.0)
-        p93 = _weighted_percentile(source, source_w, 93.0)
-        low = min(p7, -half) if math.isfinite(p7) else -half
-        high = max(p93, half) if math.isfinite(p93) else half
-        historic_band = (low, high)
-        outside = (fluct < low) | (fluct > high)
-        in_band = (w > 0) & ~outside & np.isfinite(fluct)
-        short_breaches = _excursions(
-            "short_term",
-            "rh",
-            outside & (w > 0),
-            fluct,
-            high,
-            stamps,
-            hours,
-            gap_after,
-            low_limit=low,
-        )
-    else:
-        in_band = (w > 0) & ~(too_cold | too_warm | too_dry | too_damp)
-        if prof.short_term_t_k is not None:
-            dev_t = t - running("t", prof.short_term_window_h)
-            breach = (np.abs(dev_t) > prof.short_term_t_k + 1e-9) & (w > 0)
-            short_breaches += _excursions(
-                "short_term", "t", breach, dev_t, prof.short_term_t_k, stamps, hours, gap_after
-            )
-        if prof.short_term_rh_pct is not None:
-            dev_rh = rh - running("rh", prof.short_term_window_h)
-            breach = (np.abs(dev_rh) > prof.short_term_rh_pct + 1e-9) & (w > 0)
-            short_breaches += _excursions(
-                "short_term",
-                "rh",
-                breach,
-                dev_rh,
-                prof.short_term_rh_pct,
-                stamps,
-                hours,
-                gap_after,
-            )
-
-    band: list[_Keyed] = []
-    if prof.method == "fixed":
-        live = w > 0
-        band += _band_excursions(
-            "t",
-            t,
-            too_cold & live,
-            too_warm & live,
-            prof.t_min_c,
-            prof.t_max_c,
-            stamps,
-            hours,
-            gap_after,
-        )
-        band += _band_excursions(
-            "rh",
-            rh,
-            too_dry & live,
-            too_damp & live,
-            prof.rh_min_pct,
-            prof.rh_max_pct,
-            stamps,
-            hours,
-            gap_after,
-        )
-
-    in_pct = share(in_band)
-    return Compliance(
-        profile_id=prof.id,
-        covered_hours=covered,
-        gap_hours=gap_hours,
-        gap_pct=100.0 * gap_hours / span if span > 0 else math.nan,
-        time_in_band_pct=in_pct,
-        time_out_of_band_pct=100.0 - in_pct if covered > 0 else math.nan,
-        too_cold_pct=share(too_cold),
-        too_warm_pct=share(too_warm),
-        too_dry_pct=share(too_dry),
-        too_damp_pct=share(too_damp),
-        mean_t_c=mean_t,
-        mean_rh_pct=mean_rh,
-        short_term_breaches=_sorted(short_breaches),
-        band_excursions=_sorted(band),
-        seasonal=_seasonal(prof, running, t, w, mean_t, mean_rh, span),
-        historic_band_pct=historic_band,
-    )
-
-
-class _RunningMeans:
-    """Time-weighted centred running means of a series' quantities, each (quantity, window)
-    computed once: ASHRAE's short-term and seasonal windows are both 30 days, and EN 15757's
-    short-term window is its seasonal one."""
-
-    def __init__(
-        self, times_h: FloatArray, values: dict[Quantity, FloatArray], w: FloatArray
-    ) -> None:
-        self._times_h = times_h
-        self._values = values
-        self._w = w
-        self._done: dict[tuple[Quantity, float], FloatArray] = {}
-
-    def __call__(self, quantity: Quantity, window_h: float) -> FloatArray:
-        key = (quantity, window_h)
-        if key not in self._done:
-            self._done[key] = moving_average(
-                self._times_h, self._values[quantity], self._w, window_h
-            )
-        return self._done[key]
-
-
-def _weighted_mean(x: FloatArray, w: FloatArray) -> float:
-    ok = np.isfinite(x) & (w > 0)
-    total = float(np.sum(w[ok]))
-    return float(np.sum(x[ok] * w[ok]) / total) if total > 0 else math.nan
-
-
-def _weighted_percentile(x: FloatArray, w: FloatArray, q: float) -> float:
-    ok = np.isfinite(x) & (w > 0)
-    if not np.any(ok):
-        return math.nan
-    order = np.argsort(x[ok])
-    xs, ws = x[ok][order], w[ok][order]
-    cum = np.cumsum(ws) - 0.5 * ws
-    return float(np.interp(q / 100.0 * float(np.sum(ws)), cum, xs))
-
-
-def _reference_fluctuations(
-    prof: Profile,
-    reference: tuple[ArrayLike | Sequence[datetime], ArrayLike],
-    max_gap_h: float | None,
-) -> tuple[FloatArray, FloatArray]:
-    ref_times, ref_rh = reference
-    stamps = to_datetime64(ref_times)
-    rh = np.atleast_1d(as_float_array(ref_rh))
-    times_h = hours_since_start(stamps)
-    check_increasing(times_h)
-    hours, _, _ = sample_durations(times_h, np.isfinite(rh), max_gap_h)
-    fluct = rh - moving_average(times_h, rh, hours, prof.short_term_window_h)
-    return fluct, hours
-
-
-_Keyed = tuple[int, int, Excursion]
-"""An excursion with its sort key: (index of its first sample, 0 for T / 1 for RH)."""
-
-
-def _run_bounds(mask: BoolArray, gap_after: BoolArray) -> tuple[IntArray, IntArray]:
-    """First and last index of each run of True, a gap ending a run."""
-    if mask.size == 0:
-        empty = np.zeros(0, dtype=np.intp)
-        return empty, empty
-    continues = mask[:-1] & mask[1:] & ~gap_after[:-1]
-    starts = np.flatnonzero(mask & ~np.concatenate(([False], continues)))
-    ends = np.flatnonzero(mask & ~np.concatenate((continues, [False])))
-    return starts, ends
-
-
-def _make(
-    kind: ExcursionKind,
-    quantity: Quantity,
-    starts: IntArray,
-    ends: IntArray,
-    peaks: FloatArray,
-    limits: FloatArray,
-    stamps: TimeArray,
-    hours: FloatArray,
-) -> list[_Keyed]:
-    end_ns = np.round(hours[ends] * NS_PER_HOUR).astype(np.int64).astype("timedelta64[ns]")
-    end_times = stamps[ends] + end_ns
-    first_times = stamps[starts]
-    order = 0 if quantity == "t" else 1
-    return [
-        (first, order, Excursion(kind, quantity, first_times[i], end_times[i], peak, limit))
-        for i, (first, peak, limit) in enumerate(
-            zip(starts.tolist(), peaks.tolist(), limits.tolist(), strict=True)
-        )
-    ]
-
-
-def _excursions(
-    kind: ExcursionKind,
-    quantity: Quantity,
-    mask: BoolArray,
-    values: FloatArray,
-    limit: float,
-    stamps: TimeArray,
-    hours: FloatArray,
-    gap_after: BoolArray,
-    *,
-    low_limit: float | None = None,
-) -> list[_Keyed]:
-    starts, ends = _run_bounds(mask, gap_after)
-    if starts.size == 0:
-        return []
-    filled = np.where(mask, values, np.nan)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
-        highest = np.fmax.reduceat(filled, starts)[: starts.size]
-        lowest = np.fmin.reduceat(filled, starts)[: starts.size]
-    if low_limit is None:
-        peaks = np.where(np.abs(highest) >= np.abs(lowest), highest, lowest)
-        limits = np.full(peaks.shape, limit)
-    else:
-        above = (highest - limit) >= (low_limit - lowest)
-        peaks = np.where(above, highest, lowest)
-        limits = np.where(above, limit, low_limit)
-    return _make(kind, quantity, starts, ends, peaks, limits, stamps, hours)
-
-
-def _band_excursions(
-    quantity: Quantity,
-    values: FloatArray,
-    below: BoolArray,
-    above: BoolArray,
-    low: float,
-    high: float,
-    stamps: TimeArray,
-    hours: FloatArray,
-    gap_after: BoolArray,
-) -> list[_Keyed]:
-    out: list[_Keyed] = []
-    for mask, limit, reduce in ((below, low, np.fmin), (above, high, np.fmax)):
-        starts, ends = _run_bounds(mask, gap_after)
-        if starts.size == 0:
-            continue
-        worst = reduce.reduceat(np.where(mask, values, np.nan), starts)[: starts.size]
-        limits = np.full(worst.shape, limit)
-        out += _make("band", quantity, starts, ends, worst - limit, limits, stamps, hours)
-    return out
-
-
-def _sorted(excursions: list[_Keyed]) -> tuple[Excursion, ...]:
-    """By start, temperature before RH at the same start."""
-    excursions.sort(key=lambda keyed: (keyed[0], keyed[1]))
-    return tuple(keyed[2] for keyed in excursions)
-
-
-def _seasonal(
-    prof: Profile,
-    running: _RunningMeans,
-    t: FloatArray,
-    w: FloatArray,
-    mean_t: float,
-    mean_rh: float,
-    span_h: float,
-) -> SeasonalDrift:
-    def extremes(quantity: Quantity, mean: float) -> tuple[float, float]:
-        cycle = running(quantity, prof.seasonal_window_h)
-        drift = cycle[np.isfinite(cycle) & (w > 0)] - mean
-        if drift.size == 0:
-            return math.nan, math.nan
-        return max(float(np.max(drift)), 0.0), max(float(-np.min(drift)), 0.0)
-
-    t_up, t_down = extremes("t", mean_t) if np.any(np.isfinite(t)) else (math.nan, math.nan)
-    rh_up, rh_down = extremes("rh", mean_rh)
-    within: bool | None = None
-    if prof.has_seasonal_rules:
-        checks = []
-        if prof.seasonal_t_up_k is not None and math.isfinite(t_up):
-            checks.append(t_up <= prof.seasonal_t_up_k + 1e-9)
-        if prof.seasonal_t_down_k is not None and math.isfinite(t_down):
-            checks.append(t_down <= prof.seasonal_t_down_k + 1e-9)
-        if prof.seasonal_rh_pct is not None and math.isfinite(rh_up):
-            checks.append(max(rh_up, rh_down) <= prof.seasonal_rh_pct + 1e-9)
-        within = all(checks) if checks else None
-    return SeasonalDrift(
-        t_up_k=t_up,
-        t_down_k=t_down,
-        rh_up_pct=rh_up,
-        rh_down_pct=rh_down,
-        allowed_t_up_k=prof.seasonal_t_up_k,
-        allowed_t_down_k=prof.seasonal_t_down_k,
-        allowed_rh_pct=prof.seasonal_rh_pct,
-        within=within,
-        span_days=span_h / 24.0,
-    )
+def get_profile(profile_id: str) -> Profile:
+    """The profile with this id or old name; raises :class:`UnknownProfileError` (a
+    ``KeyError``)."""
+    return lookup_profile(profile_id).profile

@@ -7,8 +7,11 @@ Outside a function's validity range the result is NaN.
 
 Below 0 °C every function here still works *over water*: relative humidity is, by the WMO
 convention hygrometers follow, defined against saturation over liquid water at all temperatures,
-so the water form is the consistent one. (Over ice, Magnus with A = 22.46, B = 272.62 °C would
-give the frost point; we do not use it.)
+so the water form is the consistent one. The exception is :func:`frost_point` (and
+:func:`dew_or_frost_point`): below 0 °C vapour deposits as frost, at the temperature where the
+air's vapour pressure equals saturation *over ice* — the convention of ASHRAE Fundamentals'
+psychrometric tables and of CoolProp's humid-air functions, which both take saturation over ice
+below 0 °C. That is what a film cold store's cold surfaces meet.
 
 References
 ----------
@@ -17,6 +20,8 @@ References
 [2] Sonntag, D. (1990). Important new values of the physical constants of 1986, vapour pressure
     formulations based on the ITS-90, and psychrometer formulae. Z. Meteorol. 40, 340–344.
 [3] ../shared/science/REFERENCE.md §1 (the project's science reference).
+[4] WMO (2018). Guide to Instruments and Methods of Observation (WMO-No. 8), vol. I, annex 4.B:
+    e_i(T) = 6.112 hPa · exp(22.46·T / (272.62 + T)) over ice, −65…0.01 °C.
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ EPSILON = 0.62198
 """Ratio of the molar masses of water and dry air."""
 STANDARD_PRESSURE_PA = 101325.0
 KELVIN = 273.15
+MAGNUS_ICE_C_PA = 611.2
+MAGNUS_ICE_A = 22.46
+MAGNUS_ICE_B_C = 272.62
+MAGNUS_ICE_RANGE_C = (-65.0, 0.01)
+"""Magnus form over ice of the WMO guide [4] (Sonntag's 1990 fit), −65…0.01 °C."""
 
 SaturationMethod = Literal["magnus", "sonntag"]
 
@@ -184,6 +194,88 @@ def dew_point(t_c: ArrayLike, rh_pct: ArrayLike) -> np.float64 | FloatArray:
         td = MAGNUS_B_C * gamma / (MAGNUS_A - gamma)
     # Rounding can put T_d a hair above T at 100 % RH; the dew point never exceeds T.
     return scalar_or_array(np.minimum(td, t))
+
+
+@overload
+def saturation_vapour_pressure_over_ice(t_c: float) -> np.float64: ...
+@overload
+def saturation_vapour_pressure_over_ice(t_c: ArrayLike) -> FloatArray: ...
+def saturation_vapour_pressure_over_ice(t_c: ArrayLike) -> np.float64 | FloatArray:
+    """Saturation vapour pressure over ice [Pa], Magnus form of the WMO guide [4]::
+
+        e_i(T) = 611.2 · exp(22.46·T / (272.62 + T))        T in °C, −65…0.01 °C
+
+    NaN outside that range. Published values (IAPWS/CRC tables): 259.9 Pa at −10 °C, 103.2 Pa
+    at −20 °C, 38.0 Pa at −30 °C; this form is within 0.3 % of them down to −40 °C.
+
+    References
+    ----------
+    [4] WMO-No. 8 (2018), vol. I, annex 4.B.
+    """
+    t = _in_range(as_float_array(t_c), *MAGNUS_ICE_RANGE_C)
+    result: FloatArray = MAGNUS_ICE_C_PA * np.exp(MAGNUS_ICE_A * t / (MAGNUS_ICE_B_C + t))
+    return scalar_or_array(result)
+
+
+@overload
+def frost_point(t_c: float, rh_pct: float) -> np.float64: ...
+@overload
+def frost_point(t_c: ArrayLike, rh_pct: ArrayLike) -> FloatArray: ...
+def frost_point(t_c: ArrayLike, rh_pct: ArrayLike) -> np.float64 | FloatArray:
+    """Frost point of moist air [°C]: where its vapour pressure saturates over ice.
+
+    With e = RH/100 · e_s(T) (RH over water, Magnus [1]) and the WMO ice form [4] inverted::
+
+        γ   = ln(e / 611.2 Pa)
+        T_f = 272.62·γ / (22.46 − γ)
+
+    Meaningful where T_f ≤ 0 °C (frost forms instead of dew); NaN where T_f would be above
+    0.01 °C (use :func:`dew_point`), below −65 °C, for RH outside (0, 100] %, or T outside
+    −40…50 °C. Below 0 °C the frost point lies above the dew point over water: a cold surface
+    meets frost before the dew point says so. ASHRAE's and CoolProp's humid-air properties take
+    saturation over ice below 0 °C in the same way.
+
+    Parameters
+    ----------
+    t_c : float or array_like
+        Air temperature [°C].
+    rh_pct : float or array_like
+        Relative humidity (over water, as hygrometers report it) [%].
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        Frost point [°C].
+
+    Examples
+    --------
+    >>> round(float(frost_point(-5.0, 80.0)), 2)
+    -7.02
+
+    References
+    ----------
+    [1] Alduchov & Eskridge (1996), J. Appl. Meteor. 35, 601–609.
+    [4] WMO-No. 8 (2018), vol. I, annex 4.B.
+    """
+    t = _in_range(as_float_array(t_c), *MAGNUS_RANGE_C)
+    e = _rh_fraction(as_float_array(rh_pct), allow_zero=False) * _magnus(t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = np.log(e / MAGNUS_ICE_C_PA)
+        tf = MAGNUS_ICE_B_C * gamma / (MAGNUS_ICE_A - gamma)
+    return scalar_or_array(_in_range(np.minimum(tf, t), *MAGNUS_ICE_RANGE_C))
+
+
+@overload
+def dew_or_frost_point(t_c: float, rh_pct: float) -> np.float64: ...
+@overload
+def dew_or_frost_point(t_c: ArrayLike, rh_pct: ArrayLike) -> FloatArray: ...
+def dew_or_frost_point(t_c: ArrayLike, rh_pct: ArrayLike) -> np.float64 | FloatArray:
+    """The temperature at which a surface collects water from the air [°C]: the dew point where
+    it is at or above 0 °C, else the frost point (saturation over ice, as ASHRAE and CoolProp
+    take it below 0 °C). NaN as :func:`dew_point`."""
+    td = as_float_array(dew_point(t_c, rh_pct))
+    tf = as_float_array(frost_point(t_c, rh_pct))
+    return scalar_or_array(np.where(td >= 0.0, td, tf))
 
 
 @overload

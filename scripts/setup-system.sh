@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests run against: Mosquitto (broker and clients) and InfluxDB.
+# Installs the Debian packages the tests run against: Mosquitto (broker and clients), InfluxDB and
+# PostgreSQL (the alert state's second backend).
 # Idempotent: installs only what is missing. The packages' own services are never used; the tests
 # start private servers on free loopback ports.
 set -euo pipefail
@@ -8,6 +9,7 @@ needed=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || needed+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || needed+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || needed+=(influxdb)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || needed+=(postgresql)
 
 if [ ${#needed[@]} -gt 0 ]; then
   sudo=""

@@ -1,9 +1,14 @@
-"""The one record every part of repoclimate passes around: a sensor's observation at an instant."""
+"""The one record every part of repoclimate passes around: a sensor's observation at an instant.
+
+Also its one JSON form (`reading_json`, what ``repoclimate decode`` prints and a dead-letter
+record carries) and the one ISO 8601 UTC formatter (`iso_utc`) they use.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 UNASSIGNED = "unassigned"
 """Site and room tag of a reading from a sensor the registry does not know."""
@@ -38,6 +43,31 @@ class Reading:
         tzinfo = time.tzinfo
         if tzinfo is not UTC and (tzinfo is None or time.utcoffset() != _ZERO):
             raise ValueError(f"Reading.time must be timezone-aware UTC, got {time!r}")
+
+
+_OPTIONAL_FIELDS = ("temperature", "humidity", "battery", "linkquality", "site", "room")
+
+
+def iso_utc(when: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the millisecond or microsecond when the time has them."""
+    when = when.astimezone(UTC)
+    if not when.microsecond:
+        spec = "seconds"
+    elif when.microsecond % 1000 == 0:
+        spec = "milliseconds"
+    else:
+        spec = "microseconds"
+    return when.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def reading_json(reading: Reading) -> dict[str, Any]:
+    """A reading as a JSON object: sensor, time (`iso_utc`), and the fields that are not None."""
+    fields: dict[str, Any] = {"sensor": reading.sensor, "time": iso_utc(reading.time)}
+    for name in _OPTIONAL_FIELDS:
+        value = getattr(reading, name)
+        if value is not None:
+            fields[name] = value
+    return fields
 
 
 class DecodeError(ValueError):

@@ -26,26 +26,24 @@ when given, the payload format and an MQTT topic filter (``+`` and ``#`` wildcar
 entries share a device id the most specific one that matches wins (format and topic, then format,
 then topic, then neither). Calibration rules are in :mod:`sensors.calibration`.
 
-Errors name the file, the line and the field, e.g.
+Errors are `sensors.yamlfile.Issue` objects naming the file, the line and the field, e.g.
 ``registry.yaml:14: sites[0].rooms[1].sensors[2].expected_interval_s: Input should be greater
-than 0``. Unknown keys are rejected.
+than 0``. Unknown keys are rejected (``unknown key (did you mean 'profile'?)``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -58,7 +56,18 @@ from repoclimate.sensors.calibration import (
 )
 from repoclimate.sensors.reading import UNASSIGNED, Reading
 from repoclimate.sensors.tags import check_tag_text
-from repoclimate.sensors.yamlfile import FieldPath, line_of, map_lines, render_path
+from repoclimate.sensors.topics import check_topic_filter, topic_matches
+from repoclimate.sensors.yamlfile import (
+    ConfigError,
+    FieldIssuesError,
+    FieldPath,
+    Issue,
+    TimeZoneName,
+    issue_at,
+    load_yaml,
+    parse_yaml,
+    validate,
+)
 
 __all__ = [
     "FORMATS",
@@ -67,7 +76,6 @@ __all__ = [
     "Match",
     "Registry",
     "RegistryError",
-    "RegistryIssue",
     "Resolver",
     "Room",
     "SensorSpec",
@@ -100,37 +108,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_topic_filter(value: str) -> str:
-    if not value or "\x00" in value:
-        raise ValueError("an MQTT topic filter must be a non-empty string")
-    levels = value.split("/")
-    for position, level in enumerate(levels):
-        if "#" in level and (level != "#" or position != len(levels) - 1):
-            raise ValueError(f"'#' must be a whole level and the last one in {value!r}")
-        if "+" in level and level != "+":
-            raise ValueError(f"'+' must be a whole level in {value!r}")
-    return value
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """Whether MQTT ``topic`` matches ``topic_filter`` (``+`` one level, ``#`` the rest).
-
-    As in MQTT, wildcards at the first level do not match topics starting with ``$``.
-    """
-    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
-        return False
-    filter_levels = topic_filter.split("/")
-    topic_levels = topic.split("/")
-    for position, wanted in enumerate(filter_levels):
-        if wanted == "#":
-            return True
-        if position >= len(topic_levels):
-            return False
-        if wanted != "+" and wanted != topic_levels[position]:
-            return False
-    return len(filter_levels) == len(topic_levels)
-
-
 class Match(_Model):
     """How a decoded reading is recognised as this sensor's."""
 
@@ -151,7 +128,7 @@ class Match(_Model):
     @field_validator("topic")
     @classmethod
     def _topic_filter(cls, value: str | None) -> str | None:
-        return None if value is None else _check_topic_filter(value)
+        return None if value is None else check_topic_filter(value)
 
 
 class SensorSpec(_Model):
@@ -177,7 +154,9 @@ class SensorSpec(_Model):
     @model_validator(mode="after")
     def _quantity_for_esphome(self) -> Self:
         if self.quantity is not None and self.match.format not in (None, "esphome"):
-            raise _LocatedError([(("quantity",), "quantity applies to ESPHome sensors only", None)])
+            raise FieldIssuesError(
+                [(("quantity",), "quantity applies to ESPHome sensors only", None)]
+            )
         return self
 
 
@@ -196,19 +175,8 @@ class Site(_Model):
 
     id: str = Field(pattern=_SLUG, max_length=64)
     name: str | None = None
-    timezone: str
+    timezone: TimeZoneName
     rooms: tuple[Room, ...] = ()
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name such as 'Europe/London')"
-            ) from exc
-        return value
 
     @property
     def zone(self) -> ZoneInfo:
@@ -216,38 +184,8 @@ class Site(_Model):
         return ZoneInfo(self.timezone)
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryIssue:
-    """One problem in a registry: where (file, line, field path) and what."""
-
-    file: str | None
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file or "<registry>"
-        if self.line is not None:
-            where = f"{where}:{self.line}"
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
-
-
-class RegistryError(ValueError):
+class RegistryError(ConfigError):
     """A registry that cannot be used; ``issues`` lists every problem found, each with its place."""
-
-    def __init__(self, issues: list[RegistryIssue]) -> None:
-        super().__init__("\n".join(str(issue) for issue in issues))
-        self.issues = issues
-
-
-class _LocatedError(ValueError):
-    """Problems found by a model validator, with paths relative to that model."""
-
-    def __init__(self, problems: list[tuple[FieldPath, str, FieldPath | None]]) -> None:
-        super().__init__("; ".join(f"{render_path(p)}: {m}" for p, m, _ in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,7 +315,7 @@ class Registry(_Model):
                         else:
                             index.esphome_quantity.setdefault(sensor.device, sensor.quantity)
         if problems:
-            raise _LocatedError(problems)
+            raise FieldIssuesError(problems)
         for candidates in index.by_device.values():
             candidates.sort(key=lambda c: (-c.specificity, c.order))
         self._index = index
@@ -488,13 +426,13 @@ class Registry(_Model):
 
     def check_profiles(self, known: Collection[str]) -> None:
         """Raise ``RegistryError`` naming every room whose profile is not in ``known``."""
-        issues: list[RegistryIssue] = []
+        issues: list[Issue] = []
         for s, site in enumerate(self.sites):
             for r, room in enumerate(site.rooms):
                 if room.profile not in known:
                     path: FieldPath = ("sites", s, "rooms", r, "profile")
                     issues.append(
-                        self._issue(
+                        self.issue(
                             path,
                             f"unknown climate profile {room.profile!r}; known: "
                             + ", ".join(sorted(known)),
@@ -508,8 +446,10 @@ class Registry(_Model):
         """The file this registry was loaded from, if any."""
         return self._source
 
-    def _issue(self, path: FieldPath, message: str) -> RegistryIssue:
-        return RegistryIssue(self._source, line_of(self._lines, path), render_path(path), message)
+    def issue(self, path: FieldPath, reason: str) -> Issue:
+        """A problem found later (by a check that needs other packages) at field ``path`` of
+        this registry, on the line of its file the field is on."""
+        return issue_at(self._source, self._lines, path, reason)
 
 
 def _resolver(index: _Index) -> Resolver:
@@ -607,49 +547,11 @@ def _unique(
 
 def parse_registry(text: str, source: str = "<registry>") -> Registry:
     """Validate registry YAML ``text``; ``source`` names it in errors (normally the file path)."""
-    loader = yaml.SafeLoader(text)
     try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise RegistryError(
-            [RegistryIssue(source, line, "", f"YAML syntax error: {problem}")]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise RegistryError([RegistryIssue(source, None, "", f"YAML error: {exc}")]) from None
-    finally:
-        loader.dispose()
-    if root is None:
-        raise RegistryError(
-            [
-                RegistryIssue(
-                    source, 1, "", "the registry is empty; expected a mapping with a 'sites' list"
-                )
-            ]
-        )
-    lines, duplicates = map_lines(root)
-    if duplicates:
-        raise RegistryError(
-            [
-                RegistryIssue(
-                    source,
-                    line,
-                    render_path((*path, key)),
-                    f"duplicate key {key!r} (first at line {lines[(*path, key)]})",
-                )
-                for path, key, line in duplicates
-            ]
-        )
-    try:
-        registry = Registry.model_validate(data)
-    except ValidationError as exc:
-        raise RegistryError(_issues_from(exc, source, lines)) from None
-    registry._source = source
-    registry._lines = lines
-    return registry
+        data, lines = parse_yaml(text, source)
+    except ConfigError as exc:
+        raise RegistryError(exc.issues) from None
+    return _registry_from(data, lines, source)
 
 
 def load_registry(path: str | Path) -> Registry:
@@ -657,42 +559,24 @@ def load_registry(path: str | Path) -> Registry:
 
     Raises ``RegistryError`` naming the file, the line and the field of every problem.
     """
-    source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError([RegistryIssue(source, None, "", f"cannot read: {exc}")]) from None
-    return parse_registry(text, source)
+        data, lines = load_yaml(Path(path))
+    except ConfigError as exc:
+        raise RegistryError(exc.issues) from None
+    return _registry_from(data, lines, str(path))
 
 
-def _issues_from(
-    exc: ValidationError, source: str, lines: Mapping[FieldPath, int]
-) -> list[RegistryIssue]:
-    issues: list[RegistryIssue] = []
-    for error in exc.errors(include_url=False):
-        loc: FieldPath = tuple(error["loc"])
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, _LocatedError):
-            for path, message, other in cause.problems:
-                full = (*loc, *path)
-                if other is not None:
-                    other_full = (*loc, *other)
-                    other_line = line_of(lines, other_full)
-                    at = f"line {other_line}, " if other_line is not None else ""
-                    message = f"{message} (first at {at}{render_path(other_full)})"
-                issues.append(
-                    RegistryIssue(source, line_of(lines, full), render_path(full), message)
-                )
-            continue
-        message = str(error["msg"])
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        if error["type"] == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r}" if loc else message
-        elif not loc and error["type"] in ("model_type", "dict_type"):
-            message = "expected a mapping with a 'sites' list"
-        issues.append(
-            RegistryIssue(source, line_of(lines, loc), render_path(loc) or "(top)", message)
+def _registry_from(data: object, lines: dict[FieldPath, int], source: str) -> Registry:
+    if data is None:
+        raise RegistryError(
+            Issue(source, 1, "", "the registry is empty; expected a mapping with a 'sites' list")
         )
-    issues.sort(key=lambda issue: (issue.line or 0, issue.field))
-    return issues
+    if not isinstance(data, dict):
+        raise RegistryError(issue_at(source, lines, (), "expected a mapping with a 'sites' list"))
+    try:
+        registry = validate(Registry, data, source=source, lines=lines)
+    except ConfigError as exc:
+        raise RegistryError(exc.issues) from None
+    registry._source = source
+    registry._lines = lines
+    return registry

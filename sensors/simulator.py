@@ -35,9 +35,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from repoclimate.sensors.durations import parse_duration
 from repoclimate.sensors.registry import Registry, load_registry
 from repoclimate.sensors.simulate.engine import SimMessage, Simulation, default_start
-from repoclimate.sensors.simulate.faults import Fault, FaultSpecError, parse_duration, parse_fault
+from repoclimate.sensors.simulate.faults import Fault, FaultSpecError, parse_fault
 from repoclimate.sensors.simulate.layout import Layout, demo_layout, layout_from_registry
 from repoclimate.sensors.simulate.publisher import (
     SimulationReport,
@@ -66,7 +67,7 @@ def _seconds(duration: Duration) -> timedelta:
     if isinstance(duration, timedelta):
         return duration
     if isinstance(duration, str):
-        return timedelta(seconds=parse_duration(duration))
+        return parse_duration(duration)
     return timedelta(seconds=float(duration))
 
 

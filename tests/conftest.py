@@ -1,4 +1,4 @@
-"""Session fixtures: a private Mosquitto and a private InfluxDB, plus factories for tests that
+"""Session fixtures: a private Mosquitto, InfluxDB and PostgreSQL, plus factories for tests that
 stop and restart their own servers."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from tests.servers import InfluxDB, Mosquitto
+from tests.servers import InfluxDB, Mosquitto, PostgreSQL
 
 # Tests write only under temporary directories: hypothesis keeps no example database, and its
 # other caches go to a temporary directory removed at exit, not to .hypothesis/ in the tree.
@@ -37,6 +37,16 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 
 
 @pytest.fixture(scope="session")
+def stock_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A Mosquitto with its stock limits (Receive Maximum 20, 1000 queued messages), as a new
+    user runs it: the `mosquitto` fixture raises those limits, which hides what they break."""
+    server = Mosquitto(tmp_path_factory.mktemp("mosquitto-stock"), stock=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
     """One InfluxDB for the whole session; use `influx_db_name` for a database of your own."""
     server = InfluxDB(tmp_path_factory.mktemp("influxdb"))
@@ -51,6 +61,21 @@ def influx_db_name(influxdb: InfluxDB) -> str:
     name = f"test{next(_db_names)}"
     influxdb.create_database(name)
     return name
+
+
+@pytest.fixture(scope="session")
+def postgresql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
+    """One PostgreSQL for the whole session; use `postgresql_url` for a database of your own."""
+    server = PostgreSQL(tmp_path_factory.mktemp("postgresql"))
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgresql_url(postgresql: PostgreSQL) -> str:
+    """The SQLAlchemy URL of a fresh, empty database on the session PostgreSQL."""
+    return postgresql.create_database(f"test{next(_db_names)}")
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Real servers for the tests: a private Mosquitto and InfluxDB 1.x on free loopback ports.
+"""Real servers for the tests: a private Mosquitto, InfluxDB 1.x and PostgreSQL on free loopback
+ports.
 
 Each server owns a temporary directory (config, data, log), is started as a child process and is
 stopped by its PID. ``stop()`` followed by ``start()`` restarts it on the same port with the same
@@ -8,10 +9,12 @@ data, which the fault tests use.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -79,15 +82,24 @@ class _Server:
 
 
 class Mosquitto(_Server):
-    """Mosquitto 2 with persistence, anonymous access and unbounded queues for slow subscribers."""
+    """Mosquitto 2 with persistence, anonymous access and unbounded queues for slow subscribers.
+
+    ``stock=True`` keeps Mosquitto's default limits instead (Receive Maximum 20, 1000 queued
+    messages…): the configuration a new user starts from, only ``listener``, ``allow_anonymous``
+    and what running as root in a temporary directory needs.
+    """
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, extra_config: str = "") -> None:
+    def __init__(self, workdir: Path, extra_config: str = "", *, stock: bool = False) -> None:
         super().__init__(workdir)
         self.url = f"mqtt://127.0.0.1:{self.port}"
         (self.workdir / "data").mkdir(exist_ok=True)
         self.config = self.workdir / "mosquitto.conf"
+        if stock:
+            lines = ["user root", f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
+            self.config.write_text("\n".join([*lines, "log_dest stdout", extra_config]) + "\n")
+            return
         self.config.write_text(
             "\n".join(
                 [
@@ -180,3 +192,83 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         body = urllib.parse.urlencode({"q": f'CREATE DATABASE "{db}"'}).encode()
         with urllib.request.urlopen(f"{self.url}/query", data=body, timeout=30) as resp:
             resp.read()
+
+
+def _postgres_bin(program: str) -> str:
+    """A PostgreSQL program: Debian keeps them in /usr/lib/postgresql/<major>/bin, off PATH."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"))
+    if found:
+        return str(found[-1])
+    return shutil.which(program) or program
+
+
+class PostgreSQL(_Server):
+    """PostgreSQL (Debian's 15) on a loopback port, its cluster in a directory of its own.
+
+    PostgreSQL refuses to run as root: as root the cluster belongs to, and the server runs as,
+    the ``postgres`` user, in a directory outside pytest's root-only temp folder. ``trust``
+    authentication on loopback; ``fsync`` off (the tests are about queries and locking, not
+    durability).
+    """
+
+    name = "postgres"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.cluster = Path(tempfile.mkdtemp(prefix="repoclimate-postgres-"))
+        if self.user is not None:
+            shutil.chown(self.cluster, self.user)
+        self.data = self.cluster / "data"
+        with self.log.open("ab") as log:
+            subprocess.run(
+                [_postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres",
+                 "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"],
+                stdout=log, stderr=subprocess.STDOUT, check=True, user=self.user,
+            )  # fmt: skip
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def command(self) -> list[str]:
+        return [
+            _postgres_bin("postgres"), "-D", str(self.data), "-k", str(self.cluster),
+            "-p", str(self.port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                user=self.user,
+            )  # fmt: skip
+        _wait_for_port(self.port, self.proc, self.log, timeout)
+        self.ready()
+
+    def ready(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres").close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; its SQLAlchemy URL."""
+        import psycopg
+
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres"
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def remove(self) -> None:
+        """Stop the server (SIGINT: PostgreSQL's fast shutdown, which does not wait for clients
+        to disconnect as SIGTERM does) and delete its cluster."""
+        self.stop(signal.SIGINT)
+        shutil.rmtree(self.cluster, ignore_errors=True)

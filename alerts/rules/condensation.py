@@ -8,16 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from repoclimate.alerts.config import CondensationParams
-from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
-from repoclimate.alerts.rules.base import ActiveStates, RuleOutput, fresh_steps, since_times
-from repoclimate.alerts.series import (
-    FloatArray,
-    SensorSeries,
-    episode_starts,
-    hysteresis_above,
-    hysteresis_below,
-    resample_ffill,
-)
+from repoclimate.alerts.model import Finding, Subject, from_epoch
+from repoclimate.alerts.rules.base import ActiveStates, Levels, RuleOutput, exceedances
+from repoclimate.alerts.series import FloatArray, SensorSeries, resample_ffill
 from repoclimate.preservation.psychrometrics import dew_point
 
 SURFACE = "condensation.surface"
@@ -60,42 +53,49 @@ def evaluate_surface(
     margin = t_surface - dp
     known = ~np.isnan(margin)
     times, t_surface, dp, margin = times[known], t_surface[known], dp[known], margin[known]
-    idx, fresh = fresh_steps(times, at, max_age_s)
-    out.hold(fresh, SURFACE, subject)
-    if times.size == 0:
-        return out
-    was = SURFACE in active
     warn = params.dew_point_margin_k
-    on = hysteresis_below(margin, warn, warn + params.clear_margin_k, was)
     crit = params.critical_margin_k
-    critical = hysteresis_below(
-        margin, crit, crit + params.clear_margin_k, active.get(SURFACE) == Severity.CRITICAL
+    levels = Levels(
+        above=False,
+        warning=warn,
+        warning_clear=warn + params.clear_margin_k,
+        critical=crit,
+        critical_clear=crit + params.clear_margin_k,
     )
-    since = since_times(episode_starts(on, was), times)
-    for step in np.nonzero(fresh & on[idx])[0]:
-        i = int(idx[step])
+    clear_s = params.clear_after_minutes * 60.0
+    for hit in exceedances(out, SURFACE, subject, times, margin, at, max_age_s, active, levels):
+        i = hit.index
+        if hit.clearing:
+            hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
+            summary = (
+                f"Surface at {t_surface[i]:.1f} °C is {margin[i]:.1f} K above the air's dew "
+                f"point {dp[i]:.1f} °C, more than the {warn:g} K warning margin — clearing: "
+                f"needs ≥ {levels.warning_clear:g} K{hold}"
+            )
+        else:
+            summary = (
+                f"Surface at {t_surface[i]:.1f} °C is only {margin[i]:.1f} K above the "
+                f"air's dew point {dp[i]:.1f} °C"
+            )
         out.findings.append(
             (
-                int(step),
+                hit.step,
                 Finding(
                     rule=SURFACE,
                     subject=subject,
-                    severity=Severity.CRITICAL if critical[i] else Severity.WARNING,
-                    since=from_epoch(since[i]),
+                    severity=hit.severity,
+                    since=from_epoch(hit.since),
                     value=float(margin[i]),
                     threshold=warn,
                     unit="K",
-                    summary=(
-                        f"Surface at {t_surface[i]:.1f} °C is only {margin[i]:.1f} K above the "
-                        f"air's dew point {dp[i]:.1f} °C"
-                    ),
+                    summary=summary,
                     advice=(
                         "Look for wet patches on this wall or floor; raise the surface "
                         "temperature or lower the air's moisture, and move holdings away from "
                         "cold outside walls."
                     ),
                     for_s=params.for_minutes * 60.0,
-                    clear_s=params.clear_after_minutes * 60.0,
+                    clear_s=clear_s,
                 ),
             )
         )
@@ -117,39 +117,41 @@ def evaluate_saturation(
     valid = ~np.isnan(series.humidity)
     times = series.times[valid]
     rh = series.humidity[valid]
-    idx, fresh = fresh_steps(times, at, max_age_s)
-    out.hold(fresh, SATURATION, subject)
-    if times.size == 0:
-        return out
-    was = SATURATION in active
-    on = hysteresis_above(rh, params.rh_warning, params.rh_warning - params.rh_clear_margin, was)
-    critical = hysteresis_above(
-        rh,
-        params.rh_critical,
-        params.rh_critical - params.rh_clear_margin,
-        active.get(SATURATION) == Severity.CRITICAL,
+    levels = Levels(
+        above=True,
+        warning=params.rh_warning,
+        warning_clear=params.rh_warning - params.rh_clear_margin,
+        critical=params.rh_critical,
+        critical_clear=params.rh_critical - params.rh_clear_margin,
     )
-    since = since_times(episode_starts(on, was), times)
-    for step in np.nonzero(fresh & on[idx])[0]:
-        i = int(idx[step])
+    clear_s = params.clear_after_minutes * 60.0
+    for hit in exceedances(out, SATURATION, subject, times, rh, at, max_age_s, active, levels):
+        i = hit.index
+        if hit.clearing:
+            summary = (
+                f"RH {rh[i]:.1f} %, back below {params.rh_warning:g} % — "
+                f"{levels.clearing_note('RH', '%', clear_s)}"
+            )
+        else:
+            summary = f"RH {rh[i]:.1f} % — the air is close to saturation"
         out.findings.append(
             (
-                int(step),
+                hit.step,
                 Finding(
                     rule=SATURATION,
                     subject=subject,
-                    severity=Severity.CRITICAL if critical[i] else Severity.WARNING,
-                    since=from_epoch(since[i]),
+                    severity=hit.severity,
+                    since=from_epoch(hit.since),
                     value=float(rh[i]),
                     threshold=params.rh_warning,
                     unit="%RH",
-                    summary=f"RH {rh[i]:.1f} % — the air is close to saturation",
+                    summary=summary,
                     advice=(
                         "Condensation forms on anything slightly colder than the air: look for "
                         "water on walls, pipes and boxes, and find the moisture source."
                     ),
                     for_s=params.for_minutes * 60.0,
-                    clear_s=params.clear_after_minutes * 60.0,
+                    clear_s=clear_s,
                 ),
             )
         )

@@ -9,15 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from repoclimate.alerts.config import ExcursionParams
-from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
-from repoclimate.alerts.rules.base import ActiveStates, Band, RuleOutput, fresh_steps, since_times
-from repoclimate.alerts.series import (
-    FloatArray,
-    SensorSeries,
-    episode_starts,
-    hysteresis_above,
-    hysteresis_below,
-)
+from repoclimate.alerts.model import Finding, Subject, from_epoch
+from repoclimate.alerts.rules.base import ActiveStates, Band, Levels, RuleOutput, exceedances
+from repoclimate.alerts.series import FloatArray, SensorSeries
 
 RULES = (
     "excursion.temperature_high",
@@ -108,50 +102,50 @@ def evaluate(
     out = RuleOutput()
     if not params.enabled:
         return out
+    clear_s = params.clear_after_minutes * 60.0
     for d in _directions(band, params):
         values = series.quantity(d.quantity)
         valid = ~np.isnan(values)
         times = series.times[valid]
         values = values[valid]
-        idx, fresh = fresh_steps(times, at, max_age_s)
-        out.hold(fresh, d.rule, subject)
-        if times.size == 0:
-            continue
-        was = d.rule in active
-        was_critical = active.get(d.rule) == Severity.CRITICAL
-        if d.above:
-            on = hysteresis_above(values, d.limit, d.limit - d.margin, was)
-            crit_level = d.limit + d.critical_offset
-            critical = hysteresis_above(values, crit_level, crit_level - d.margin, was_critical)
-        else:
-            on = hysteresis_below(values, d.limit, d.limit + d.margin, was)
-            crit_level = d.limit - d.critical_offset
-            critical = hysteresis_below(values, crit_level, crit_level + d.margin, was_critical)
-        since = since_times(episode_starts(on, was), times)
+        sign = 1.0 if d.above else -1.0
+        crit_level = d.limit + sign * d.critical_offset
+        levels = Levels(
+            above=d.above,
+            warning=d.limit,
+            warning_clear=d.limit - sign * d.margin,
+            critical=crit_level,
+            critical_clear=crit_level - sign * d.margin,
+        )
         side = "above" if d.above else "below"
-        for step in np.nonzero(fresh & on[idx])[0]:
-            i = int(idx[step])
-            value = float(values[i])
-            severity = Severity.CRITICAL if critical[i] else Severity.WARNING
-            begun = from_epoch(since[i])
+        back = "back below" if d.above else "back above"
+        for hit in exceedances(out, d.rule, subject, times, values, at, max_age_s, active, levels):
+            value = float(values[hit.index])
+            if hit.clearing:
+                summary = (
+                    f"{d.label} {value:.1f} {d.unit}, {back} the {band.profile} band limit "
+                    f"{d.limit:g} {d.unit} — {levels.clearing_note(d.label, d.unit, clear_s)}"
+                )
+            else:
+                summary = (
+                    f"{d.label} {value:.1f} {d.unit} {side} the {band.profile} band "
+                    f"limit {d.limit:g} {d.unit}"
+                )
             out.findings.append(
                 (
-                    int(step),
+                    hit.step,
                     Finding(
                         rule=d.rule,
                         subject=subject,
-                        severity=severity,
-                        since=begun,
+                        severity=hit.severity,
+                        since=from_epoch(hit.since),
                         value=value,
                         threshold=d.limit,
                         unit=d.unit,
-                        summary=(
-                            f"{d.label} {value:.1f} {d.unit} {side} the {band.profile} band "
-                            f"limit {d.limit:g} {d.unit}"
-                        ),
+                        summary=summary,
                         advice=_ADVICE[d.rule],
                         for_s=params.for_minutes * 60.0,
-                        clear_s=params.clear_after_minutes * 60.0,
+                        clear_s=clear_s,
                     ),
                 )
             )

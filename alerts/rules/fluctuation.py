@@ -11,15 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from repoclimate.alerts.config import FluctuationParams
-from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
-from repoclimate.alerts.rules.base import ActiveStates, Band, RuleOutput, fresh_steps, since_times
-from repoclimate.alerts.series import (
-    FloatArray,
-    HourlySeries,
-    SensorSeries,
-    episode_starts,
-    hysteresis_above,
-)
+from repoclimate.alerts.model import Finding, Subject, from_epoch
+from repoclimate.alerts.rules.base import ActiveStates, Band, Levels, RuleOutput, exceedances
+from repoclimate.alerts.series import FloatArray, HourlySeries, SensorSeries
 
 RULES = ("fluctuation.temperature", "fluctuation.humidity")
 
@@ -89,41 +83,45 @@ def evaluate(
         valid = ~np.isnan(values)
         times = series.times[valid]
         values = values[valid]
-        idx, fresh = fresh_steps(times, at, max_age_s)
-        out.hold(fresh, rule, subject)
-        if times.size == 0:
-            continue
         mean = trailing_mean(hourly.hours, hourly_values, times, hours, params.min_coverage)
         deviation = values - mean
         size = np.where(np.isnan(deviation), 0.0, np.abs(deviation))
-        was = rule in active
-        on = hysteresis_above(size, limit, max(limit - margin, 0.0), was)
         crit = limit * params.critical_factor
-        critical = hysteresis_above(
-            size, crit, max(crit - margin, 0.0), active.get(rule) == Severity.CRITICAL
+        levels = Levels(
+            above=True,
+            warning=limit,
+            warning_clear=max(limit - margin, 0.0),
+            critical=crit,
+            critical_clear=max(crit - margin, 0.0),
         )
-        since = since_times(episode_starts(on, was), times)
-        for step in np.nonzero(fresh & on[idx])[0]:
-            i = int(idx[step])
+        clear_s = params.clear_after_minutes * 60.0
+        for hit in exceedances(out, rule, subject, times, size, at, max_age_s, active, levels):
+            i = hit.index
             dev = float(deviation[i]) if np.isfinite(deviation[i]) else 0.0
+            summary = (
+                f"{name} {values[i]:.1f} is {dev:+.1f} {unit} from its {hours:g}-h "
+                f"mean {mean[i]:.1f} (allowed ±{limit:g}, {band.profile})"
+            )
+            if hit.clearing:
+                hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
+                summary += (
+                    f" — clearing: needs a deviation within ±{levels.warning_clear:g} {unit}{hold}"
+                )
             out.findings.append(
                 (
-                    int(step),
+                    hit.step,
                     Finding(
                         rule=rule,
                         subject=subject,
-                        severity=Severity.CRITICAL if critical[i] else Severity.WARNING,
-                        since=from_epoch(since[i]),
+                        severity=hit.severity,
+                        since=from_epoch(hit.since),
                         value=abs(dev),
                         threshold=float(limit),
                         unit=unit,
-                        summary=(
-                            f"{name} {values[i]:.1f} is {dev:+.1f} {unit} from its {hours:g}-h "
-                            f"mean {mean[i]:.1f} (allowed ±{limit:g}, {band.profile})"
-                        ),
+                        summary=summary,
                         advice=_ADVICE[rule],
                         for_s=params.for_minutes * 60.0,
-                        clear_s=params.clear_after_minutes * 60.0,
+                        clear_s=clear_s,
                     ),
                 )
             )

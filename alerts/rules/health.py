@@ -3,11 +3,21 @@ battery low, readings outside the physical range."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
+
 import numpy as np
 
 from repoclimate.alerts.config import HealthParams
 from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
-from repoclimate.alerts.rules.base import ActiveStates, RuleOutput, fresh_steps, since_times, when
+from repoclimate.alerts.rules.base import (
+    ActiveStates,
+    RuleOutput,
+    fresh_steps,
+    since_times,
+    span,
+    when,
+)
 from repoclimate.alerts.series import (
     BoolArray,
     FloatArray,
@@ -29,12 +39,21 @@ def evaluate(
     at: FloatArray,
     active: ActiveStates,
     first_seen: float | None = None,
+    *,
+    heard_before: float | None = None,
+    opened: float | None = None,
+    zone: tzinfo = UTC,
 ) -> RuleOutput:
     """Findings of the four health rules at each evaluation time.
 
-    ``first_seen``: the first reading of any sensor of the room in the window (epoch s). A
-    sensor with no reading at all in the window is silent since then at the earliest — a
-    room whose sensors began reporting an hour ago does not have one silent for a day.
+    Silence is counted from the sensor's last reading: in the window, else ``heard_before``
+    (its last reading before the window, when the store knows one). A sensor heard of neither
+    way is silent only once ``silent_factor`` × its interval has passed since the window
+    opened (``opened`` when later than the window's start: the backtest's start) — and, when
+    the room's sensors began reporting later (``first_seen``, the first reading of any sensor
+    of the room in the window, epoch s), since then: a room whose sensors began reporting an
+    hour ago does not have one silent for a day, and before anything was measured nothing is
+    silent. Times in the texts are in ``zone`` (the site's).
     """
     out = RuleOutput()
     if not params.enabled:
@@ -43,7 +62,19 @@ def evaluate(
     times = series.times
     idx, fresh = fresh_steps(times, at, silent_after)
     clear_s = params.clear_after_minutes * 60.0
-    _silent(series, subject, idx, fresh, silent_after, at, out, first_seen, clear_s)
+    window_opened = series.start if opened is None else max(series.start, opened)
+    _silent(
+        series,
+        subject,
+        idx,
+        fresh,
+        silent_after,
+        at,
+        out,
+        _Unheard(window_opened, first_seen, heard_before),
+        clear_s,
+        zone,
+    )
     for rule in RULES[1:]:
         out.hold(fresh, rule, subject)
     if times.size == 0:
@@ -54,6 +85,21 @@ def evaluate(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Unheard:
+    """What is known about a sensor with no reading in the window."""
+
+    opened: float
+    first_seen: float | None
+    heard_before: float | None
+
+    def counted_from(self, t: float) -> float:
+        """Since when a sensor never heard is silent at ``t``."""
+        if self.first_seen is not None and self.first_seen <= t:
+            return max(self.opened, self.first_seen)
+        return self.opened
+
+
 def _silent(
     series: SensorSeries,
     subject: Subject,
@@ -62,17 +108,27 @@ def _silent(
     silent_after: float,
     at: FloatArray,
     out: RuleOutput,
-    first_seen: float | None,
+    unheard: _Unheard,
     clear_s: float,
+    zone: tzinfo,
 ) -> None:
     times = series.times
-    unheard_since = series.start if first_seen is None else max(series.start, first_seen)
     for step in np.nonzero(~fresh)[0]:
         t = float(at[step])
-        has = times.size > 0 and times[idx[step]] <= t
-        last = float(times[idx[step]]) if has else min(unheard_since, t)
-        gap = t - last
-        heard = f"last reading {when(last)}" if has else f"no reading since {when(last)}"
+        if times.size > 0 and times[idx[step]] <= t:
+            last: float | None = float(times[idx[step]])
+        else:
+            last = unheard.heard_before if unheard.heard_before is not None else None
+        if last is not None:
+            since = last
+            summary = f"No reading for {span(t - last)} (last reading {when(last, zone)})"
+        else:
+            since = min(unheard.counted_from(t), t)
+            if t - since < silent_after:
+                # nothing was expected yet: not silent, and not known to be speaking either
+                out.held.append((int(step), RULES[0], subject.id))
+                continue
+            summary = f"No reading for at least {span(t - since)} (none since {when(since, zone)})"
         out.findings.append(
             (
                 int(step),
@@ -80,11 +136,11 @@ def _silent(
                     rule=RULES[0],
                     subject=subject,
                     severity=Severity.WARNING,
-                    since=from_epoch(last),
-                    value=gap,
+                    since=from_epoch(since),
+                    value=t - since,
                     threshold=silent_after,
                     unit="s",
-                    summary=f"No reading for {gap / 60:.0f} min ({heard})",
+                    summary=summary,
                     advice=(
                         "Check the sensor's battery and radio link (gateway, Zigbee coordinator, "
                         "Wi-Fi), then the collector's log for rejected messages from it."

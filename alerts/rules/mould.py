@@ -20,6 +20,7 @@ evaluated, integration starts from zero at the start of the history fetched.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from repoclimate.alerts.config import MouldParams
 from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
 from repoclimate.alerts.rules.base import ActiveStates, RuleOutput, since_times, when
 from repoclimate.alerts.series import FloatArray, HourlySeries, episode_starts, hysteresis_mask
+from repoclimate.preservation.advice import mould_advice
 from repoclimate.preservation.metrics import DECLINE_FOR_HOLDINGS, SENSITIVITY_FOR_HOLDINGS
 from repoclimate.preservation.mould import (
     DECLINE_RELATIVELY_LOW,
@@ -150,10 +152,12 @@ def evaluate(
     at: FloatArray,
     active: ActiveStates,
     computed: tuple[FloatArray, FloatArray] | None = None,
+    zone: tzinfo = UTC,
 ) -> RuleOutput:
     """The mould finding at each evaluation time, from the last complete hour before it.
 
-    ``computed``: the (MRF, VTT) series of `indices` when the caller already has them."""
+    ``computed``: the (MRF, VTT) series of `indices` when the caller already has them;
+    ``zone``: the site's, for the times in the summary."""
     out = RuleOutput()
     if not params.enabled:
         return out
@@ -174,8 +178,14 @@ def evaluate(
     crit_clear = (mrf < params.mrf_critical * ratio) & (vtt < params.vtt_critical * ratio)
     critical = hysteresis_mask(crit_enter, crit_clear, active.get(RULE) == Severity.CRITICAL)
     hour_end = hourly.hours + 3600.0
-    first_known = float(hour_end[np.argmax(known)]) if np.any(known) else None
-    since = since_times(episode_starts(on, was), hour_end, first_known)
+    # since: the end of the hour the alert's episode began (its index first reached the warning
+    # level). An episode already under way at the first hour fetched (the alert is open) began
+    # at a time these hours do not show, and the history's first hour can precede its cause
+    # (issue 9): report no earlier time than the hour evaluated, and the lifecycle keeps the
+    # since the alert was opened with (the earliest it was given). So live, from a history
+    # fetched afresh each time, says what the backtest of one pass over all hours says.
+    starts = episode_starts(on, was)
+    since = np.where(starts >= 0, hour_end[np.maximum(starts, 0)], hour_end)
     days = days_to_mould(hourly.temperature, hourly.humidity)
     damp = np.isfinite(days)
     damp_start = since_times(episode_starts(damp), hourly.hours)
@@ -192,7 +202,7 @@ def evaluate(
             threshold = params.vtt_critical if severity is Severity.CRITICAL else params.vtt_warning
             unit = "VTT index"
         conditions = (
-            f"damp since {when(damp_start[i])}"
+            f"damp since {when(damp_start[i], zone)}"
             if damp[i]
             else "conditions no longer favour germination"
         )
@@ -213,13 +223,23 @@ def evaluate(
                         f"{conditions}; last hour {hourly.temperature[i]:.1f} °C, "
                         f"{hourly.humidity[i]:.0f} %RH"
                     ),
-                    advice=(
-                        "Bring RH below 65 % now: check the dehumidifier (running, tank full, "
-                        "set point), air handling and water ingress; then inspect the holdings "
-                        "near this sensor for mould and isolate anything affected."
+                    advice=_advice(
+                        float(hourly.temperature[i]), float(hourly.humidity[i]), bool(damp[i])
                     ),
                     clear_s=params.clear_after_minutes * 60.0,
                 ),
             )
         )
     return out
+
+
+def _advice(t_c: float, rh_pct: float, damp: bool) -> str:
+    """What to change (`preservation.advice.mould_advice`, while the last hour is damp), then
+    what to check."""
+    change = mould_advice(t_c, rh_pct) if damp else ""
+    first = f"{change[0].upper()}{change[1:]}. " if change else ""
+    return (
+        f"{first}Check the dehumidifier (running, tank full, set point), air handling and water "
+        "ingress; then inspect the holdings near this sensor for mould and isolate anything "
+        "affected."
+    )

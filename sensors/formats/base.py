@@ -82,11 +82,31 @@ class _NonFinite(str):
     """A ``NaN``/``Infinity`` literal, which Python's json reads but JSON does not allow."""
 
 
-_json_decoder = json.JSONDecoder(parse_constant=_NonFinite)
+class _DuplicateKeyError(ValueError):
+    """A JSON object names one key twice (Python's json would keep the last value silently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return document
+
+
+_json_decoder = json.JSONDecoder(parse_constant=_NonFinite, object_pairs_hook=_unique_keys)
 
 
 def load_json(payload: bytes) -> Any:
-    """Parse a JSON payload strictly: UTF-8 only, no ``NaN``/``Infinity`` numbers."""
+    """Parse a JSON payload strictly: UTF-8 only, no ``NaN``/``Infinity`` numbers, no key twice
+    in one object (which value a device meant cannot be told)."""
     try:
         text = payload.decode()
     except UnicodeDecodeError as error:
@@ -103,6 +123,10 @@ def load_json(payload: bytes) -> Any:
         ) from None
     except RecursionError:
         raise DecodeError("malformed_json", "malformed JSON: nested too deeply") from None
+    except _DuplicateKeyError as error:
+        raise DecodeError(
+            "duplicate_key", f"key {shorten(error.key)!r} appears twice in one JSON object"
+        ) from None
     except ValueError as error:  # Python's limit on the digits of an integer
         raise DecodeError("too_large", f"a number in the payload is too large: {error}") from None
 
@@ -164,7 +188,13 @@ def number(value: object, field: str) -> float | None:
 
 
 def number_text(text: str, field: str) -> float:
-    """A number written as text (``"19.3"``, ``" -4 "``, ``"1e2"``), finite."""
+    """A number written as text (``"19.3"``, ``" -4 "``, ``"1e2"``), finite, in ASCII.
+
+    ``float()`` also reads other scripts' digits (``"٢٠"`` is 20.0) and Unicode spaces; no device
+    writes those, so such text is more likely a corrupted or hostile payload than a reading.
+    """
+    if not text.isascii():
+        raise DecodeError("not_a_number", f"{field} {shorten(text)!r} is not an ASCII number")
     try:
         value = float(text)
     except ValueError:

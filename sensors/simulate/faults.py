@@ -10,8 +10,8 @@ A fault spec is ``KIND:TARGET[@START][+DURATION]``:
     a room id (``stack-3``, or ``city-archives/stack-3`` when two sites share a room id), or a
     sensor's registry id or device id (``s3-north``, ``shellyht-6A1B2C``).
 ``START``
-    when the fault begins, as a duration after the simulation start: ``90s``, ``30m``, ``2h``,
-    ``1d``, combinations such as ``1h30m``, or plain seconds (``5400``). Default ``0``.
+    when the fault begins, as a duration after the simulation start (`sensors.durations`:
+    ``90s``, ``30m``, ``2h``, ``1d``, ``1h30m``; a number needs its unit). Default ``0``.
 ``DURATION``
     how long it lasts, same syntax; default: until the end of the run.
 
@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from repoclimate.sensors.durations import DurationError, format_duration, parse_seconds
 from repoclimate.sensors.simulate.physics import ROOM_FAULTS
 
 SENSOR_FAULTS = frozenset({"sensor-dies", "sensor-sticks"})
@@ -34,8 +35,6 @@ FAULT_KINDS = ROOM_FAULTS | SENSOR_FAULTS
 _SPEC = re.compile(
     r"^(?P<kind>[a-z-]+):(?P<target>[^@+\s]+)(?:@(?P<start>[^+\s]+))?(?:\+(?P<duration>\S+))?$"
 )
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
-_UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 
 
 class FaultSpecError(ValueError):
@@ -67,43 +66,6 @@ class Fault:
         return text
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in a duration such as ``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` or ``5400``."""
-    text = text.strip()
-    if not text:
-        raise FaultSpecError("empty duration")
-    try:
-        seconds = float(text)
-    except ValueError:
-        position = 0
-        seconds = 0.0
-        for part in _DURATION_PART.finditer(text):
-            if part.start() != position:
-                break
-            seconds += float(part.group(1)) * _UNIT_S[part.group(2)]
-            position = part.end()
-        if position != len(text):
-            raise FaultSpecError(
-                f"bad duration {text!r}: use e.g. 90s, 30m, 2h, 1d, 1h30m or plain seconds"
-            ) from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise FaultSpecError(f"bad duration {text!r}: must be a finite number ≥ 0")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest spec text for ``seconds`` (``5400`` → ``1h30m``)."""
-    if seconds != int(seconds):
-        return f"{seconds:g}s"
-    remaining = int(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if remaining >= size:
-            parts.append(f"{remaining // size}{unit}")
-            remaining %= size
-    return "".join(parts) or "0s"
-
-
 def parse_fault(spec: str) -> Fault:
     """The fault named by ``spec`` (syntax in the module docstring); ``FaultSpecError`` if bad."""
     match = _SPEC.match(spec.strip())
@@ -120,8 +82,8 @@ def parse_fault(spec: str) -> Fault:
     start = match.group("start")
     duration = match.group("duration")
     try:
-        start_s = parse_duration(start) if start is not None else 0.0
-        duration_s = parse_duration(duration) if duration is not None else math.inf
-    except FaultSpecError as exc:
+        start_s = parse_seconds(start) if start is not None else 0.0
+        duration_s = parse_seconds(duration) if duration is not None else math.inf
+    except DurationError as exc:
         raise FaultSpecError(f"bad fault {spec!r}: {exc}") from None
     return Fault(kind, match.group("target"), start_s, duration_s)

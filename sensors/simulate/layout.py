@@ -293,7 +293,9 @@ def _offsets(calibration: Calibration) -> dict[str, float]:
 _PROFILE_PLANT: dict[str, tuple[float | None, float]] = {
     # profile: (HVAC temperature set point or None for free-running, dehumidifier RH set point)
     "ashrae-aa": (20.0, 50.0),
-    "ashrae-as": (20.0, 50.0),
+    "ashrae-a1": (20.0, 50.0),
+    "ashrae-a2": (20.0, 50.0),
+    "ashrae-as": (20.0, 50.0),  # the pre-2019 names of A1 and A2, still accepted
     "ashrae-a": (20.0, 50.0),
     "ashrae-b": (20.0, 50.0),
     "ashrae-c": (None, 50.0),
@@ -408,7 +410,10 @@ def demo_layout() -> Layout:
     stack 1 to 90–97 %RH within two days in any season (mould warning in 2–4 weeks), stack 3
     to 75–90 %RH depending on the season (see `sensors.simulate.physics`). Stack 5, the map
     room, the photographic store and the searchroom are air-conditioned; vault A is a cold film
-    store (1 °C, 35 %RH); stack 7 is an unconditioned outstore with no dehumidifier.
+    store (1 °C, 35 %RH); stack 7 is an unconditioned outstore with no plant of its own, in a
+    heated warehouse unit (19 °C), full of paper that buffers its moisture for days: 13–20 °C
+    and 35–71 %RH over a year (seed 0), held to ASHRAE class C (RH 25–75 %, T ≤ 30 °C), the
+    class for stores that can only avoid the high-risk extremes.
     """
     ground_floor = RoomClimate(
         building_c=18.0,
@@ -494,10 +499,14 @@ def demo_layout() -> Layout:
         ),
         SimRoom(
             "stack-7",
-            "iso11799-paper",
+            "ashrae-c",
             "paper",
             RoomClimate(
-                building_c=16.0, outdoor_coupling=0.6, thermal_tau_h=12.0, moisture_load_hpa=0.5
+                building_c=19.0,
+                outdoor_coupling=0.3,
+                thermal_tau_h=24.0,
+                moisture_tau_h=240.0,
+                moisture_load_hpa=0.0,
             ),
             (SimSensor("em300-stack-7", "em300-stack-7", "ttn", 600, battery=True),),
             name="Stack 7 (outstore, LoRaWAN)",
@@ -531,7 +540,7 @@ def demo_layout() -> Layout:
         ),
         SimRoom(
             "photo-store",
-            "ashrae-a",
+            "ashrae-a2",
             "photographs",
             RoomClimate(setpoint_c=16.0, setpoint_rh=45.0, moisture_load_hpa=2.0),
             (

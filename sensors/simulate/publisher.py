@@ -2,7 +2,8 @@
 
 QoS 1 by default: a message counts as published only once the broker's PUBACK for it has come
 back (and, with MQTT 5, its reason code is a success), so "N published" means the broker has N.
-At most ``window`` messages are unacknowledged at any time; a message unacknowledged for
+At most ``window`` messages are unacknowledged at any time (fewer when the broker's MQTT 5
+Receive Maximum is lower: 20 in a stock Mosquitto); a message unacknowledged for
 ``ack_timeout_s`` fails the run. Pacing is by a callback giving each message its earliest wall
 time, and by ``max_rate`` (messages per second).
 """
@@ -128,11 +129,15 @@ def publish_messages(
         client.username_pw_set(username, password)
     if tls is not None:
         client.tls_set_context(tls)
+    # paho refuses to change this once connected: set it now, from our own wish; a broker that
+    # allows fewer (its Receive Maximum, 20 in a stock Mosquitto) narrows the sender's window.
     client.max_inflight_messages_set(window)
     client.max_queued_messages_set(0)
     acks = _Acks()
     connected = threading.Event()
     refused: list[str] = []
+    report = SimulationReport()
+    sender = _Sender(client, report, acks, qos, window, ack_timeout_s)
 
     def on_connect(
         client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
@@ -141,8 +146,8 @@ def publish_messages(
             refused.append(str(reason_code))
         else:
             receive_maximum = getattr(properties, "ReceiveMaximum", None)
-            if isinstance(receive_maximum, int) and 0 < receive_maximum < window:
-                client.max_inflight_messages_set(receive_maximum)
+            if isinstance(receive_maximum, int) and receive_maximum > 0:
+                sender.window = min(window, receive_maximum)
         connected.set()
 
     def on_publish(
@@ -157,14 +162,12 @@ def publish_messages(
     except (OSError, ValueError) as exc:
         raise SimulatorError(f"cannot connect to MQTT broker {host}:{port}: {exc}") from exc
     client.loop_start()
-    report = SimulationReport()
     wall_start = time.monotonic()
     try:
         if not connected.wait(connect_timeout_s):
             raise SimulatorError(f"MQTT broker {host}:{port} did not answer CONNECT")
         if refused:
             raise SimulatorError(f"MQTT broker {host}:{port} refused the connection: {refused[0]}")
-        sender = _Sender(client, report, acks, qos, window, ack_timeout_s)
         sender.run(messages, max_rate, release_at, stop, on_progress, progress_every_s)
     finally:
         report.wall_s = time.monotonic() - wall_start

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,16 @@ from tests.servers import free_port
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 """A Monday; tests build histories from here."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's alert state lives: a new SQLite file, or a new database on the session's
+    PostgreSQL (`AlertStore` takes either)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "alerts.sqlite")
+    url: str = request.getfixturevalue("postgresql_url")
+    return url
 
 
 class _Recorder:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from repoclimate.alerts import actions
-from repoclimate.alerts.config import Rota
 from repoclimate.alerts.dispatch import Dispatcher
 from repoclimate.alerts.lifecycle import apply_findings
 from repoclimate.alerts.model import Finding, Severity, Subject
+from repoclimate.alerts.rota import Rota
 from repoclimate.alerts.state import AlertStore
 from repoclimate.sensors.yamlfile import ConfigError
 from tests.alerts.conftest import T0, topology
@@ -268,8 +268,10 @@ def test_rota_shifts_overnight_and_weekdays(tmp_path: Path) -> None:
     assert rota.step_people(5, monday_10) == []
     bad = tmp_path / "rota.yaml"
     bad.write_text("people:\n  alice:\n    contacts:\n      - email: not-an-address\n")
-    with pytest.raises(ConfigError, match=r"rota.yaml:4: people.alice.contacts.0.email"):
+    with pytest.raises(ConfigError, match=r"rota.yaml:4: people\.alice\.contacts\[0\]\.email"):
         Rota.load(bad)
     bad.write_text("people: {}\nshifts:\n  - who: [nobody]\n")
-    with pytest.raises(ConfigError, match="unknown person 'nobody'"):
+    with pytest.raises(
+        ConfigError, match=r"rota.yaml:3: shifts\[0\]\.who\[0\]: unknown person 'nobody'"
+    ):
         Rota.load(bad)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from repoclimate.alerts.clock import ManualClock
-from repoclimate.alerts.config import Rota
 from repoclimate.alerts.engine import AlertEngine
 from repoclimate.alerts.lifecycle import apply_findings
 from repoclimate.alerts.model import Alert, AlertState, Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.rota import Rota
 from repoclimate.alerts.series import SensorSeries
 from repoclimate.alerts.state import AlertStore
 from repoclimate.history import HistoryStore, StoreSettings, open_store

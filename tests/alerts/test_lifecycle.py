@@ -1,13 +1,13 @@
-"""The alert state machine and its SQLite state: transitions, events, one open alert per rule and
-subject, acknowledgement, survival across a restart."""
+"""The alert state machine and its stored state, on SQLite and on PostgreSQL: transitions, events,
+one open alert per rule and subject, acknowledgement, survival across a restart (migrations:
+test_state.py)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from repoclimate.alerts.lifecycle import acknowledge, apply_findings, resolve_removed
 from repoclimate.alerts.model import AlertState, Finding, Severity, Subject
@@ -46,8 +46,8 @@ def apply(state: AlertStore, found: list[Finding], hours: float) -> list[AlertSt
     return [c.to_state for c in changes]
 
 
-def test_pending_firing_resolved_with_events() -> None:
-    state = AlertStore(":memory:")
+def test_pending_firing_resolved_with_events(state_target: str) -> None:
+    state = AlertStore(state_target)
     assert apply(state, [finding()], 0.5) == [AlertState.PENDING]
     assert apply(state, [finding(value=72)], 0.9) == []
     assert apply(state, [finding(value=75)], 1.0) == [AlertState.FIRING]
@@ -68,21 +68,21 @@ def test_pending_firing_resolved_with_events() -> None:
     assert state.get(alert.id).resolved_at == T0 + timedelta(hours=2)
 
 
-def test_one_open_alert_per_rule_and_subject() -> None:
-    state = AlertStore(":memory:")
+def test_one_open_alert_per_rule_and_subject(state_target: str) -> None:
+    state = AlertStore(state_target)
     apply(state, [finding(), finding(Severity.CRITICAL)], 2.0)
     apply(state, [finding()], 2.5)
     (alert,) = state.open_alerts()
     assert alert.severity is Severity.WARNING  # the later evaluation said warning
-    with pytest.raises(sqlite3.IntegrityError), state.transaction() as tx:
+    with pytest.raises(IntegrityError), state.transaction() as tx:
         tx.insert_alert(finding(), AlertState.PENDING, T0)
     apply(state, [], 3.0)
     apply(state, [finding(since_h=3.5)], 5.0)
     assert len(state.list_alerts()) == 2  # a new episode is a new alert
 
 
-def test_severity_change_is_recorded() -> None:
-    state = AlertStore(":memory:")
+def test_severity_change_is_recorded(state_target: str) -> None:
+    state = AlertStore(state_target)
     apply(state, [finding()], 1.0)
     apply(state, [finding(Severity.CRITICAL, value=80)], 1.5)
     (alert,) = state.open_alerts()
@@ -90,8 +90,8 @@ def test_severity_change_is_recorded() -> None:
     assert "warning → critical" in state.events(alert.id)[-1].note
 
 
-def test_held_subjects_keep_their_state() -> None:
-    state = AlertStore(":memory:")
+def test_held_subjects_keep_their_state(state_target: str) -> None:
+    state = AlertStore(state_target)
     apply(state, [finding()], 1.0)
     with state.transaction() as tx:
         apply_findings(tx, [], [RULE], [SUBJECT.id], T0 + timedelta(hours=2), [(RULE, SUBJECT.id)])
@@ -101,8 +101,8 @@ def test_held_subjects_keep_their_state() -> None:
     assert len(state.open_alerts()) == 1
 
 
-def test_acknowledge() -> None:
-    state = AlertStore(":memory:")
+def test_acknowledge(state_target: str) -> None:
+    state = AlertStore(state_target)
     apply(state, [finding()], 0.5)
     (pending,) = state.open_alerts()
     with pytest.raises(TransitionError, match="pending"), state.transaction() as tx:
@@ -129,8 +129,8 @@ def test_acknowledge() -> None:
     assert apply(state, [], 3.0) == [AlertState.RESOLVED]
 
 
-def test_firing_alert_is_held_open_until_absent_for_its_clear_time() -> None:
-    state = AlertStore(":memory:")
+def test_firing_alert_is_held_open_until_absent_for_its_clear_time(state_target: str) -> None:
+    state = AlertStore(state_target)
     held = finding(clear_s=3600.0)
     assert apply(state, [held], 1.0) == [AlertState.PENDING, AlertState.FIRING]
     assert apply(state, [], 1.5) == []  # absent for 30 min: held open
@@ -147,8 +147,8 @@ def test_firing_alert_is_held_open_until_absent_for_its_clear_time() -> None:
     )
 
 
-def test_acknowledged_alert_is_held_open_too() -> None:
-    state = AlertStore(":memory:")
+def test_acknowledged_alert_is_held_open_too(state_target: str) -> None:
+    state = AlertStore(state_target)
     apply(state, [finding(clear_s=3600.0)], 1.0)
     (alert,) = state.open_alerts()
     with state.transaction() as tx:
@@ -159,8 +159,8 @@ def test_acknowledged_alert_is_held_open_too() -> None:
     assert apply(state, [], 2.7) == [AlertState.RESOLVED]
 
 
-def test_pending_alert_clears_at_once_despite_a_clear_time() -> None:
-    state = AlertStore(":memory:")
+def test_pending_alert_clears_at_once_despite_a_clear_time(state_target: str) -> None:
+    state = AlertStore(state_target)
     assert apply(state, [finding(clear_s=86400.0)], 0.5) == [AlertState.PENDING]
     assert apply(state, [], 0.6) == [AlertState.RESOLVED]
     (alert,) = state.list_alerts()
@@ -168,8 +168,8 @@ def test_pending_alert_clears_at_once_despite_a_clear_time() -> None:
     assert state.events(alert.id)[-1].note == "cleared before firing"
 
 
-def test_state_survives_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "alerts.sqlite"
+def test_state_survives_a_restart(state_target: str) -> None:
+    path = state_target
     state = AlertStore(path)
     apply(state, [finding(clear_s=3600.0)], 1.0)
     state.close()
@@ -185,38 +185,10 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert apply(again, [], 2.5) == [AlertState.RESOLVED]
 
 
-def test_a_state_file_from_before_the_clear_hold_is_migrated(tmp_path: Path) -> None:
-    path = tmp_path / "alerts.sqlite"
-    state = AlertStore(path)
-    apply(state, [finding()], 1.0)
-    state.close()
-    with sqlite3.connect(path) as old:  # as the previous version wrote it
-        old.execute("ALTER TABLE alerts DROP COLUMN clear_s")
-        old.execute("ALTER TABLE alerts DROP COLUMN last_seen")
-        old.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    old.close()
-
-    migrated = AlertStore(path)
-    (alert,) = migrated.open_alerts()
-    assert (alert.state, alert.clear_s, alert.last_seen) == (AlertState.FIRING, 0.0, None)
-    with migrated.transaction() as tx:
-        version = tx.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert version[0] == "3"
-    assert apply(migrated, [], 1.5) == [AlertState.RESOLVED]  # as before the clear-hold
-    assert migrated.events(alert.id)[-1].note == "condition cleared"
-    assert apply(migrated, [finding(since_h=2, clear_s=3600.0)], 3.0) == [
-        AlertState.PENDING,
-        AlertState.FIRING,
-    ]
-    assert apply(migrated, [], 3.5) == []  # new alerts carry the hold
-    migrated.close()
-    AlertStore(path).close()  # opening a migrated file again changes nothing
-
-
-def test_removed_sensor_is_resolved_once_by_overlapping_runs() -> None:
+def test_removed_sensor_is_resolved_once_by_overlapping_runs(state_target: str) -> None:
     """Two class jobs read the open alerts before either resolves the one of a sensor taken out
     of the registry: the second sees it resolved already and records nothing more."""
-    state = AlertStore(":memory:")
+    state = AlertStore(state_target)
     apply(state, [finding(since_h=-2)], 0.0)
     stale = state.open_alerts()
     assert [a.state for a in stale] == [AlertState.FIRING]
@@ -229,8 +201,8 @@ def test_removed_sensor_is_resolved_once_by_overlapping_runs() -> None:
     assert [e.to_state for e in events].count(AlertState.RESOLVED) == 1
 
 
-def test_a_failed_transaction_leaves_nothing() -> None:
-    state = AlertStore(":memory:")
+def test_a_failed_transaction_leaves_nothing(state_target: str) -> None:
+    state = AlertStore(state_target)
     with pytest.raises(RuntimeError), state.transaction() as tx:
         apply_findings(tx, [finding()], [RULE], [SUBJECT.id], T0 + timedelta(hours=1))
         raise RuntimeError("crash between the state change and its outbox rows")

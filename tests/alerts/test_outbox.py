@@ -1,19 +1,25 @@
 """Delivery through the outbox: an SMTP outage (server down, then up) delays messages but loses
 none and sends each once, across a restart of the worker too; a channel that keeps failing
-raises its own alert over the other channels, and clears when it works again."""
+raises its own alert over the other channels, and clears when it works again. Two workers in
+two processes on one state file send each notification once; a killed worker's claim expires
+and another worker sends the row."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from repoclimate.alerts.config import Rota
 from repoclimate.alerts.dispatch import CHANNEL_FAILING, Dispatcher
 from repoclimate.alerts.lifecycle import apply_findings
 from repoclimate.alerts.model import AlertState, Finding, Severity, Subject
+from repoclimate.alerts.notify import Message
 from repoclimate.alerts.notify.smtp import SmtpChannel, SmtpSettings
 from repoclimate.alerts.notify.webhook import WebhookChannel
 from repoclimate.alerts.outbox import Backoff, OutboxWorker
+from repoclimate.alerts.rota import Rota
 from repoclimate.alerts.state import AlertStore
 from tests.alerts.conftest import T0, HttpReceiver, SmtpServer, topology
 
@@ -127,6 +133,34 @@ def test_permanent_failures_are_not_retried(http_receiver: HttpReceiver) -> None
     assert row.status == "failed" and "not configured" in (row.last_error or "")
 
 
+def test_a_stopped_worker_finishes_the_message_it_sends_and_leaves_the_rest(
+    smtp_server: SmtpServer, http_receiver: HttpReceiver
+) -> None:
+    """A service shutting down stops the outbox between messages: the message being sent is
+    sent and recorded, the others stay due (unclaimed) for the next run."""
+    state = AlertStore(":memory:")
+    dispatcher = Dispatcher(rota(http_receiver), topology())
+    raise_alerts(state, dispatcher, ["stack-1", "stack-2", "stack-3"])
+    smtp = SmtpChannel(SmtpSettings(port=smtp_server.port, timeout_s=3))
+    worker: OutboxWorker
+
+    class ShutdownDuringSend:
+        kind = "email"
+
+        def send(self, target: str, message: Message) -> None:
+            worker.stop()  # SIGTERM arrives while this message is on its way
+            smtp.send(target, message)
+
+    worker = OutboxWorker(state, {"email": ShutdownDuringSend()}, dispatcher)
+    report = worker.deliver_due(T0)
+    assert (report.sent, report.left) == (1, 2)
+    assert len(smtp_server.messages) == 1
+    pending = [row for row in state.outbox() if row.status == "pending"]
+    assert len(pending) == 2
+    assert OutboxWorker(state, {"email": smtp}, dispatcher).deliver_due(T0).sent == 2
+    assert len(smtp_server.messages) == 3
+
+
 def test_backoff_grows_and_is_capped() -> None:
     backoff = Backoff(base_s=30, max_s=900)
     assert [backoff.delay(n).total_seconds() for n in range(0, 7)] == [
@@ -138,3 +172,147 @@ def test_backoff_grows_and_is_capped() -> None:
         480,
         900,
     ]
+
+
+WORKER = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+
+from repoclimate.alerts.notify.webhook import WebhookChannel
+from repoclimate.alerts.outbox import OutboxWorker
+from repoclimate.alerts.state import AlertStore
+
+
+class Hangs:
+    kind = "webhook"
+
+    def send(self, target, message):
+        print("sending", flush=True)
+        time.sleep(120)
+
+
+mode, path, go, now = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+now = datetime.fromisoformat(now)
+store = AlertStore(path)
+channel = WebhookChannel(timeout_s=10) if mode == "send" else Hangs()
+worker = OutboxWorker(store, {"webhook": channel}, lease_s=300)
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+sent = 0
+while store.outbox_due(now):
+    sent += worker.deliver_due(now).sent
+print("sent", sent, flush=True)
+"""
+"""An outbox worker in its own process: ``send`` delivers through the real webhook channel
+until nothing is due; ``hang`` claims a row and never returns from sending it."""
+
+
+def start_worker(mode: str, path: Path, go: Path, now: datetime) -> subprocess.Popen[str]:
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, mode, str(path), str(go), now.isoformat()],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert worker.stdout is not None
+    assert worker.stdout.readline() == "ready\n"
+    return worker
+
+
+def enqueue_webhooks(state: AlertStore, receiver: HttpReceiver, count: int) -> None:
+    with state.transaction() as tx:
+        for n in range(count):
+            tx.enqueue(
+                now=T0,
+                kind="firing",
+                group_key=f"room-{n}",
+                alert_ids=[n],
+                person="alice",
+                channel="webhook",
+                target=f"{receiver.url}/alice",
+                subject=f"RH high in room {n}",
+                text="text",
+                html="<p>html</p>",
+                payload={"room": n},
+            )
+
+
+def test_two_workers_racing_on_one_file_send_each_notification_once(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    path, go, count = tmp_path / "alerts.sqlite", tmp_path / "go", 24
+    state = AlertStore(path)
+    enqueue_webhooks(state, http_receiver, count)
+    now = T0 + timedelta(minutes=1)
+    workers = [start_worker("send", path, go, now) for _ in range(2)]
+    go.touch()  # both processes are up and read the same due rows at once
+    outputs = [worker.communicate(timeout=60)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    sent = [int(out.split()[-1]) for out in outputs]
+    assert sum(sent) == count
+    assert min(sent) > 0, sent  # both took part: the race happened
+    keys = Counter(r["headers"]["Idempotency-Key"] for r in http_receiver.requests)
+    assert len(http_receiver.requests) == count
+    assert set(keys.values()) == {1}
+    rows = state.outbox()
+    assert {(r.status, r.attempts, r.claimed_by) for r in rows} == {("sent", 1, None)}
+    state.close()
+
+
+def test_a_dead_workers_claim_expires_and_another_worker_sends_the_row(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    path, go = tmp_path / "alerts.sqlite", tmp_path / "go"
+    state = AlertStore(path)
+    enqueue_webhooks(state, http_receiver, 1)
+    now = T0 + timedelta(minutes=1)
+    go.touch()
+    dying = start_worker("hang", path, go, now)
+    assert dying.stdout is not None
+    assert dying.stdout.readline() == "sending\n"  # it holds the claim
+    dying.kill()  # SIGKILL: no chance to release it
+    dying.wait(timeout=10)
+    (held,) = state.outbox()
+    assert held.status == "pending" and held.claimed_by is not None
+    assert held.claimed_until == now + timedelta(seconds=300)
+
+    worker = OutboxWorker(state, {"webhook": WebhookChannel(timeout_s=3)}, lease_s=300)
+    assert worker.deliver_due(now + timedelta(seconds=299)).sent == 0  # the lease still runs
+    assert http_receiver.requests == []
+    assert worker.deliver_due(now + timedelta(seconds=300)).sent == 1  # expired: taken over
+    assert len(http_receiver.requests) == 1
+    (row,) = state.outbox()
+    assert (row.status, row.attempts, row.claimed_by) == ("sent", 1, None)
+    assert worker.deliver_due(now + timedelta(hours=1)).sent == 0
+    assert len(http_receiver.requests) == 1
+    state.close()
+
+
+def test_a_row_claimed_by_one_worker_is_not_claimed_by_another(tmp_path: Path) -> None:
+    state = AlertStore(tmp_path / "alerts.sqlite")
+    with state.transaction() as tx:
+        row_id = tx.enqueue(
+            now=T0,
+            kind="firing",
+            group_key="g",
+            alert_ids=[1],
+            person=None,
+            channel="log",
+            target="-",
+            subject="s",
+            text="t",
+            html="h",
+            payload={},
+        )
+    lease = timedelta(minutes=5)
+    assert state.claim_outbox(row_id, "a", T0, lease) is not None
+    assert state.claim_outbox(row_id, "b", T0 + timedelta(minutes=4), lease) is None
+    assert state.outbox_due(T0 + timedelta(minutes=4)) == []
+    taken = state.claim_outbox(row_id, "b", T0 + timedelta(minutes=5), lease)
+    assert taken is not None and taken.claimed_by == "b"
+    with state.transaction() as tx:
+        tx.mark_sent(row_id, T0 + timedelta(minutes=6))
+    assert state.claim_outbox(row_id, "c", T0 + timedelta(hours=1), lease) is None  # sent
+    state.close()

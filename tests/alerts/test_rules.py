@@ -5,22 +5,26 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from repoclimate.alerts.backtest import BacktestResult, backtest
 from repoclimate.alerts.clock import ManualClock
-from repoclimate.alerts.config import Rota, RulesConfig
+from repoclimate.alerts.config import RulesConfig
 from repoclimate.alerts.engine import AlertEngine
 from repoclimate.alerts.evaluate import ArraySource
-from repoclimate.alerts.model import AlertState, Severity
-from repoclimate.alerts.rules import mould
+from repoclimate.alerts.model import AlertState, Severity, Subject
+from repoclimate.alerts.rota import Rota
+from repoclimate.alerts.rules import condensation, excursion, fluctuation, mould
 from repoclimate.alerts.series import HourlySeries, SensorSeries
 from repoclimate.alerts.state import AlertStore
 from repoclimate.alerts.topology import Topology
+from repoclimate.history import StoreSettings, open_store
 from repoclimate.preservation.mould import days_to_mould, mould_risk_factor, vtt_mould_index
 from tests.alerts.conftest import BAND, T0, at, bands, series, topology
+from tests.alerts.test_engine import readings
 
 FIVE_MIN = 300.0
 
@@ -147,6 +151,45 @@ def test_live_engine_and_backtest_agree() -> None:
     assert len(expected.fired()) == 1
 
 
+SUBJECT = Subject("city", "stack-3", "s1")
+
+
+def test_an_excursion_held_open_by_the_hysteresis_says_it_is_clearing() -> None:
+    """59 % is back inside the 60 % band limit but not by the 2 % margin: the alert stays
+    open, and its text must not read "59 % above the limit 60 %" (issue 9)."""
+    params = RulesConfig.builtin().resolve().excursion
+    rh = series("s1", 4, humidity=lambda h: np.where(h < 2, 70.0, 59.0))
+    when = np.array([at(1).timestamp(), at(3).timestamp()])
+    active = {"excursion.humidity_high": Severity.WARNING}
+    out = excursion.evaluate(rh, SUBJECT, BAND, params, when, active, 900.0)
+    (firing, clearing) = [f for _, f in sorted(out.findings, key=lambda item: item[0])]
+    assert firing.summary == "RH 70.0 %RH above the test-paper band limit 60 %RH"
+    assert clearing.summary == (
+        "RH 59.0 %RH, back below the test-paper band limit 60 %RH — clearing: needs "
+        "RH ≤ 58 %RH for 30 min"
+    )
+    assert clearing.since == firing.since == at(0)  # one episode
+
+
+def test_a_fluctuation_held_open_by_the_hysteresis_says_what_it_needs_to_clear() -> None:
+    """+6 %RH from the 24-h mean (±5 allowed) for an hour, then +4.3: back within the
+    allowance but not by the 1 % margin, so still open — and the text says it is clearing
+    and what it needs, not "+4.3 (allowed ±5)" alone, which reads as a contradiction."""
+    params = RulesConfig.builtin().resolve().fluctuation
+    rh = series("s1", 26, humidity=lambda h: np.select([h < 24, h < 25], [50.0, 56.0], 54.5))
+    hourly = HourlySeries.from_series(rh, rh.start, at(26).timestamp(), 6)
+    when = np.array([at(24.5).timestamp(), at(25.5).timestamp()])
+    out = fluctuation.evaluate(rh, hourly, SUBJECT, BAND, params, when, {}, 900.0)
+    (swing, clearing) = [f for _, f in sorted(out.findings, key=lambda item: item[0])]
+    assert swing.summary == "RH 56.0 is +6.0 %RH from its 24-h mean 50.0 (allowed ±5, test-paper)"
+    assert 4.0 < clearing.value < 5.0
+    assert clearing.summary.startswith("RH 54.5 is +4.")
+    assert clearing.summary.endswith(
+        "(allowed ±5, test-paper) — clearing: needs a deviation within ±4 %RH for 1440 min"
+    )
+    assert clearing.since == swing.since == at(24)
+
+
 # ----------------------------------------------------------------------------- fluctuation
 
 
@@ -258,15 +301,12 @@ def test_fluctuation_quiet_on_slow_drift() -> None:
 
 
 def test_mould_fires_when_the_risk_factor_reaches_its_warning_level() -> None:
-    hours = 17 * 24
+    # IPI: 4 days to germination at 22 °C / 90 %: warning (MRF 0.5) after 2 days, and after
+    # 3 days not yet critical (MRF 1)
+    assert days_to_mould(22.0, 90.0) == 4
+    hours = 3 * 24
     history = {"s1": series("s1", hours, temperature=22.0, humidity=90.0, step_s=1800)}
-    result = run(
-        topology(),
-        history,
-        hours,
-        ["mould"],
-        rules=RulesConfig.from_dict({"defaults": {"mould": {"lookback_days": 20}}}),
-    )
+    result = run(topology(), history, hours, ["mould"])
     (episode,) = result.fired()
     predicted = T0 + timedelta(days=0.5 * float(days_to_mould(22.0, 90.0)))
     # evaluated hourly on complete hours: at most two hours after the science says
@@ -274,6 +314,8 @@ def test_mould_fires_when_the_risk_factor_reaches_its_warning_level() -> None:
     assert episode.rule == "mould.risk"
     assert episode.unit == "MRF"
     assert episode.severity is Severity.WARNING
+    # people read the site's local time, with its zone (the site is in London: GMT in winter)
+    assert f"damp since {T0:%Y-%m-%d %H:%M} GMT" in episode.summary
 
 
 def test_mould_quiet_below_65_percent_and_clears_after_drying() -> None:
@@ -327,8 +369,8 @@ def test_mould_live_engine_carries_the_indices_and_agrees_with_backtest() -> Non
         engine.evaluate(classes=["mould"])
         clock.advance(3600.0)
     fired = [a for a in state.list_alerts() if a.fired_at is not None]
-    assert [(a.rule, a.fired_at, a.resolved_at) for a in fired] == [
-        (episode.rule, episode.fired_at, episode.resolved_at)
+    assert [(a.rule, a.since, a.fired_at, a.resolved_at) for a in fired] == [
+        (episode.rule, episode.since, episode.fired_at, episode.resolved_at)
     ]
     # the carried state is the one integration over the whole history (the report's numbers),
     # kept settle_hours behind the newest complete hour
@@ -342,6 +384,49 @@ def test_mould_live_engine_carries_the_indices_and_agrees_with_backtest() -> Non
     assert checkpoint.vtt.index == pytest.approx(whole[-1 - settle], abs=1e-9)
     assert checkpoint.vtt.hours_unfavourable == hours - 2 - damp_h - settle
     assert checkpoint.vtt.index > 0.4  # above the warning level × clear ratio: still open
+
+
+def test_mould_since_is_the_alerts_own_episode_live_and_in_the_backtest() -> None:
+    """The README's story in small (issue 9, defect 4): a basement at 12 °C whose dehumidifier
+    fails at 2 h goes from 55 % to 92 %RH; IPI gives 4 days to germination there, so the MRF
+    reaches the warning level about two days later. The alert's ``since`` is when its episode
+    began — after the failure, never the start of the history the engine fetched — and the
+    engine stepped live every hour agrees with the backtest of the same data."""
+    failure_h, hours = 2.0, 5 * 24
+
+    def rh(h: np.ndarray) -> np.ndarray:
+        return np.where(h < failure_h, 55.0, np.minimum(55.0 + 6.0 * (h - failure_h), 92.0))
+
+    history = {"s1": series("s1", hours, temperature=12.0, humidity=rh, step_s=1800)}
+    expected = run(topology(), history, hours, ["mould"])
+    (episode,) = expected.fired()
+    failure = at(failure_h)
+    assert episode.since >= failure and episode.since <= episode.fired_at
+    assert episode.fired_at - failure > timedelta(days=1)  # days, not hours
+
+    state = AlertStore(":memory:")
+    clock = ManualClock(at(0))
+    engine = AlertEngine(
+        None,  # type: ignore[arg-type]  (history comes from the array source)
+        topology(),
+        state,
+        rules=RulesConfig.builtin(),
+        bands=bands,
+        write_derived=False,
+        source=ArraySource(history),
+        clock=clock,
+    )
+    while clock.now() <= at(hours):
+        engine.evaluate(classes=["mould"])
+        clock.advance(3600.0)
+    fired = [a for a in state.list_alerts() if a.fired_at is not None]
+    assert [(a.rule, a.since, a.fired_at) for a in fired] == [
+        (episode.rule, episode.since, episode.fired_at)
+    ]
+    # what to change, for the last hour's 12 °C / 92 %: IPI's risk at 12 °C starts at 77.5 %
+    (alert,) = fired
+    assert alert.advice.startswith("Lower RH by 15 % (below 77.5 %) to leave mould risk; ")
+    assert "cooling alone makes it worse. Check the dehumidifier" in alert.advice
 
 
 class LateSource(ArraySource):
@@ -462,6 +547,25 @@ def test_saturation_without_a_surface_sensor() -> None:
     assert episode.fired_at == at(1.5)
 
 
+def test_condensation_held_open_by_the_hysteresis_says_what_it_needs_to_clear() -> None:
+    """96.5 %RH, then 93 %: below the 95 % warning level, not yet 3 % below it."""
+    params = RulesConfig.builtin().resolve().condensation
+    rh = series("s1", 3, humidity=lambda h: np.where(h < 1, 96.5, 93.0))
+    when = np.array([at(0.5).timestamp(), at(2).timestamp()])
+    out = condensation.evaluate_saturation(rh, SUBJECT, params, when, {}, 900.0)
+    (near, clearing) = [f for _, f in sorted(out.findings, key=lambda item: item[0])]
+    assert near.summary == "RH 96.5 % — the air is close to saturation"
+    assert clearing.summary == "RH 93.0 %, back below 95 % — clearing: needs RH ≤ 92 % for 60 min"
+
+    air = series("air", 3, temperature=20.0, humidity=60.0)  # dew point 12.0 °C
+    wall = series("wall", 3, temperature=lambda h: np.where(h < 1, 13.0, 14.5), humidity=None)
+    when = np.array([at(0.5).timestamp(), at(2).timestamp()])
+    out = condensation.evaluate_surface(wall, SUBJECT, [air], params, when, {}, 900.0)
+    (close, clearing) = [f for _, f in sorted(out.findings, key=lambda item: item[0])]
+    assert close.summary.startswith("Surface at 13.0 °C is only 1.0 K above")
+    assert clearing.summary.endswith("— clearing: needs ≥ 3 K for 60 min"), clearing.summary
+
+
 # ----------------------------------------------------------------------------- decay
 
 
@@ -509,6 +613,48 @@ def test_silent_sensor_fires_and_clears() -> None:
     assert episode.since == last
     assert last + timedelta(minutes=15) < episode.fired_at <= last + timedelta(minutes=20)
     assert episode.resolved_at == at(8)
+
+
+def test_silent_text_counts_from_the_last_reading_not_the_window(tmp_path: Path) -> None:
+    """Issue 9 defect 3: a sensor dead for 36 h has no reading in the health window (13 h):
+    the text must still say 36 h and name its last reading, in the site's time."""
+    store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp_path / "readings.sqlite"))
+    store.write(readings(series("s1", 12)))  # every 5 min until 11:55, then nothing
+    last = at(12) - timedelta(minutes=5)
+    state = AlertStore(":memory:")
+    engine = AlertEngine(store, topology(), state, bands=bands, write_derived=False)
+    engine.evaluate(last + timedelta(hours=36), ["health"])
+    (alert,) = state.open_alerts()
+    store.close()
+    assert alert.rule == "sensor.silent"
+    assert alert.since == last
+    assert alert.summary == "No reading for 36 h (last reading 2026-01-05 11:55 GMT)"
+    assert alert.value == pytest.approx(36 * 3600.0)
+
+
+def test_backtest_does_not_call_sensors_silent_at_its_start() -> None:
+    """Issue 9 defect 5: the period begins just before the sensors' first readings. Nothing
+    was expected yet at the first evaluation: no "No reading for 0 min" for every sensor."""
+    history = {
+        name: series(name, 6, start=T0 + timedelta(minutes=2)) for name in ("s1", "s2", "s3")
+    }
+    result = run(topology(("s1", "s2", "s3")), history, 6, ["health"])
+    assert result.fired("sensor.silent") == []
+    assert result.cleared_before_firing == 0
+
+
+def test_backtest_counts_silence_from_the_first_data_not_the_period_start() -> None:
+    """A period that opens an hour before the store's first reading (a demo's data directory
+    backtested from midnight): before anything was collected nothing is silent; from then on
+    a sensor never heard is silent once its silent interval (3 × 5 min) has passed."""
+    history = {"s1": series("s1", 5, start=at(1))}  # s2 never reports
+    result = run(topology(("s1", "s2")), history, 6, ["health"])
+    (episode,) = result.fired("sensor.silent")
+    assert episode.subject == "city/stack-3/s2"
+    assert episode.since == at(1)
+    assert episode.fired_at == at(1.25)
+    assert episode.summary == "No reading for at least 15 min (none since 2026-01-05 01:00 GMT)"
+    assert episode.resolved_at is None
 
 
 def test_stuck_sensor() -> None:

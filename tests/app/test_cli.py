@@ -183,9 +183,7 @@ def test_decode_with_bad_settings_exits_1(tmp_path: Path) -> None:
     config.write_text("store:\n  api_version: v3\n")
     result = runner.invoke(app, ["decode", "-c", str(config), "-t", "a/b", "-p", "{}"])
     assert result.exit_code == 1
-    assert result.stderr.strip() == (
-        f"settings error: store.api_version: Input should be 'v1' or 'v2' (from {config}:2)"
-    )
+    assert result.stderr.strip() == f"{config}:2: store.api_version: Input should be 'v1' or 'v2'"
 
 
 # ----- check-config ----------------------------------------------------------------------------
@@ -223,7 +221,7 @@ def test_check_config_bad_registry_names_file_line_and_field(tmp_path: Path) -> 
     result = runner.invoke(app, ["check-config", "--registry", str(registry)])
     assert result.exit_code == 1
     assert (
-        f"registry error: {registry}:10: sites[0].rooms[0].sensors[0].expected_interval_s: "
+        f"{registry}:10: sites[0].rooms[0].sensors[0].expected_interval_s: "
         "Input should be greater than 0"
     ) in result.stderr
 
@@ -242,8 +240,7 @@ def test_check_config_unknown_profile_is_located(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check-config", "--registry", str(registry)])
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        f"registry error: {registry}:6: sites[0].rooms[0].profile: unknown climate profile "
-        "'no-such-profile'"
+        f"{registry}:6: sites[0].rooms[0].profile: unknown climate profile 'no-such-profile'"
     )
     assert "iso11799-paper" in result.stderr  # the valid ids are listed
 
@@ -255,9 +252,8 @@ def test_check_config_bad_settings_are_located(tmp_path: Path) -> None:
     assert result.exit_code == 1
     lines = sorted(result.stderr.splitlines())
     assert lines == [
-        f"settings error: {config}:2: mqtt.url: Value error, must look like mqtt://host:port "
-        "or mqtts://host:port",
-        f"settings error: {config}:3: mqtt.keepalive: unknown key",
+        f"{config}:2: mqtt.url: must look like mqtt://host:port or mqtts://host:port",
+        f"{config}:3: mqtt.keepalive: unknown key (did you mean 'keepalive_s'?)",
     ]
 
 
@@ -268,7 +264,130 @@ def test_check_config_bad_alert_rules_are_located(tmp_path: Path) -> None:
     config.write_text("alerts:\n  rules: alerts.yaml\n")
     result = runner.invoke(app, ["check-config", "--config", str(config)])
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"alerts error: {rules}:3: defaults.excursion.for_minutes")
+    assert result.stderr.startswith(f"{rules}:3: defaults.excursion.for_minutes")
+
+
+def test_check_config_reports_the_same_mistake_the_same_way_in_every_file(tmp_path: Path) -> None:
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(
+        "sites:\n"
+        "  - id: town-archive\n"
+        "    timezone: Europe/Berln\n"
+        "    rooms:\n"
+        "      - id: magazin-1\n"
+        "        profile: iso11799-paper\n"
+        "        holding: paper\n"
+    )
+    (tmp_path / "alerts.yaml").write_text(
+        "sites:\n  town-archive:\n    health: {silent_factr: 2}\n"
+    )
+    (tmp_path / "rota.yaml").write_text("timezone: Europe/Berln\nreminder_minute: 60\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "registry: registry.yaml\n"
+        f"collector: {{spool_dir: {tmp_path / 'spool'}}}\n"
+        "alerts:\n"
+        "  rules: alerts.yaml\n"
+        "  rota: rota.yaml\n"
+        f"  state_path: {tmp_path / 'alerts.sqlite'}\n"
+    )
+    result = runner.invoke(app, ["check-config", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    zone = "unknown time zone 'Europe/Berln' (use an IANA name such as 'Europe/London')"
+    assert result.stderr.splitlines() == [
+        f"{registry}:3: sites[0].timezone: {zone}",
+        f"{registry}:5: sites[0].rooms[0].holdings: Field required",
+        f"{registry}:7: sites[0].rooms[0].holding: unknown key (did you mean 'holdings'?)",
+        f"{tmp_path / 'alerts.yaml'}:3: sites.town-archive.health.silent_factr: unknown key "
+        "(did you mean 'silent_factor'?)",
+        f"{tmp_path / 'rota.yaml'}:1: timezone: {zone}",
+        f"{tmp_path / 'rota.yaml'}:2: reminder_minute: unknown key "
+        "(did you mean 'reminder_minutes'?)",
+    ]
+
+
+def test_check_config_reports_state_and_spool_paths_it_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A regular file where a directory must be: unwritable for root too, unlike chmod.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory\n")
+    (tmp_path / "taken").mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "collector:\n"
+        f"  spool_dir: {blocker / 'spool'}\n"
+        "alerts:\n"
+        f"  state_path: {tmp_path / 'taken'}\n"
+    )
+    monkeypatch.setenv("REPOCLIMATE_STORE__SQLITE_PATH", str(blocker / "deep" / "r.sqlite"))
+    result = runner.invoke(app, ["check-config", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "config OK" not in result.stdout
+    assert result.stderr.splitlines() == [
+        f"{config}:2: collector.spool_dir: cannot create directory {blocker / 'spool'}: "
+        f"{blocker} is not a directory",
+        "REPOCLIMATE_STORE__SQLITE_PATH: store.sqlite_path: cannot create directory "
+        f"{blocker / 'deep'}: {blocker} is not a directory",
+        f"{config}:4: alerts.state_path: {tmp_path / 'taken'} is a directory, not a file",
+    ]
+
+
+def test_check_config_accepts_directories_it_will_create(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"collector: {{spool_dir: {tmp_path / 'var' / 'spool'}}}\n"
+        f"store: {{sqlite_path: {tmp_path / 'var' / 'readings.sqlite'}}}\n"
+        f"alerts: {{state_path: {tmp_path / 'var' / 'lib' / 'alerts.sqlite'}}}\n"
+    )
+    result = runner.invoke(app, ["check-config", "--config", str(config)])
+    assert result.exit_code == 0, result.stderr
+    assert "config OK" in result.stdout
+    assert not (tmp_path / "var").exists()  # checking creates nothing
+
+
+def test_check_config_reports_directories_the_service_may_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The permission answer as a service user would get it (root may write anywhere).
+    from repoclimate.app import checks
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        checks.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode)
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"collector:\n  spool_dir: {locked / 'new' / 'spool'}\n"
+        f"alerts:\n  state_path: {locked / 'alerts.sqlite'}\n"
+    )
+    result = runner.invoke(app, ["check-config", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{config}:2: collector.spool_dir: cannot create directory {locked / 'new' / 'spool'}: "
+        f"{locked} is not writable",
+        f"{config}:4: alerts.state_path: directory {locked} is not writable",
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write a read-only directory")
+def test_check_config_reports_a_read_only_state_directory(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"alerts:\n  state_path: {locked / 'alerts.sqlite'}\n")
+    try:
+        result = runner.invoke(app, ["check-config", "--config", str(config)])
+    finally:
+        locked.chmod(0o700)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"{config}:2: alerts.state_path: directory {locked} is not writable"
+    )
 
 
 def test_alerts_commands_are_mounted() -> None:
@@ -351,8 +470,7 @@ def test_collect_with_bad_settings_fails_at_start(tmp_path: Path) -> None:
         env=clean_env(),
     )
     assert done.returncode == 1
-    assert done.stderr.startswith("settings error: store.kind: Input should be")
-    assert f"(from {config}:1)" in done.stderr
+    assert done.stderr.startswith(f"{config}:1: store.kind: Input should be")
 
 
 def test_simulate_unreachable_broker_fails_cleanly(tmp_path: Path) -> None:
@@ -374,6 +492,25 @@ def test_simulate_bad_fault_is_a_usage_error() -> None:
     result = runner.invoke(app, ["simulate", "--count", "5", "--fault", "flood:stack-3"])
     assert result.exit_code == 2
     assert "flood" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["simulate", "--count", "5", "--fault", "leak:stack-3@6"], "bad fault 'leak:stack-3@6'"),
+        (["simulate", "--duration", "6"], "Invalid value for --duration"),
+        (["demo", "--duration", "20", "--no-live"], "Invalid value for --duration"),
+        (["demo", "--backfill", "48", "--no-live"], "Invalid value for --backfill"),
+        (["demo", "--interval", "300", "--no-live"], "Invalid value for --interval"),
+    ],
+)
+def test_a_duration_without_a_unit_is_a_usage_error(args: list[str], named: str) -> None:
+    # "@6" used to mean six seconds without a word: every duration option needs a unit.
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.replace("│", " ").split())  # unwrap rich's error box
+    assert named in message
+    assert "has no unit: write" in message
 
 
 def wait_for(condition: Any, timeout: float) -> None:

@@ -98,12 +98,12 @@ def test_route_table_is_the_default_routes() -> None:
 
 def console_examples(title: str) -> list[tuple[str, str]]:
     """(command, expected output) of every ``$ repoclimate …`` line in a section's console
-    blocks."""
+    blocks (also blocks indented in a list item)."""
     examples = []
     for block in re.findall(r"```console\n(.*?)```", section(title), re.DOTALL):
         command: str | None = None
         output: list[str] = []
-        for line in block.splitlines():
+        for line in (line.removeprefix("  ") for line in block.splitlines()):
             if line.startswith("$ "):
                 if command is not None:
                     examples.append((command, "\n".join(output)))
@@ -115,13 +115,17 @@ def console_examples(title: str) -> list[tuple[str, str]]:
     return examples
 
 
-def run(command: str) -> subprocess.CompletedProcess[str]:
+def run(command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run a README command line (``NAME=value`` assignments before it set the environment)."""
     argv = shlex.split(command)
-    assert argv[0] == "repoclimate"
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("REPOCLIMATE_")}
+    while "=" in argv[0]:
+        variable, value = argv.pop(0).split("=", 1)
+        env[variable] = value
+    assert argv[0] == "repoclimate"
     return subprocess.run(
         [sys.executable, "-m", "repoclimate.app", *argv[1:]],
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -161,3 +165,27 @@ def test_demo_is_the_first_command() -> None:
     assert first is not None
     assert first.group(1) == "pip install -e . && repoclimate demo"
     assert "scripts/test.sh" in section("Try it")
+
+
+def file_example(title: str) -> tuple[str, str]:
+    """(file name, text) of the ``yaml`` block a section introduces with "With this `NAME`:"."""
+    text = section(title)
+    match = re.search(r"With this `([\w.-]+)`:\s*```yaml\n(.*?)```", text, re.DOTALL)
+    assert match, f"README section {title!r} shows no example file"
+    body = "\n".join(line.removeprefix("  ") for line in match.group(2).splitlines())
+    return match.group(1), body + "\n"
+
+
+@pytest.mark.parametrize("title", ["Settings", "The registry"])
+def test_readme_error_examples_print_what_they_say(title: str, tmp_path: Path) -> None:
+    """The README's configuration-error examples, run on the file the README shows, print
+    exactly those lines (issue 9, defect 6: they had drifted from the program's wording)."""
+    name, text = file_example(title)
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    examples = console_examples(title)
+    assert examples, f"README section {title!r} shows no command"
+    for command, expected in examples:
+        result = run(command, cwd=tmp_path)
+        assert result.returncode == 1, result.stdout
+        assert result.stdout == ""
+        assert result.stderr.strip() == expected.strip(), command

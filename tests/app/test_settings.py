@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from repoclimate.app.settings import SettingsError, env_var_for, load_settings, setting_keys
+from repoclimate.app.settings import (
+    SettingsError,
+    env_var_for,
+    load_settings,
+    load_settings_with_sources,
+    setting_keys,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -76,36 +82,37 @@ def test_bad_value_names_key_reason_and_file_line(tmp_path: Path) -> None:
     config = write(tmp_path / "config.yaml", "store:\n  kind: influxdb\n  api_version: v3\n")
     with pytest.raises(SettingsError) as caught:
         load_settings(config)
-    assert str(caught.value) == (
-        f"settings error: store.api_version: Input should be 'v1' or 'v2' (from {config}:3)"
-    )
+    assert str(caught.value) == f"{config}:3: store.api_version: Input should be 'v1' or 'v2'"
 
 
 def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPOCLIMATE_MQTT__KEEPALIVE_S", "1")
     with pytest.raises(SettingsError) as caught:
         load_settings(None)
-    (problem,) = caught.value.problems
-    assert problem.key == "mqtt.keepalive_s"
-    assert problem.source == "REPOCLIMATE_MQTT__KEEPALIVE_S"
-    assert "greater than or equal to 5" in problem.reason
+    (issue,) = caught.value.issues
+    assert issue.field == "mqtt.keepalive_s"
+    assert (issue.source, issue.line) == ("REPOCLIMATE_MQTT__KEEPALIVE_S", None)
+    assert str(issue) == (
+        "REPOCLIMATE_MQTT__KEEPALIVE_S: mqtt.keepalive_s: "
+        "Input should be greater than or equal to 5"
+    )
 
 
 def test_unknown_keys_are_rejected(tmp_path: Path) -> None:
     config = write(tmp_path / "c.yaml", "mqtt:\n  url: mqtt://a:1\n  usrname: x\nregistery: r\n")
     with pytest.raises(SettingsError) as caught:
         load_settings(config)
-    located = sorted(problem.located() for problem in caught.value.problems)
-    assert located == [
-        f"{config}:3: mqtt.usrname: unknown key",
-        f"{config}:4: registery: unknown key",
+    assert str(caught.value).splitlines() == [
+        f"{config}:3: mqtt.usrname: unknown key (did you mean 'username'?)",
+        f"{config}:4: registery: unknown key (did you mean 'registry'?)",
     ]
 
 
 def test_unknown_environment_variable_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPOCLIMATE_STOR__URL", "http://x")
-    with pytest.raises(SettingsError, match="REPOCLIMATE_STOR__URL"):
+    with pytest.raises(SettingsError) as caught:
         load_settings(None)
+    assert str(caught.value) == "REPOCLIMATE_STOR__URL: stor: unknown key (did you mean 'store'?)"
 
 
 def test_list_items_are_named_by_index(tmp_path: Path) -> None:
@@ -118,26 +125,26 @@ def test_list_items_are_named_by_index(tmp_path: Path) -> None:
     )
     with pytest.raises(SettingsError) as caught:
         load_settings(config)
-    (problem,) = caught.value.problems
-    assert problem.key == "mqtt.topics[1].format"
-    assert problem.source == f"{config}:4"
+    (issue,) = caught.value.issues
+    assert (issue.source, issue.line, issue.field) == (str(config), 4, "mqtt.topics[1].format")
 
 
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.yaml"
-    with pytest.raises(SettingsError, match=f"config file not found: {missing}"):
+    with pytest.raises(SettingsError) as caught:
         load_settings(missing)
+    assert str(caught.value) == f"{missing}: file not found"  # as for every configuration file
 
 
 def test_invalid_yaml_is_located(tmp_path: Path) -> None:
     config = write(tmp_path / "c.yaml", "store:\n  kind: [sqlite\n")
-    with pytest.raises(SettingsError, match=rf"{config}:3: invalid YAML"):
+    with pytest.raises(SettingsError, match=rf"^{config}:3: invalid YAML"):
         load_settings(config)
 
 
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
     config = write(tmp_path / "c.yaml", "- just\n- a list\n")
-    with pytest.raises(SettingsError, match="must be a mapping"):
+    with pytest.raises(SettingsError, match=rf"^{config}:1: the config file must be a mapping"):
         load_settings(config)
 
 
@@ -182,3 +189,26 @@ def test_setting_keys_and_env_vars() -> None:
     assert "mqtt.topics" in keys  # lists are one key, given as JSON in the environment
     assert env_var_for("store.api_version") == "REPOCLIMATE_STORE__API_VERSION"
     assert env_var_for("log_level") == "REPOCLIMATE_LOG_LEVEL"
+
+
+def test_unknown_key_in_an_environment_section_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REPOCLIMATE_STORE__URLL", "http://x")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None)
+    assert (
+        str(caught.value)
+        == "REPOCLIMATE_STORE__URLL: store.urll: unknown key (did you mean 'url'?)"
+    )
+
+
+def test_sources_locate_file_environment_and_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path / "c.yaml", "collector:\n  spool_dir: spool\n")
+    monkeypatch.setenv("REPOCLIMATE_ALERTS__STATE_PATH", "a.sqlite")
+    _, locate = load_settings_with_sources(config)
+    assert locate(("collector", "spool_dir")) == (str(config), 2)
+    assert locate(("alerts", "state_path")) == ("REPOCLIMATE_ALERTS__STATE_PATH", None)
+    assert locate(("store", "sqlite_path")) == (None, None)

@@ -168,6 +168,11 @@ class Publisher:
         properties: Properties | None,
     ) -> None:
         if not reason_code.is_failure:
+            # A broker allowing fewer unacknowledged messages (a stock Mosquitto: 20) narrows
+            # the window; paho's own limit cannot change once connected.
+            receive_maximum = getattr(properties, "ReceiveMaximum", None)
+            if isinstance(receive_maximum, int) and receive_maximum > 0:
+                self._window = min(self._window, receive_maximum)
             self._connected.set()
 
     def _on_publish(

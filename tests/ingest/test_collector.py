@@ -20,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from repoclimate.ingest.collector import Collector
+from repoclimate.ingest.paho_client import FastClient
 from repoclimate.ingest.pipeline import Pipeline
 from repoclimate.ingest.settings import CollectorSettings, MqttSettings
 from repoclimate.ingest.stats import StatsSnapshot
@@ -74,13 +75,14 @@ def assert_stored_once(influxdb: InfluxDB, db: str, count: int) -> None:
     assert len(rows) == len(distinct_keys(rows)) == count
 
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "plain"])
 def test_published_readings_are_stored_and_acknowledged(
-    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path, fast_path: bool
 ) -> None:
     messages = generic_messages(2000, influx_db_name)
     snapshots: list[StatsSnapshot] = []
     mqtt_config = mqtt_settings(mosquitto.url, f"c-{influx_db_name}", influx_db_name)
-    settings = collector_settings(tmp_path / "spool")
+    settings = collector_settings(tmp_path / "spool", fast_path=fast_path)
     collector = make_collector(
         mqtt_config, settings, influxdb, influx_db_name, on_stats=snapshots.append
     )
@@ -95,6 +97,8 @@ def test_published_readings_are_stored_and_acknowledged(
     assert stats.rejected_total == stats.spooled == stats.store_errors == 0
     assert stats.batches >= len(messages) // settings.batch_size
     assert not stats.connected
+    assert stats.fast_path is fast_path and stats.fast_path_fallbacks == 0
+    assert isinstance(collector.client, FastClient) is fast_path
     assert snapshots and snapshots[-1].stored == len(messages)
     assert_stored_once(influxdb, influx_db_name, len(messages))
 
@@ -118,22 +122,27 @@ def test_messages_published_while_stopped_wait_in_the_session(
     assert_stored_once(influxdb, influx_db_name, len(messages))
 
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "plain"])
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_batches_keep_flowing_with_the_brokers_default_inflight_window(
-    mosquitto_factory: Callable[..., Mosquitto],
+    stock_mosquitto: Mosquitto,
     influxdb: InfluxDB,
     influx_db_name: str,
     tmp_path: Path,
     protocol: str,
+    fast_path: bool,
 ) -> None:
     """Mosquitto sends a client at most 20 unacknowledged messages unless it asks for more.
 
     MQTT 5: the collector's ReceiveMaximum lets batches fill by size (the timer is set far off
     and the idle flush off). MQTT 3.1.1 cannot ask: the idle flush keeps the stream moving.
     """
-    broker = mosquitto_factory("max_inflight_messages 20")
-    mqtt_config = mqtt_settings(broker.url, f"window-{protocol}", "window", protocol=protocol)
-    settings = collector_settings(tmp_path / "spool", batch_size=250, batch_interval_s=30)
+    broker = stock_mosquitto
+    prefix = f"window-{influx_db_name}"
+    mqtt_config = mqtt_settings(broker.url, prefix, prefix, protocol=protocol)
+    settings = collector_settings(
+        tmp_path / "spool", batch_size=250, batch_interval_s=30, fast_path=fast_path
+    )
     collector = make_collector(
         mqtt_config,
         settings,
@@ -144,7 +153,7 @@ def test_batches_keep_flowing_with_the_brokers_default_inflight_window(
     with collector:
         wait_until(lambda: collector.connected, 10, "the collector to connect")
         start = time.monotonic()
-        publish_and_wait(broker.url, generic_messages(1000, "window"))
+        publish_and_wait(broker.url, generic_messages(1000, prefix))
         wait_until(lambda: collector.stats.snapshot().stored == 1000, 20, "all stored")
         elapsed = time.monotonic() - start
     assert elapsed < 15
@@ -253,8 +262,9 @@ def test_a_missing_database_keeps_readings_in_the_spool_until_it_exists(
     assert_stored_once(influxdb, database, 300)
 
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "plain"])
 def test_the_collector_ignores_its_own_dead_letters(
-    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path, fast_path: bool
 ) -> None:
     """The default dead-letter topic lies under the default ``repoclimate/#`` route."""
     prefix = f"loop-{influx_db_name}"
@@ -262,7 +272,10 @@ def test_the_collector_ignores_its_own_dead_letters(
         mosquitto.url, prefix, prefix, dead_letter_topic=f"repoclimate/{prefix}/deadletter"
     )
     collector = make_collector(
-        mqtt_config, collector_settings(tmp_path / "spool"), influxdb, influx_db_name
+        mqtt_config,
+        collector_settings(tmp_path / "spool", fast_path=fast_path),
+        influxdb,
+        influx_db_name,
     )
     bad = [(f"repoclimate/{prefix}/r/s", f'{{"temperature":{i}'.encode()) for i in range(20)]
     with collector:
@@ -276,13 +289,17 @@ def test_the_collector_ignores_its_own_dead_letters(
     assert stats.received == 40
 
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "plain"])
 def test_mqtt5_messages_with_properties_take_pahos_own_path(
-    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db_name: str, tmp_path: Path, fast_path: bool
 ) -> None:
     prefix = f"props-{influx_db_name}"
     mqtt_config = mqtt_settings(mosquitto.url, prefix, prefix)
     collector = make_collector(
-        mqtt_config, collector_settings(tmp_path / "spool"), influxdb, influx_db_name
+        mqtt_config,
+        collector_settings(tmp_path / "spool", fast_path=fast_path),
+        influxdb,
+        influx_db_name,
     )
     publisher = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=f"{prefix}-pub", protocol=mqtt.MQTTv5

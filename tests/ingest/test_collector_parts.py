@@ -8,10 +8,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from repoclimate.ingest.collector import covering_filters, filter_covers
 from repoclimate.ingest.paho_client import FastClient, fast_path_supported
 from repoclimate.ingest.settings import DEFAULT_ROUTES
 from repoclimate.ingest.stats import CollectorStats
+from repoclimate.sensors.topics import covering_filters, filter_covers
 
 
 @pytest.mark.parametrize(

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from repoclimate.ingest.deadletter import RejectionLog, dead_letter_record
-from repoclimate.sensors.reading import Reading
+from repoclimate.sensors.reading import Reading, iso_utc, reading_json
 
 AT = datetime(2026, 11, 20, 3, 15, 0, 123456, tzinfo=UTC)
 
@@ -28,12 +29,16 @@ def test_a_utf8_payload_is_kept_as_text() -> None:
         )
     )
     assert record == {
+        "repoclimate_dead_letter": 1,
         "reason": "out_of_range",
         "message": "humidity 150 outside 0–100 %",
         "topic": "repoclimate/a/b/c",
         "received_at": "2026-11-20T03:15:00.123456Z",
         "payload": '{"humidity":150,"note":"é"}',
         "payload_encoding": "utf-8",
+        "payload_bytes": 28,
+        "payload_sha256": hashlib.sha256('{"humidity":150,"note":"é"}'.encode()).hexdigest(),
+        "payload_truncated": False,
         "collector": "c1",
     }
 
@@ -71,6 +76,18 @@ def test_a_reading_the_store_refused_is_included() -> None:
     assert record["reading"]["sensor"] == "s1\\"
     assert record["reading"]["time"] == "2026-11-20T03:15:00.123456Z"
     assert record["reading"]["humidity"] == 40.0
+    # The one JSON form of a reading: what `repoclimate decode` prints, None fields left out.
+    assert record["reading"] == reading_json(reading)
+    assert "temperature" not in record["reading"]
+
+
+@pytest.mark.parametrize(
+    ("microsecond", "text"),
+    [(0, "03:15:00Z"), (123000, "03:15:00.123Z"), (123456, "03:15:00.123456Z")],
+)
+def test_one_iso_utc_form(microsecond: int, text: str) -> None:
+    local = AT.replace(microsecond=microsecond).astimezone(timezone(timedelta(hours=-5)))
+    assert iso_utc(local) == f"2026-11-20T{text}"
 
 
 def test_the_rejection_log_is_rate_limited(caplog: pytest.LogCaptureFixture) -> None:

@@ -17,7 +17,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from repoclimate.ingest.collector import Collector, _Batch
+from repoclimate.ingest.batching import Batch, Inbound
+from repoclimate.ingest.collector import Collector
 from repoclimate.ingest.paho_client import FastClient
 from repoclimate.ingest.pipeline import Pipeline
 from repoclimate.ingest.settings import CollectorSettings, MqttSettings, TopicRoute
@@ -181,8 +182,7 @@ def make_collector(tmp_path: Path) -> Iterator[MakeCollector]:
         made = Collector(mqtt_config, config, None, pipeline)  # type: ignore[arg-type]
         spool = Spool(tmp_path / "spool.sqlite", stamp_journal_s=config.stamp_journal_s)
         spools.append(spool)
-        made._spool = spool
-        made._journal = spool.stamps if spool.stamps.enabled else None
+        made.decoder.journal = spool.stamps if spool.stamps.enabled else None
         return made
 
     yield make
@@ -192,13 +192,13 @@ def make_collector(tmp_path: Path) -> Iterator[MakeCollector]:
 
 def decode(
     made: Collector, mid: int, received_us: int, *, dup: bool, payload: bytes = PAYLOAD
-) -> _Batch:
-    batch = _Batch(0)
-    made._decode(batch, (TOPIC.encode(), payload, mid, 1, received_us, 0, dup))
+) -> Batch:
+    batch = Batch(0)
+    made.decoder.decode(batch, Inbound(TOPIC.encode(), payload, mid, 1, received_us, 0, dup))
     return batch
 
 
-def stamp_of(batch: _Batch) -> datetime:
+def stamp_of(batch: Batch) -> datetime:
     [reading] = batch.readings
     return reading.time
 
@@ -276,5 +276,5 @@ def test_pahos_own_path_passes_the_dup_flag(make_collector: MakeCollector) -> No
         message.payload = PAYLOAD
         message.qos = 1
         message.dup = dup
-        made._on_message(made.client, None, message)
-        assert made._inbox[-1][6] is dup
+        made.session._on_message(made.client, None, message)
+        assert made.inbox.queue[-1].dup is dup

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from repoclimate.preservation.compliance import compliance
 from repoclimate.preservation.decay import preservation_index
 from repoclimate.preservation.metrics import (
     SENSITIVITY_FOR_HOLDINGS,
@@ -17,7 +18,7 @@ from repoclimate.preservation.metrics import (
     room_metrics,
 )
 from repoclimate.preservation.mould import days_to_mould
-from repoclimate.preservation.profiles import compliance
+from repoclimate.preservation.psychrometrics import frost_point
 
 T0 = np.datetime64("2025-06-01T00:00", "ns")
 HOUR = np.timedelta64(1, "h")
@@ -102,6 +103,7 @@ def test_series_for_influxdb_are_finite_or_nan() -> None:
     series = m.series()
     assert set(series) == {
         "dew_point",
+        "frost_point",
         "emc",
         "preservation_index",
         "lifetime_multiplier",
@@ -113,7 +115,18 @@ def test_series_for_influxdb_are_finite_or_nan() -> None:
         assert values.shape == (5,)
         assert not np.any(np.isinf(values))
     assert math.isnan(series["days_to_mould"][0])  # no risk at 50 %: inf → NaN
+    assert np.all(np.isnan(series["frost_point"]))  # dew points of 9–18 °C: no frost
     assert series["days_to_mould"][1] == pytest.approx(float(days_to_mould(20.0, 70.0)))
+
+
+def test_a_cold_store_reports_its_frost_point() -> None:
+    """Film cold store at −5 °C / 80 %RH: the frost point (over ice) lies above the dew point
+    (over water): ASHRAE's and CoolProp's convention below 0 °C."""
+    m = room_metrics(T0 + np.arange(2) * HOUR, [-5.0, -5.0], [80.0, 80.0], profile="film-cold")
+    frost, dew = m.series()["frost_point"], m.series()["dew_point"]
+    assert frost == pytest.approx(float(frost_point(-5.0, 80.0)))
+    assert np.all(frost > dew)
+    assert frost[0] == pytest.approx(-7.0, abs=0.1)
 
 
 def test_compliance_is_the_profiles_own_for_an_rh_only_series() -> None:

@@ -11,12 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from repoclimate.preservation.compliance import compliance
 from repoclimate.preservation.profiles import (
+    KNOWN_PROFILE_IDS,
+    OLD_PROFILE_IDS,
     PROFILES,
     Profile,
     UnknownProfileError,
-    compliance,
     get_profile,
+    lookup_profile,
 )
 
 T0 = np.datetime64("2025-01-01T00:00", "ns")
@@ -29,8 +32,8 @@ def hourly(n: int) -> np.ndarray:
 
 REQUIRED_IDS = [
     "ashrae-aa",
-    "ashrae-as",
-    "ashrae-a",
+    "ashrae-a1",
+    "ashrae-a2",
     "ashrae-b",
     "ashrae-c",
     "ashrae-d",
@@ -49,6 +52,27 @@ REQUIRED_IDS = [
 def test_every_id_the_rest_of_repoclimate_uses_exists() -> None:
     for profile_id in REQUIRED_IDS:
         assert PROFILES[profile_id].id == profile_id
+
+
+@pytest.mark.parametrize(("old", "new"), [("ashrae-as", "ashrae-a1"), ("ashrae-a", "ashrae-a2")])
+def test_old_ashrae_ids_are_aliases_that_say_so(old: str, new: str) -> None:
+    # ASHRAE 2019 renamed As and A to A1 and A2: old registries keep working, with a warning.
+    assert OLD_PROFILE_IDS[old] == new
+    assert old not in list(PROFILES) and new in list(PROFILES)  # listed: the current ids
+    assert old in PROFILES and PROFILES[old] is PROFILES[new] is get_profile(old)  # looked up
+    assert PROFILES.get(old) is PROFILES[new]  # as callers holding old ids use it
+    found = lookup_profile(old)
+    assert found.profile.id == new and found.old_name == old
+    assert found.warning == f"profile {old} is the old name of {new}"
+    assert lookup_profile(new).warning is None
+    assert {old, new} <= KNOWN_PROFILE_IDS
+
+
+def test_ashrae_2019_class_names_are_profiles() -> None:
+    for cls in ("aa", "a1", "a2", "b", "c", "d"):
+        profile = PROFILES[f"ashrae-{cls}"]
+        assert f"class {cls.upper()} " in profile.name
+        assert "2019" in profile.notes
 
 
 def test_every_profile_names_its_source_and_flags_unconfirmed_numbers() -> None:
@@ -84,8 +108,8 @@ def test_jgj25_tables(profile_id: str, t_range: tuple[int, int], rh_range: tuple
     [
         # REFERENCE.md §5 (ASHRAE table): short-term (RH %, K); seasonal (RH %, +K, −K)
         ("ashrae-aa", (5, 2), (5, 5, 5)),  # "no seasonal RH change": only the short-term band
-        ("ashrae-as", (5, 2), (10, 5, 10)),
-        ("ashrae-a", (10, 2), (10, 5, 10)),
+        ("ashrae-a1", (5, 2), (10, 5, 10)),  # 2019's A1, formerly As
+        ("ashrae-a2", (10, 2), (10, 5, 10)),  # 2019's A2, formerly A (its first option)
         ("ashrae-b", (10, 5), (10, 10, math.inf)),
     ],
 )
@@ -199,8 +223,8 @@ def test_seasonal_drift_against_allowance() -> None:
     n = 24 * 365
     phase = 2 * np.pi * np.arange(n) / n
     t = 20.0 + 3.0 * np.sin(phase)
-    calm = compliance("ashrae-as", hourly(n), t, 50.0 + 6.0 * np.sin(phase))
-    swinging = compliance("ashrae-as", hourly(n), t, 50.0 + 14.0 * np.sin(phase))
+    calm = compliance("ashrae-a1", hourly(n), t, 50.0 + 6.0 * np.sin(phase))
+    swinging = compliance("ashrae-a1", hourly(n), t, 50.0 + 14.0 * np.sin(phase))
     assert calm.seasonal.within is True
     assert swinging.seasonal.within is False
     # a 30-day mean of a yearly sine keeps ~98.8 % of its amplitude

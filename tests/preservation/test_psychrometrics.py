@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,10 +12,13 @@ from numpy.testing import assert_allclose
 
 from repoclimate.preservation.psychrometrics import (
     absolute_humidity,
+    dew_or_frost_point,
     dew_point,
+    frost_point,
     mixing_ratio,
     rh_at_temperature,
     saturation_vapour_pressure,
+    saturation_vapour_pressure_over_ice,
     vapour_pressure,
 )
 from tests.preservation.reference_values import REFERENCE_TABLE
@@ -161,3 +166,39 @@ def test_absolute_humidity_and_mixing_ratio_grow_with_rh(t: float, rh: float) ->
     lower = max(rh - 5.0, 0.0)
     assert absolute_humidity(t, lower) <= absolute_humidity(t, rh)
     assert mixing_ratio(t, lower) <= mixing_ratio(t, rh)
+
+
+# --- frost point (saturation over ice below 0 °C) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("t", "published_pa"), [(-10.0, 259.9), (-20.0, 103.2), (-30.0, 38.0), (-40.0, 12.84)]
+)
+def test_saturation_over_ice_matches_published_values(t: float, published_pa: float) -> None:
+    # Saturation vapour pressure of ice (IAPWS / CRC Handbook tables): the WMO Magnus ice form
+    # is within 0.1 % of them here.
+    assert saturation_vapour_pressure_over_ice(t) == pytest.approx(published_pa, rel=1e-3)
+
+
+@pytest.mark.parametrize(("t_f", "published_pa"), [(-10.0, 259.9), (-20.0, 103.2)])
+def test_frost_point_is_where_the_vapour_saturates_over_ice(
+    t_f: float, published_pa: float
+) -> None:
+    # Air at 0 °C holding ice's published saturation pressure at T_f has its frost point at T_f.
+    rh = 100.0 * published_pa / float(saturation_vapour_pressure(0.0))
+    assert frost_point(0.0, rh) == pytest.approx(t_f, abs=0.02)
+
+
+def test_frost_point_lies_above_the_dew_point_below_zero() -> None:
+    # −5 °C / 80 %: e = 337.5 Pa; over ice it saturates at −7.02 °C, over water at −7.92 °C.
+    assert frost_point(-5.0, 80.0) == pytest.approx(-7.02, abs=0.01)
+    assert dew_point(-5.0, 80.0) == pytest.approx(-7.92, abs=0.01)
+    assert dew_or_frost_point(-5.0, 80.0) == frost_point(-5.0, 80.0)
+    # at 0 °C the two saturations meet (611.2 Pa over ice, 610.9 over water)
+    assert frost_point(0.0, 100.0) == pytest.approx(0.0, abs=0.01)
+
+
+def test_dew_or_frost_point_is_the_dew_point_above_zero() -> None:
+    assert dew_or_frost_point(20.0, 50.0) == dew_point(20.0, 50.0)
+    assert math.isnan(frost_point(20.0, 50.0))  # dew, not frost: no frost point above 0 °C
+    assert math.isnan(frost_point(20.0, 0.0))

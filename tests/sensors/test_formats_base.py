@@ -43,10 +43,18 @@ def reason_of(call: object, *args: object) -> str:
         (b"\xef\xbb\xbf{}", "malformed_json"),  # a BOM is not JSON
         (b"[" * 100_000, "malformed_json"),
         (b'{"t":' + b"9" * 5000 + b"}", "too_large"),
+        (b'{"sensor":"a","temperature":19.3,"sensor":"b"}', "duplicate_key"),
+        (b'{"sensor":"a","values":{"t":1,"t":2}}', "duplicate_key"),
     ],
 )
 def test_bad_json_is_refused(payload: bytes, reason: str) -> None:
     assert reason_of(load_json, payload) == reason
+
+
+def test_duplicate_key_is_named() -> None:
+    with pytest.raises(DecodeError, match="key 'sensor' appears twice"):
+        load_json(b'{"sensor":"a","temperature":19.3,"sensor":"b"}')
+    assert load_json(b'{"a":{"k":1},"b":{"k":2}}') == {"a": {"k": 1}, "b": {"k": 2}}
 
 
 def test_json_errors_say_where() -> None:
@@ -83,6 +91,9 @@ def test_absent_number_is_none() -> None:
         ("", "not_a_number"),
         ("19,3", "not_a_number"),
         ("1_000", "not_a_number"),
+        ("\u0662\u0660", "not_a_number"),  # Arabic-Indic ٢٠, which float() reads as 20.0
+        ("\uff11\uff19", "not_a_number"),  # fullwidth １９
+        ("\u00a019.3", "not_a_number"),  # a no-break space float() strips
         ("nan", "not_a_number"),
         ("NaN", "not_a_number"),
         ("-Infinity", "not_a_number"),

@@ -26,7 +26,7 @@ from repoclimate.sensors.reading import UNASSIGNED, Reading
 from repoclimate.sensors.registry import Registry, load_registry, parse_registry
 from repoclimate.sensors.simulate.encoders import encode
 from repoclimate.sensors.simulate.engine import SimMessage, Simulation
-from repoclimate.sensors.simulate.faults import Fault, FaultSpecError, parse_duration, parse_fault
+from repoclimate.sensors.simulate.faults import Fault, FaultSpecError, parse_fault
 from repoclimate.sensors.simulate.layout import demo_layout, layout_from_registry
 from repoclimate.sensors.simulate.physics import OutdoorClimate, OutdoorModel
 from repoclimate.sensors.simulator import (
@@ -64,7 +64,7 @@ FORMAT_OPTIONS = [
         ("sensor-dies:s3-north@30m", Fault("sensor-dies", "s3-north", 1800.0)),
         ("door-open:vault-a@1d+45m", Fault("door-open", "vault-a", 86400.0, 2700.0)),
         ("leak:city-archives/stack-1", Fault("leak", "city-archives/stack-1", 0.0)),
-        ("sensor-sticks:shellyht-6A1B2C@1h30m+90", Fault("sensor-sticks", "shellyht-6A1B2C", 5400, 90)),  # noqa: E501
+        ("sensor-sticks:shellyht-6A1B2C@1h30m+90s", Fault("sensor-sticks", "shellyht-6A1B2C", 5400, 90)),  # noqa: E501
         ("hvac-failure:vault-a@0.5h", Fault("hvac-failure", "vault-a", 1800.0)),
     ],
 )  # fmt: skip
@@ -82,12 +82,13 @@ def test_bad_fault_specs(spec: str) -> None:
         parse_fault(spec)
 
 
-def test_durations() -> None:
-    assert parse_duration("1d2h3m4s") == 93784
-    assert parse_duration("90") == 90
-    assert parse_duration("1.5h") == 5400
-    with pytest.raises(FaultSpecError):
-        parse_duration("2 hours")
+def test_a_fault_time_without_a_unit_is_refused() -> None:
+    # "@6" used to mean six seconds without a word; a number needs its unit (sensors.durations).
+    with pytest.raises(FaultSpecError, match=r"bad fault .*'6' has no unit: write 6s, 6m, 6h"):
+        parse_fault("dehumidifier-failure:stack-3@6")
+    with pytest.raises(FaultSpecError, match="has no unit"):
+        parse_fault("leak:stack-3@2h+90")
+    assert parse_fault("leak:stack-3@1w2d+0").start_s == 9 * 86400
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""The revisions, oldest first by ``rev_id``; each names its ``down_revision``."""

@@ -1,0 +1,289 @@
+"""History of a sensor or a room between two times, raw or aggregated, as JSON or CSV, with
+derived preservation series.
+
+``every=5m|1h|1d`` aggregates per interval (aligned to the Unix epoch, UTC): ``temperature`` and
+``humidity`` are then the interval's means, with ``…_min``/``…_max`` and ``count`` beside them.
+A room's history is the history of each of its sensors, tagged by sensor. ``derived`` adds
+series computed by `preservation.metrics.room_metrics` from the returned points with the room's
+holdings: ``dew_point`` [°C], ``mrf`` (IPI mould risk factor), ``vtt`` (VTT mould index), ``pi``
+(IPI preservation index [years]), ``emc`` (wood equilibrium moisture content [%]). The
+cumulative ones (MRF, VTT) start from zero at ``start``: they describe the window asked for.
+
+Limits keep one request bounded: raw history spans at most `MAX_RAW_SPAN`, aggregated history
+at most `MAX_BUCKETS` intervals.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from repoclimate.app.api.auth import get_services, require
+from repoclimate.app.api.errors import AUTH_RESPONSES, described, invalid
+from repoclimate.app.api.sites import NOT_FOUND, find_room, find_sensor
+from repoclimate.app.services import Services
+from repoclimate.app.users import Role
+from repoclimate.preservation.metrics import room_metrics
+
+router = APIRouter(prefix="/api", tags=["history"], dependencies=[Depends(require(Role.VIEWER))])
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+Every = Literal["5m", "1h", "1d"]
+Derived = Literal["dew_point", "mrf", "vtt", "pi", "emc"]
+Format = Literal["json", "csv"]
+INTERVALS: dict[str, timedelta] = {
+    "5m": timedelta(minutes=5),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+}
+MAX_RAW_SPAN = timedelta(days=31)
+MAX_BUCKETS = 20_000
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+_DERIVED_FIELD = {
+    "dew_point": "dew_point",
+    "mrf": "mould_risk_factor",
+    "vtt": "vtt_mould_index",
+    "pi": "preservation_index",
+    "emc": "emc",
+}
+
+
+class HistoryPoint(BaseModel):
+    """One reading, or one interval's aggregate; derived fields when asked for."""
+
+    time: datetime
+    sensor: str
+    temperature: float | None
+    humidity: float | None
+    temperature_min: float | None = None
+    temperature_max: float | None = None
+    humidity_min: float | None = None
+    humidity_max: float | None = None
+    count: int | None = None
+    dew_point: float | None = None
+    mrf: float | None = None
+    vtt: float | None = None
+    pi: float | None = None
+    emc: float | None = None
+
+
+class History(BaseModel):
+    subject: str
+    start: datetime
+    end: datetime
+    every: Every | None
+    derived: list[Derived]
+    points: list[HistoryPoint]
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+class Window:
+    """The validated query of one history request."""
+
+    def __init__(
+        self,
+        services: Services,
+        start: datetime | None,
+        end: datetime | None,
+        every: Every | None,
+        derived: list[Derived] | None,
+    ) -> None:
+        for name, value in (("start", start), ("end", end)):
+            if value is not None and value.tzinfo is None:
+                raise invalid(("query", name), "give a time zone (…Z or +01:00)")
+            if value is not None and not EARLIEST <= value <= LATEST:
+                raise invalid(("query", name), f"must lie between {EARLIEST:%Y} and {LATEST:%Y}")
+        self.end = (end or services.clock.now()).astimezone(UTC)
+        self.start = (start or self.end - timedelta(days=1)).astimezone(UTC)
+        if self.start >= self.end:
+            raise invalid(("query", "start"), "start must be before end")
+        self.every = every
+        self.step = None if every is None else INTERVALS[every]
+        if self.step is None and self.end - self.start > MAX_RAW_SPAN:
+            raise invalid(
+                ("query", "every"),
+                f"raw history spans at most {MAX_RAW_SPAN.days} days: give every=",
+            )
+        if self.step is not None and (self.end - self.start) / self.step > MAX_BUCKETS:
+            raise invalid(
+                ("query", "every"),
+                f"at most {MAX_BUCKETS} intervals: a coarser every= or a shorter range",
+            )
+        self.derived: list[Derived] = list(dict.fromkeys(derived or []))
+
+    def points(self, services: Services, sensor: str, holdings: str) -> list[HistoryPoint]:
+        store = services.store
+        points: list[HistoryPoint]
+        if self.step is None:
+            points = [
+                HistoryPoint(
+                    time=r.time,
+                    sensor=sensor,
+                    temperature=_number(r.temperature),
+                    humidity=_number(r.humidity),
+                )
+                for r in store.history(sensor, self.start, self.end)
+            ]
+        else:
+            points = [
+                HistoryPoint(
+                    time=a.time,
+                    sensor=sensor,
+                    temperature=_number(a.temperature_mean),
+                    humidity=_number(a.humidity_mean),
+                    temperature_min=_number(a.temperature_min),
+                    temperature_max=_number(a.temperature_max),
+                    humidity_min=_number(a.humidity_min),
+                    humidity_max=_number(a.humidity_max),
+                    count=a.count,
+                )
+                for a in store.aggregate(sensor, self.start, self.end, self.step)
+            ]
+        if self.derived and points:
+            _add_derived(points, self.derived, holdings)
+        return points
+
+
+def _add_derived(points: list[HistoryPoint], wanted: Sequence[Derived], holdings: str) -> None:
+    nan = float("nan")
+    t = np.array([nan if p.temperature is None else p.temperature for p in points])
+    rh = np.array([nan if p.humidity is None else p.humidity for p in points])
+    metrics = room_metrics([p.time for p in points], t, rh, holdings=holdings)
+    series = metrics.series()
+    for name in wanted:
+        values = series[_DERIVED_FIELD[name]]
+        for point, value in zip(points, values, strict=True):
+            setattr(point, name, _number(float(value)))
+
+
+_CSV_BASE = ["time", "sensor", "temperature", "humidity"]
+_CSV_AGGREGATE = ["temperature_min", "temperature_max", "humidity_min", "humidity_max", "count"]
+
+
+def _csv(history: History) -> Response:
+    columns = _CSV_BASE + (_CSV_AGGREGATE if history.every else []) + list(history.derived)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for point in history.points:
+        row = point.model_dump(mode="json")
+        writer.writerow(["" if row[c] is None else row[c] for c in columns])
+    name = history.subject.replace("/", "_")
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def _answer(history: History, fmt: Format) -> History | Response:
+    return _csv(history) if fmt == "csv" else history
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    **NOT_FOUND,
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+}
+
+Start = Annotated[datetime | None, Query(description="From (inclusive); default end − 1 day")]
+End = Annotated[datetime | None, Query(description="To (exclusive); default now")]
+EveryQuery = Annotated[Every | None, Query(description="Aggregate per interval; raw if absent")]
+DerivedQuery = Annotated[list[Derived] | None, Query(description="Derived series to add")]
+FormatQuery = Annotated[Format, Query(description="json or csv")]
+
+
+@router.get("/sensors/{sensor_id}/history", response_model=History, responses=_RESPONSES)
+def sensor_history(
+    sensor_id: str,
+    services: ServicesDep,
+    start: Start = None,
+    end: End = None,
+    every: EveryQuery = None,
+    derived: DerivedQuery = None,
+    format: FormatQuery = "json",
+) -> History | Response:
+    """A registry sensor's readings (raw or per interval) between ``start`` and ``end``."""
+    _site, room, _sensor = find_sensor(services, sensor_id)
+    window = Window(services, start, end, every, derived)
+    holdings = str(room.holdings)
+    history = History(
+        subject=sensor_id,
+        start=window.start,
+        end=window.end,
+        every=window.every,
+        derived=window.derived,
+        points=window.points(services, sensor_id, holdings),
+    )
+    return _answer(history, format)
+
+
+def _room_history(
+    services: Services, site_id: str | None, room_id: str, window: Window, fmt: Format
+) -> History | Response:
+    site, room = find_room(services, room_id, site_id)
+    points: list[HistoryPoint] = []
+    for sensor in room.sensors:
+        if not sensor.surface:
+            points.extend(window.points(services, sensor.id, str(room.holdings)))
+    points.sort(key=lambda p: (p.time, p.sensor))
+    history = History(
+        subject=f"{site.id}/{room.id}",
+        start=window.start,
+        end=window.end,
+        every=window.every,
+        derived=window.derived,
+        points=points,
+    )
+    return _answer(history, fmt)
+
+
+@router.get(
+    "/sites/{site_id}/rooms/{room_id}/history", response_model=History, responses=_RESPONSES
+)
+def site_room_history(
+    site_id: str,
+    room_id: str,
+    services: ServicesDep,
+    start: Start = None,
+    end: End = None,
+    every: EveryQuery = None,
+    derived: DerivedQuery = None,
+    format: FormatQuery = "json",
+) -> History | Response:
+    """Each air sensor's history in a room, between ``start`` and ``end``."""
+    window = Window(services, start, end, every, derived)
+    return _room_history(services, site_id, room_id, window, format)
+
+
+@router.get(
+    "/rooms/{room_id}/history",
+    response_model=History,
+    responses={**_RESPONSES, 409: described("Room id in several sites")},
+)
+def room_history(
+    room_id: str,
+    services: ServicesDep,
+    site: Annotated[str | None, Query(description="Site of the room, if ambiguous")] = None,
+    start: Start = None,
+    end: End = None,
+    every: EveryQuery = None,
+    derived: DerivedQuery = None,
+    format: FormatQuery = "json",
+) -> History | Response:
+    """A room's history by room id (``?site=`` when ambiguous)."""
+    window = Window(services, start, end, every, derived)
+    return _room_history(services, site, room_id, window, format)

@@ -1,0 +1,396 @@
+"""Importing logger files: rows → UTC → placed, calibrated, validated readings → the store.
+
+The readings of a file go through what an MQTT message goes through after decoding: placement
+and calibration by the registry (the ``--sensor`` id's site, room and calibration table) and
+`repoclimate.sensors.validate.check_reading`. Only the store is written: imported history is
+never paged as alerts (the backtest and the reports read it from the store).
+
+Times: a time that carries its own offset keeps it; else the file's header offset
+(`LoggerFile.utc_offset`); else ``timezone`` (``--timezone``); else the sensor's site zone;
+else UTC. In a zone with daylight saving, a local time that occurs twice (fall-back) is an
+error naming the row unless ``dst`` says ``earlier`` or ``later``; a local time that never
+occurs (spring-forward gap) is always an error naming the row.
+
+With ``dst``, a row that would go back in time because it is the second pass through the
+repeated hour (a logger that follows daylight saving) takes the other reading of its local time,
+so the file stays in order.
+
+A logger whose clock was reset mid-file writes rows that jump back in time: every row earlier
+than the latest one read before it is skipped and reported (``clock_reset`` with its row
+number), never stored at a false time; a second row at an already-read time is skipped as
+``duplicate``. Several files of one logger are joined on time (fields merge: one file's
+temperature and another's humidity make one reading).
+
+All files are read and checked before anything is written: a bad file (a cell that is not a
+number, an impossible value, an unreadable time) raises `LoggerFileError` naming the file and
+row, and nothing of the call is stored. Writing is idempotent: a reading the store already holds
+with the same values is not written again, so importing a file twice stores nothing new.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from repoclimate.history.store import Store
+from repoclimate.sensors.calibration import CalibrationTable, correct
+from repoclimate.sensors.loggers import LoggerFileError, read_logger_file
+from repoclimate.sensors.reading import UNASSIGNED, DecodeError, Reading, iso_utc
+from repoclimate.sensors.registry import Registry
+from repoclimate.sensors.validate import check_reading
+
+__all__ = [
+    "DstChoice",
+    "ImportSummary",
+    "SkippedRows",
+    "import_files",
+    "local_to_utc",
+    "parse_timezone",
+]
+
+DstChoice = Literal["earlier", "later"]
+
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+\-])(\d{1,2})(?::?(\d{2}))?$", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRows:
+    """Rows of one file not imported, for one reason, with their row numbers."""
+
+    file: str
+    reason: str
+    rows: tuple[int, ...]
+
+    def describe(self) -> str:
+        """``file: 3 rows skipped (clock_reset): 120–121, 130``."""
+        return f"{self.file}: {len(self.rows)} rows skipped ({self.reason}): {_ranges(self.rows)}"
+
+
+@dataclass
+class ImportSummary:
+    """What an import read, stored and skipped."""
+
+    files: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    readings: int = 0
+    stored: int = 0
+    unchanged: int = 0
+    skipped: list[SkippedRows] = field(default_factory=list)
+    first: datetime | None = None
+    last: datetime | None = None
+    dry_run: bool = False
+    unassigned: str | None = None
+    """The ``sensor`` id when the registry does not know it (its readings are unassigned)."""
+
+    def lines(self) -> list[str]:
+        """The summary as lines for a person."""
+        verb = "would store" if self.dry_run else "stored"
+        out = [
+            f"{len(self.files)} file(s) ({', '.join(dict.fromkeys(self.formats))}): "
+            f"{self.rows_read} rows read, "
+            f"{self.readings} readings, {verb} {self.stored}, already stored {self.unchanged}"
+        ]
+        if self.first is not None and self.last is not None:
+            out.append(f"from {iso_utc(self.first)} to {iso_utc(self.last)}")
+        out += [s.describe() for s in self.skipped]
+        if self.unassigned is not None:
+            out.append(
+                f"note: the registry has no sensor {self.unassigned!r}: its readings are stored "
+                "unassigned, local times read as --timezone or UTC"
+            )
+        return out
+
+
+def _ranges(rows: Sequence[int]) -> str:
+    parts: list[str] = []
+    start = previous = rows[0]
+    for row in [*rows[1:], None]:
+        if row is not None and row == previous + 1:
+            previous = row
+            continue
+        parts.append(str(start) if start == previous else f"{start}–{previous}")
+        if row is not None:
+            start = previous = row
+    return ", ".join(parts)
+
+
+def parse_timezone(text: str) -> tzinfo:
+    """An IANA zone (``Europe/London``) or a fixed offset (``+01:00``, ``UTC-5``, ``UTC``).
+
+    Raises `ValueError` naming the text otherwise.
+    """
+    match = _OFFSET.match(text.strip())
+    if match is not None:
+        sign = -1 if match.group(1) == "-" else 1
+        offset = timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0))
+        return timezone(sign * offset)
+    try:
+        return ZoneInfo(text.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {text!r} (an IANA name such as Europe/London, or +01:00)"
+        ) from None
+
+
+def local_to_utc(
+    local: datetime, zone: tzinfo, dst: DstChoice | None, source: str, row: int
+) -> datetime:
+    """The UTC instant of a naive local time in ``zone``.
+
+    Raises `LoggerFileError` naming the row for a time that does not exist in ``zone`` (skipped
+    by the spring-forward change) and, unless ``dst`` chooses, for one that occurs twice.
+    """
+    first = local.replace(tzinfo=zone, fold=0)
+    second = local.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first.astimezone(UTC)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+        raise LoggerFileError(
+            source,
+            f"local time {local.isoformat(sep=' ')} does not exist in {zone} (the clocks went "
+            "forward); if the logger keeps standard time all year, give --timezone as a fixed "
+            "offset such as +01:00",
+            row=row,
+            column="time",
+        )
+    if dst is None:
+        raise LoggerFileError(
+            source,
+            f"local time {local.isoformat(sep=' ')} occurs twice in {zone} (the clocks went "
+            "back); say which with --dst earlier or --dst later",
+            row=row,
+            column="time",
+        )
+    return (first if dst == "earlier" else second).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    sensor: str
+    site: str
+    room: str
+    zone: tzinfo | None
+    table: CalibrationTable
+
+
+def _placement(registry: Registry, sensor: str) -> _Placement:
+    try:
+        site, room, spec = registry.locate(sensor)
+    except KeyError:
+        return _Placement(sensor, UNASSIGNED, UNASSIGNED, None, CalibrationTable())
+    return _Placement(
+        sensor, site.id, room.id, site.zone, CalibrationTable.build(spec.calibration, site.zone)
+    )
+
+
+def _file_readings(
+    path: Path,
+    fmt: str,
+    place: _Placement,
+    zone_override: tzinfo | None,
+    dst: DstChoice | None,
+    now: datetime,
+    mapping: Mapping[str, str] | None,
+    summary: ImportSummary,
+) -> list[tuple[int, Reading]]:
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoggerFileError(source, f"cannot read the file: {exc.strerror}") from None
+    logger_file = read_logger_file(data, source, fmt, mapping)
+    summary.files.append(source)
+    summary.formats.append(logger_file.format)
+    summary.rows_read += len(logger_file.rows) + len(logger_file.skipped)
+    skipped: dict[str, list[int]] = {}
+    for skip in logger_file.skipped:
+        skipped.setdefault(skip.reason, []).append(skip.row)
+    offset = logger_file.utc_offset
+    zone = zone_override or place.zone or UTC
+    plain = zone is UTC or isinstance(zone, timezone)
+    out: list[tuple[int, Reading]] = []
+    latest: datetime | None = None
+    sensor, site, room, table = place.sensor, place.site, place.room, place.table
+    calibrated = bool(table)
+    for row in logger_file.rows:
+        when = row.time
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC)
+        elif offset is not None:
+            when = (when - offset).replace(tzinfo=UTC)
+        elif plain:
+            when = when.replace(tzinfo=zone).astimezone(UTC)
+        else:
+            when = local_to_utc(when, zone, dst, source, row.row)
+        if latest is not None and when <= latest and row.time.tzinfo is None and offset is None:
+            # The second pass through the hour the clocks went back: the other reading of an
+            # ambiguous local time keeps the file in order.
+            other = row.time.replace(tzinfo=zone, fold=1 - (dst == "later")).astimezone(UTC)
+            if other > latest:
+                when = other
+        if latest is not None and when <= latest:
+            skipped.setdefault("clock_reset" if when < latest else "duplicate", []).append(row.row)
+            continue
+        latest = when
+        temperature, humidity = row.temperature, row.humidity
+        if calibrated:
+            temperature, humidity = correct(temperature, humidity, when, table=table)
+        reading = Reading(sensor, when, temperature, humidity, None, None, site, room)
+        try:
+            check_reading(reading, now=now)
+        except DecodeError as exc:
+            raise LoggerFileError(source, str(exc), row=row.row) from None
+        out.append((row.row, reading))
+    for reason, rows in skipped.items():
+        summary.skipped.append(SkippedRows(source, reason, tuple(sorted(rows))))
+    return out
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused while files' rows become stored readings.
+
+    A year of minute data makes millions of small acyclic objects (rows, datetimes, readings);
+    each allocation burst triggers full collections that scan them all, about a third of the
+    import's time. Reference counting still frees everything; the collector resumes after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _merge(old: Reading, new: Reading) -> Reading:
+    return Reading(
+        old.sensor,
+        old.time,
+        old.temperature if old.temperature is not None else new.temperature,
+        old.humidity if old.humidity is not None else new.humidity,
+        old.battery,
+        old.linkquality,
+        old.site,
+        old.room,
+    )
+
+
+def _already_stored(new: Reading, stored: Reading | None) -> bool:
+    if stored is None:
+        return False
+    return all(
+        getattr(new, name) is None or getattr(new, name) == getattr(stored, name)
+        for name in ("temperature", "humidity")
+    ) and (new.site, new.room) == (stored.site, stored.room)
+
+
+def _join(
+    paths: Sequence[Path], per_file: list[list[tuple[int, Reading]]], summary: ImportSummary
+) -> list[Reading]:
+    """Readings of several files of one sensor merged on time, oldest first.
+
+    A quantity two files both give at one time keeps the first file's value; the later file's
+    rows that disagree are reported (``conflicts_with_earlier_file``).
+    """
+    joined: dict[datetime, Reading] = {}
+    conflicts: dict[str, list[int]] = {}
+    for path, readings in zip(paths, per_file, strict=True):
+        for row, reading in readings:
+            old = joined.get(reading.time)
+            if old is None:
+                joined[reading.time] = reading
+                continue
+            clash = any(
+                getattr(old, q) is not None
+                and getattr(reading, q) is not None
+                and getattr(old, q) != getattr(reading, q)
+                for q in ("temperature", "humidity")
+            )
+            if clash:
+                conflicts.setdefault(str(path), []).append(row)
+            joined[reading.time] = _merge(old, reading)
+    for file, rows in conflicts.items():
+        summary.skipped.append(SkippedRows(file, "conflicts_with_earlier_file", tuple(rows)))
+    return [joined[t] for t in sorted(joined)]
+
+
+def import_files(
+    paths: Sequence[Path],
+    *,
+    sensor: str,
+    registry: Registry,
+    store: Store | None,
+    now: datetime,
+    fmt: str = "auto",
+    timezone_override: tzinfo | None = None,
+    dst: DstChoice | None = None,
+    dry_run: bool = False,
+    mapping: Mapping[str, str] | None = None,
+) -> ImportSummary:
+    """Import logger files of one sensor into ``store`` (nothing written with ``dry_run``).
+
+    ``now`` (aware UTC) bounds how far ahead a reading may be (`check_reading`). Raises
+    `LoggerFileError` naming the file and row of the first problem, before anything is written.
+    The store's own errors (`StoreUnavailable`, `StoreRejected`) pass through.
+    """
+    if not paths:
+        raise ValueError("no files to import")
+    place = _placement(registry, sensor)
+    summary = ImportSummary(dry_run=dry_run)
+    if place.site == UNASSIGNED:
+        summary.unassigned = sensor
+    with _no_cyclic_gc():
+        return _import(
+            paths, sensor, place, store, now, fmt, timezone_override, dst, dry_run, mapping, summary
+        )
+
+
+def _import(
+    paths: Sequence[Path],
+    sensor: str,
+    place: _Placement,
+    store: Store | None,
+    now: datetime,
+    fmt: str,
+    timezone_override: tzinfo | None,
+    dst: DstChoice | None,
+    dry_run: bool,
+    mapping: Mapping[str, str] | None,
+    summary: ImportSummary,
+) -> ImportSummary:
+    per_file = [
+        _file_readings(path, fmt, place, timezone_override, dst, now, mapping, summary)
+        for path in paths
+    ]
+    if len(per_file) == 1:
+        readings = [reading for _, reading in per_file[0]]  # already strictly in time order
+    else:
+        readings = _join(paths, per_file, summary)
+    summary.readings = len(readings)
+    if not readings:
+        return summary
+    summary.first, summary.last = readings[0].time, readings[-1].time
+    stored: dict[datetime, Reading] = {}
+    if store is not None:
+        stored = {
+            r.time: r
+            for r in store.history(sensor, readings[0].time, readings[-1].time + _ONE_MICROSECOND)
+        }
+    fresh = (
+        [r for r in readings if not _already_stored(r, stored.get(r.time))] if stored else readings
+    )
+    summary.stored = len(fresh)
+    summary.unchanged = len(readings) - len(fresh)
+    if fresh and store is not None and not dry_run:
+        store.write(fresh)
+    return summary
