@@ -23,12 +23,13 @@ SeverityName = Literal["info", "warning", "critical"]
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ChannelKind = Literal["email", "webhook", "apprise", "mqtt", "console"]
+ChannelKind = Literal["email", "webhook", "apprise", "mqtt", "grafana", "console"]
 
 
 class Contact(BaseModel):
     """One way to reach someone: exactly one of ``email``, ``webhook``, ``apprise`` (any apprise
-    URL: chat, SMS gateways, ntfy…), ``mqtt`` (a topic) or ``console``.
+    URL: chat, SMS gateways, ntfy…), ``mqtt`` (a topic), ``grafana`` (a Grafana's URL: alert
+    periods become annotations; a ``broadcast`` contact) or ``console``.
 
     ``min_severity`` keeps a noisy channel (SMS) for what is bad enough.
     """
@@ -39,24 +40,25 @@ class Contact(BaseModel):
     webhook: str | None = Field(default=None, pattern=r"^https?://")
     apprise: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+._-]+://")
     mqtt: str | None = Field(default=None, min_length=1)
+    grafana: str | None = Field(default=None, pattern=r"^https?://")
     console: bool = False
     min_severity: SeverityName = "info"
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Contact:
-        given = [k for k in ("email", "webhook", "apprise", "mqtt") if getattr(self, k)]
+        given = [k for k in ("email", "webhook", "apprise", "mqtt", "grafana") if getattr(self, k)]
         if self.console:
             given.append("console")
         if len(given) != 1:
             raise ValueError(
-                "a contact has exactly one of email, webhook, apprise, mqtt, console "
+                "a contact has exactly one of email, webhook, apprise, mqtt, grafana, console "
                 f"(got {', '.join(given) or 'none'})"
             )
         return self
 
     @property
     def channel(self) -> ChannelKind:
-        kinds: tuple[ChannelKind, ...] = ("email", "webhook", "apprise", "mqtt")
+        kinds: tuple[ChannelKind, ...] = ("email", "webhook", "apprise", "mqtt", "grafana")
         for kind in kinds:
             if getattr(self, kind):
                 return kind

@@ -11,6 +11,7 @@ from repoclimate.alerts.engine import AlertEngine
 from repoclimate.alerts.notify import Channel
 from repoclimate.alerts.notify.apprise_channel import AppriseChannel
 from repoclimate.alerts.notify.console import ConsoleChannel, LogChannel
+from repoclimate.alerts.notify.grafana import GrafanaChannel
 from repoclimate.alerts.notify.mqtt import MqttChannel
 from repoclimate.alerts.notify.smtp import SmtpChannel
 from repoclimate.alerts.notify.webhook import WebhookChannel
@@ -39,6 +40,7 @@ def build_channels(
     """Every channel the settings make possible, keyed by kind."""
     channels: dict[str, Channel] = {
         "webhook": WebhookChannel(settings.webhook_timeout_s),
+        "grafana": GrafanaChannel.from_environment(settings.webhook_timeout_s),
         "apprise": AppriseChannel(),
         "console": ConsoleChannel(),
         "log": LogChannel(),

@@ -17,6 +17,8 @@ import typer
 
 from repoclimate.app.alerts_cli import alerts_app
 from repoclimate.app.checks import check_all
+from repoclimate.app.dashboards_cli import dashboards_app
+from repoclimate.app.history_cli import export_command, history_app
 from repoclimate.app.import_cli import import_command
 from repoclimate.app.options import ConfigOption
 from repoclimate.app.publish import PublishOptions, run_simulator
@@ -41,7 +43,10 @@ app = typer.Typer(
 )
 
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(dashboards_app, name="dashboards")
 app.command("import")(import_command)
+app.command("export")(export_command)
+app.add_typer(history_app, name="history")
 app.command("serve")(serve_command)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")

@@ -37,3 +37,6 @@ class StoreSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0)
     create_database: bool = True
     gzip: bool = False
+    raw_retention_days: int | None = Field(default=None, gt=0)
+    """Days raw readings are kept (`repoclimate history prune`); ``None`` keeps them forever.
+    Rollups (``climate_1h``, ``climate_1d``) are kept forever."""

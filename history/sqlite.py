@@ -17,14 +17,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from repoclimate.history import rollups
 from repoclimate.history.derived import DerivedRow
 from repoclimate.history.lineprotocol import LineEncoder
+from repoclimate.history.rollups import Period
 from repoclimate.history.store import AggregatePoint, StoreUnavailable
 from repoclimate.history.timestamps import duration_ns, from_ns, to_ns
 from repoclimate.sensors.reading import Reading
@@ -90,6 +92,20 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+def _recompute_touched(connection: sqlite3.Connection) -> None:
+    """Recompute the hours marked in ``touched`` and mark their days stale; clear the marks."""
+    for sql in rollups.RECOMPUTE_HOURS:
+        connection.execute(sql)
+    connection.execute(rollups.MARK_DAYS)
+    connection.execute(rollups.CLEAR)
+
+
+def _recompute_days(connection: sqlite3.Connection) -> None:
+    """Recompute every stale day from its hourly buckets."""
+    connection.execute(rollups.RECOMPUTE_DAYS)
+    connection.execute(rollups.CLEAR_DAYS)
+
+
 class SQLiteStore:
     """Readings (and derived rows) in a SQLite file; see the module docstring for guarantees."""
 
@@ -105,6 +121,7 @@ class SQLiteStore:
         self._encoder = LineEncoder()
         connection = self._connection()
         connection.executescript(_SCHEMA)
+        connection.executescript(rollups.SCHEMA)
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -135,18 +152,27 @@ class SQLiteStore:
                 if mode != "wal":
                     raise StoreUnavailable(f"SQLite store {self.path} cannot use WAL ({mode})")
                 connection.execute("PRAGMA synchronous=FULL")
+                connection.executescript(rollups.TEMP_SCHEMA)
             except sqlite3.Error as error:
                 raise StoreUnavailable(f"cannot open SQLite store {self.path}: {error}") from error
             self._connections.append(connection)
         self._local.connection = connection
         return connection
 
-    def _execute_write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+    def _execute_write(
+        self,
+        sql: str,
+        rows: list[tuple[object, ...]],
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
         connection = self._connection()
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.executemany(sql, rows)
+                if rows:
+                    connection.executemany(sql, rows)
+                if then is not None:
+                    then(connection)
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
@@ -165,10 +191,11 @@ class SQLiteStore:
         if not readings:
             return
         self._encoder.encode_readings(readings)  # raises InvalidPoint, naming the index
+        times = [to_ns(r.time) for r in readings]
         rows: list[tuple[object, ...]] = [
             (
                 r.sensor,
-                to_ns(r.time),
+                time_ns,
                 r.site or None,
                 r.room or None,
                 _float(r.temperature),
@@ -176,9 +203,125 @@ class SQLiteStore:
                 _float(r.battery),
                 _float(r.linkquality),
             )
-            for r in readings
+            for r, time_ns in zip(readings, times, strict=True)
         ]
-        self._execute_write(_UPSERT_READING, rows)
+        # The rollup buckets the readings fall in: (sensor, hour) and (site, room, hour).
+        marks: set[tuple[str, str, str, int]] = set()
+        for r, time_ns in zip(readings, times, strict=True):
+            hour = rollups.hour_of(time_ns)
+            marks.add((r.sensor, "", "", hour))
+            if r.site and r.room:
+                marks.add(("", r.site, r.room, hour))
+
+        def refresh(connection: sqlite3.Connection) -> None:
+            connection.executemany(rollups.MARK, sorted(marks))
+            _recompute_touched(connection)
+
+        self._execute_write(_UPSERT_READING, rows, refresh)
+
+    def rebuild_rollups(self, start: datetime, end: datetime) -> int:
+        """Recompute every rollup bucket holding raw readings in ``start <= time < end``.
+
+        Idempotent; buckets whose raw readings retention has removed are kept as they are. The
+        range is widened to whole UTC days. Returns the number of hourly buckets recomputed.
+        """
+        low = to_ns(start)
+        low -= low % rollups.DAY_NS
+        high = to_ns(end)
+        high += -high % rollups.DAY_NS
+        counted: list[int] = []
+
+        def rebuild(connection: sqlite3.Connection) -> None:
+            connection.execute(rollups.CLEAR)
+            connection.execute(rollups.MARK_RANGE, (low, high))
+            (row,) = connection.execute("SELECT count(*) FROM touched").fetchall()
+            counted.append(int(row[0]))
+            _recompute_touched(connection)
+            _recompute_days(connection)
+
+        self._execute_write("SELECT 1", [], rebuild)
+        return counted[0]
+
+    def rollups(
+        self,
+        period: Period,
+        start: datetime,
+        end: datetime,
+        *,
+        sensor: str | None = None,
+        site: str | None = None,
+        room: str | None = None,
+    ) -> list[AggregatePoint]:
+        """The hourly or daily rollups of one sensor, or of one room (``site`` and ``room``).
+
+        Buckets with ``start <= time < end``, oldest first; ``count`` is the larger of the
+        temperature and humidity counts, as in `aggregate`.
+        """
+        if (sensor is None) == (site is None or room is None):
+            raise ValueError("rollups of either a sensor or a site and room, not both or neither")
+        key = (sensor, "", "") if sensor is not None else ("", site, room)
+        if period == "1d" and self._query(rollups.ANY_STALE)[0][0]:
+            self._execute_write("SELECT 1", [], _recompute_days)
+        rows = self._query(
+            "SELECT time_ns, temperature_mean, temperature_min, temperature_max,"
+            " humidity_mean, humidity_min, humidity_max,"
+            " max(temperature_count, humidity_count)"
+            f" FROM {rollups.TABLES[period]}"
+            " WHERE sensor = ? AND site = ? AND room = ? AND time_ns >= ? AND time_ns < ?"
+            " ORDER BY time_ns",
+            (*key, to_ns(start), to_ns(end)),
+        )
+        return [
+            AggregatePoint(from_ns(t), t_mean, t_min, t_max, h_mean, h_min, h_max, count)
+            for t, t_mean, t_min, t_max, h_mean, h_min, h_max, count in rows
+        ]
+
+    def prune_raw(self, before: datetime) -> int:
+        """Delete raw readings older than ``before``; rollups stay. Returns how many went."""
+        deleted: list[int] = []
+
+        def delete(connection: sqlite3.Connection) -> None:
+            cursor = connection.execute("DELETE FROM readings WHERE time_ns < ?", (to_ns(before),))
+            deleted.append(cursor.rowcount)
+
+        self._execute_write("SELECT 1", [], delete)
+        return deleted[0]
+
+    def holds(self, readings: Sequence[Reading]) -> list[bool]:
+        """For each reading, whether the store holds it already: same sensor and time, the same
+        value of each quantity the reading carries, the same site and room.
+
+        What an idempotent import asks; cheaper than `history` (no readings are built).
+        """
+        out = [False] * len(readings)
+        by_sensor: dict[str, list[int]] = {}
+        for index, reading in enumerate(readings):
+            by_sensor.setdefault(reading.sensor, []).append(index)
+        for sensor, indexes in by_sensor.items():
+            times = [to_ns(readings[i].time) for i in indexes]
+            stored = {
+                row[0]: row[1:]
+                for row in self._query(
+                    "SELECT time_ns, temperature, humidity, site, room FROM readings"
+                    " WHERE sensor = ? AND time_ns >= ? AND time_ns <= ?",
+                    (sensor, min(times), max(times)),
+                )
+            }
+            if not stored:
+                continue
+            for i, time_ns in zip(indexes, times, strict=True):
+                held = stored.get(time_ns)
+                if held is None:
+                    continue
+                r = readings[i]
+                t, h, site, room = held
+                out[i] = (
+                    (r.temperature is None or r.temperature == t)
+                    and (r.humidity is None or r.humidity == h)
+                    and (r.site or None) == site
+                    and (r.room or None) == room
+                )
+        return out
 
     def write_derived(self, rows: Sequence[DerivedRow]) -> None:
         """Upsert derived rows (fields merge as JSON), durable when this returns."""

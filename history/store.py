@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from repoclimate.sensors.reading import Reading
 
 if TYPE_CHECKING:
     from repoclimate.history.derived import DerivedRow
+    from repoclimate.history.rollups import Period
 
 
 class StoreUnavailable(RuntimeError):  # noqa: N818 (contract name)
@@ -122,8 +123,38 @@ class Store(Protocol):
         """Release connections and files."""
 
 
-class HistoryStore(Store, Protocol):
-    """What both concrete stores offer beyond `Store`: derived series and a health check."""
+@runtime_checkable
+class KnowsHeld(Protocol):
+    """A store that can say which readings it already holds without reading them back."""
+
+    def holds(self, readings: Sequence[Reading]) -> list[bool]:
+        """For each reading, whether a point of its sensor at its time is stored with the same
+        value of each quantity the reading carries and the same site and room."""
+
+
+class HistoryStore(Store, KnowsHeld, Protocol):
+    """What both concrete stores offer beyond `Store`: derived series, rollups, retention, a
+    health check."""
+
+    def rollups(
+        self,
+        period: Period,
+        start: datetime,
+        end: datetime,
+        *,
+        sensor: str | None = None,
+        site: str | None = None,
+        room: str | None = None,
+    ) -> list[AggregatePoint]:
+        """The hourly (``1h``) or daily (``1d``, UTC days) rollups of a sensor or of a room
+        (``site`` and ``room``) with ``start <= time < end``, oldest first; see `rollups`."""
+
+    def rebuild_rollups(self, start: datetime, end: datetime) -> int:
+        """Recompute the rollups of the raw readings in whole UTC days around the range
+        (idempotent); the number of hourly buckets recomputed."""
+
+    def prune_raw(self, before: datetime) -> int:
+        """Delete raw readings older than ``before`` (rollups stay); how many were deleted."""
 
     def write_derived(self, rows: Sequence[DerivedRow]) -> None:
         """Store derived series (measurement ``preservation``, ``climate_1h`` …) idempotently."""

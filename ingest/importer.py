@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from repoclimate.history.store import Store
+from repoclimate.history.store import KnowsHeld, Store
 from repoclimate.sensors.calibration import CalibrationTable, correct
 from repoclimate.sensors.loggers import LoggerFileError, read_logger_file
 from repoclimate.sensors.reading import UNASSIGNED, DecodeError, Reading, iso_utc
@@ -380,15 +380,17 @@ def _import(
     if not readings:
         return summary
     summary.first, summary.last = readings[0].time, readings[-1].time
-    stored: dict[datetime, Reading] = {}
-    if store is not None:
+    fresh = readings
+    if isinstance(store, KnowsHeld):
+        held = store.holds(readings)
+        fresh = [r for r, known in zip(readings, held, strict=True) if not known]
+    elif store is not None:
         stored = {
             r.time: r
             for r in store.history(sensor, readings[0].time, readings[-1].time + _ONE_MICROSECOND)
         }
-    fresh = (
-        [r for r in readings if not _already_stored(r, stored.get(r.time))] if stored else readings
-    )
+        if stored:
+            fresh = [r for r in readings if not _already_stored(r, stored.get(r.time))]
     summary.stored = len(fresh)
     summary.unchanged = len(readings) - len(fresh)
     if fresh and store is not None and not dry_run:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run against: Mosquitto (broker and clients), InfluxDB and
-# PostgreSQL (the alert state's second backend).
+# PostgreSQL (the alert state's second backend), Chromium and Noto CJK fonts (the pages' tests).
 # Idempotent: installs only what is missing. The packages' own services are never used; the tests
 # start private servers on free loopback ports.
 set -euo pipefail
@@ -10,6 +10,9 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || needed+=(m
 command -v mosquitto_pub >/dev/null 2>&1 || needed+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || needed+=(influxdb)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || needed+=(postgresql)
+# The pages' browser tests (tests/app/web): Debian's Chromium, and CJK fonts for the Chinese pages.
+[ -x /usr/bin/chromium ] || needed+=(chromium)
+[ -d /usr/share/fonts/opentype/noto ] && compgen -G "/usr/share/fonts/opentype/noto/NotoSansCJK*" >/dev/null || needed+=(fonts-noto-cjk)
 
 if [ ${#needed[@]} -gt 0 ]; then
   sudo=""

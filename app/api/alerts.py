@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from repoclimate.alerts import actions
@@ -340,6 +340,8 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     text = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width">'
+        # no icon to fetch (a browser would ask for /favicon.ico, which nothing serves)
+        '<link rel=icon href="data:,">'
         f"<meta name=robots content=noindex><title>{html.escape(title)}</title></head>"
         f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
     )
@@ -370,8 +372,9 @@ def ack_page(
     if not token or not _same(token, alert.ack_token):
         return _page("Link not valid", "<p>This acknowledgement link is not valid.</p>", 401)
     summary = f"<p>{html.escape(alert.summary)}</p><p>State: {alert.state.value}</p>"
+    link = f'<p><a href="/alerts/{alert_id}">The alert\'s page</a></p>'
     if alert.state is not AlertState.FIRING:
-        return _page(f"Alert {alert_id}", summary + "<p>Nothing to acknowledge.</p>")
+        return _page(f"Alert {alert_id}", summary + "<p>Nothing to acknowledge.</p>" + link)
     form = (
         f'<form method=post action="/alerts/{alert_id}/ack">'
         f'<input type=hidden name=token value="{html.escape(token)}">'
@@ -379,13 +382,18 @@ def ack_page(
         "<p><label>Note <input name=note maxlength=2000></label></p>"
         "<p><button type=submit>Acknowledge</button></p></form>"
     )
-    return _page(f"Acknowledge alert {alert_id}?", summary + form)
+    return _page(f"Acknowledge alert {alert_id}?", summary + form + link)
 
 
 @router.post(
     "/alerts/{alert_id}/ack",
     response_class=HTMLResponse,
-    responses={200: _HTML, 401: _HTML, 404: _HTML, 409: _HTML},
+    responses={
+        303: {"description": "Acknowledged: on to the alert's page, `/alerts/{alert_id}`"},
+        401: _HTML,
+        404: _HTML,
+        409: _HTML,
+    },
     tags=["ack link"],
 )
 def ack_by_link(
@@ -394,9 +402,10 @@ def ack_by_link(
     token: Annotated[str, Form(max_length=256)] = "",
     name: Annotated[str, Form(max_length=64)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
-) -> HTMLResponse:
+) -> Response:
     """Acknowledge with the link's token (no login: the token is the credential). The actor is
-    the name given, marked as coming from the ack link."""
+    the name given, marked as coming from the ack link. Done, the browser is sent on (303) to
+    the alert's page, which shows it acknowledged (after a login, if the pages need one)."""
     if not token:
         return _page("Link not valid", "<p>No acknowledgement token was sent.</p>", 401)
     who = name.strip()
@@ -404,14 +413,14 @@ def ack_by_link(
     try:
         if not _same(token, services.state.get(alert_id).ack_token):
             return _page("Link not valid", "<p>This acknowledgement link is not valid.</p>", 401)
-        alert = actions.acknowledge(
-            services.state, alert_id, actor, services.clock.now(), note, token
-        )
+        actions.acknowledge(services.state, alert_id, actor, services.clock.now(), note, token)
     except AlertNotFoundError:
         return _page("No such alert", f"<p>There is no alert {alert_id}.</p>", 404)
     except TransitionError as exc:
         return _page("Not acknowledged", f"<p>{html.escape(str(exc))}</p>", 409)
-    return _page(
-        f"Alert {alert_id} acknowledged",
-        f"<p>{html.escape(alert.summary)}</p><p>Acknowledged by {html.escape(actor)}.</p>",
+    # No Referer either: the confirmation page's URL carried the token.
+    return RedirectResponse(
+        f"/alerts/{alert_id}",
+        status.HTTP_303_SEE_OTHER,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )

@@ -168,13 +168,16 @@ class Auth:
         return bool(self.services.settings.api.public_read)
 
 
-def get_services(request: Request) -> Services:
+# These two are ``async`` though they do not wait for anything: FastAPI runs a plain ``def``
+# dependency in its thread pool, and two thread hand-offs per request cost more than the whole
+# room-status query (bench/api.py).
+async def get_services(request: Request) -> Services:
     """The app's `Services` (set by `create_app`)."""
     services: Services = request.app.state.services
     return services
 
 
-def get_auth(request: Request) -> Auth:
+async def get_auth(request: Request) -> Auth:
     auth: Auth = request.app.state.auth
     return auth
 

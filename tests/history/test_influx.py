@@ -78,7 +78,10 @@ def test_influxdb_client_writes_land_in_the_real_server(
         url=v2_front.url, database=influx_db_name, api_version="v2", org="archives", gzip=gzip
     )
     store.write([Reading("s 1", T0, 19.0, 50.5, site="a", room="r")])
-    (request,) = v2_front.writes()
+    (request,) = v2_front.writes()  # the rollups of the hour come later, not with every write
+    store.flush_rollups()
+    _, *rollups = v2_front.writes()
+    assert [r.body.split(b",", 1)[0] for r in rollups] == [b"climate_1h", b"climate_1d"] * 2
     assert request.params == {"org": "archives", "bucket": influx_db_name, "precision": "ns"}
     assert request.gzipped is gzip
     assert (

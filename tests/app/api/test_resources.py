@@ -213,8 +213,14 @@ def test_ack_link_get_changes_nothing_post_with_token_acknowledges(world: World)
     assert wrong.status_code == 401
     assert client.get(url, params={"token": "nope"}).status_code == 401
     assert world.services.state.get(alert.id).state is AlertState.FIRING
-    done = client.post(url, data={"token": alert.ack_token, "name": "Ana", "note": "fan on"})
-    assert done.status_code == 200, done.text
+    done = client.post(
+        url,
+        data={"token": alert.ack_token, "name": "Ana", "note": "fan on"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text  # on to the alert's page
+    assert done.headers["location"] == f"/alerts/{alert.id}"
+    assert f'href="/alerts/{alert.id}"' in page.text  # the confirmation page links there too
     acked = world.services.state.get(alert.id)
     assert acked.state is AlertState.ACKNOWLEDGED
     assert acked.acknowledged_by == "Ana (ack link)"

@@ -1,0 +1,485 @@
+"""API benchmark: `repoclimate serve --only api` under a real HTTP load, beside the store alone.
+
+Setup (not timed): a registry of 10 sites × 10 rooms × 10 sensors (1 000 sensors) and an
+embedded SQLite store (`repoclimate.history.sqlite.SQLiteStore`, written through its own
+``write`` in batches) holding every sensor's readings every 5 minutes for the last 30 days
+(8.64 million readings, ending at the time of the run); a viewer user and its API token made
+with `repoclimate.app.users.UserStore` in the service's state database.
+
+Measured, in one run:
+
+- *baseline*: the store queries behind each request, called directly on the same file one
+  after another — a room's status (each of its 10 sensors' last hour, as `app.api.sites` reads
+  it), one sensor's raw readings over one day (288), one sensor's 30 days aggregated hourly
+  (720 intervals from 8 640 readings);
+- *api*: the same three requests over HTTP against ``repoclimate serve --only api`` in a child
+  process on a free loopback port (``/api/sites/{site}/rooms/{room}``,
+  ``/api/sensors/{id}/history?start=…&end=…`` and ``…&every=1h``, in equal shares, rooms,
+  sensors and days drawn at random), sent open-loop at a fixed total rate by several client
+  processes (asyncio + httpx, ``Authorization: Bearer``), each request at its scheduled time
+  whether or not earlier ones have answered. Latency is from sending to the last byte of the
+  response; an error is any status other than 200, or a request that failed or timed out.
+
+Run: ``python bench/api.py`` (``--days 7`` for a quicker setup, ``--rate`` / ``--duration`` /
+``--clients`` to change the load). Prints one line per measurement, a JSON summary, and last:
+``api p95 <ms> ms at <rps> req/s, <errors> errors``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from repoclimate.app.users import Role, UserStore  # noqa: E402
+from repoclimate.history.sqlite import SQLiteStore  # noqa: E402
+from repoclimate.sensors.reading import Reading  # noqa: E402
+
+SITES, ROOMS, PER_ROOM = 10, 10, 10
+STEP = timedelta(minutes=5)
+BATCH = 50_000
+KINDS = ("room", "raw_day", "hourly_30d")
+RECENT = timedelta(hours=1)
+"""What `app.api.sites` reads of each sensor for a room's status (the default health rule's
+silence window is shorter than this, so one hour it is)."""
+AHEAD = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the sensors are: ``rooms[i]`` is ``(site, room, sensor ids)``."""
+
+    rooms: list[tuple[str, str, list[str]]]
+
+    @property
+    def sensors(self) -> list[str]:
+        return [sensor for _site, _room, sensors in self.rooms for sensor in sensors]
+
+
+def make_layout() -> Layout:
+    rooms = []
+    for s in range(SITES):
+        for r in range(ROOMS):
+            rooms.append((f"site{s}", f"room{r}", [f"s{s}-{r}-{i}" for i in range(PER_ROOM)]))
+    return Layout(rooms)
+
+
+def write_registry(path: Path, layout: Layout) -> None:
+    sites: dict[str, list[dict[str, Any]]] = {}
+    for site, room, sensors in layout.rooms:
+        sites.setdefault(site, []).append(
+            {
+                "id": room,
+                "profile": "iso11799-paper",
+                "holdings": "paper",
+                "sensors": [{"id": sensor, "match": {"format": "generic"}} for sensor in sensors],
+            }
+        )
+    registry = {
+        "sites": [
+            {"id": site, "timezone": "Europe/London", "rooms": rooms}
+            for site, rooms in sites.items()
+        ]
+    }
+    path.write_text(yaml.safe_dump(registry), encoding="utf-8")
+
+
+def fill_store(path: Path, layout: Layout, end: datetime, days: int) -> tuple[int, float]:
+    """Every sensor every 5 min for ``days`` days up to ``end``; (readings, seconds taken)."""
+    steps = int(timedelta(days=days) / STEP)
+    times = [end - timedelta(days=days) + STEP * k for k in range(steps)]
+    phase = np.arange(steps) * (2 * np.pi * STEP.total_seconds() / 86_400)
+    rng = np.random.default_rng(1)
+    started = time.perf_counter()
+    written = 0
+    batch: list[Reading] = []
+    with SQLiteStore(path) as store:
+        sensors = [(site, room, sensor) for site, room, ids in layout.rooms for sensor in ids]
+        for n, (site, room, sensor) in enumerate(sensors):
+            t = 18.0 + 1.5 * np.sin(phase + n) + rng.normal(0, 0.1, steps)
+            rh = 45.0 + 4.0 * np.sin(phase + n + 1) + rng.normal(0, 0.5, steps)
+            batch.extend(
+                Reading(
+                    sensor=sensor,
+                    time=when,
+                    temperature=round(float(tv), 2),
+                    humidity=round(float(hv), 1),
+                    site=site,
+                    room=room,
+                )
+                for when, tv, hv in zip(times, t, rh, strict=True)
+            )
+            if len(batch) >= BATCH:
+                store.write(batch)
+                written += len(batch)
+                batch = []
+        store.write(batch)
+        written += len(batch)
+    return written, time.perf_counter() - started
+
+
+# -- the requests -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str
+    site: str
+    room: str
+    sensors: tuple[str, ...]
+    """The room's sensors (kind ``room``) or the one sensor asked for."""
+    start: datetime
+    end: datetime
+
+    def url(self) -> str:
+        if self.kind == "room":
+            return f"/api/sites/{self.site}/rooms/{self.room}"
+        query = f"start={_iso(self.start)}&end={_iso(self.end)}"
+        if self.kind == "hourly_30d":
+            query += "&every=1h"
+        return f"/api/sensors/{self.sensors[0]}/history?{query}"
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_requests(layout: Layout, end: datetime, days: int, count: int, seed: int) -> list[Request]:
+    rng = random.Random(seed)
+    first = end - timedelta(days=days)
+    requests = []
+    for k in range(count):
+        kind = KINDS[k % len(KINDS)]
+        site, room, sensors = rng.choice(layout.rooms)
+        if kind == "room":
+            requests.append(Request(kind, site, room, tuple(sensors), end, end))
+            continue
+        sensor = rng.choice(sensors)
+        if kind == "raw_day":
+            day = rng.randrange(days)
+            start = first + timedelta(days=day)
+            requests.append(Request(kind, site, room, (sensor,), start, start + timedelta(days=1)))
+        else:
+            requests.append(Request(kind, site, room, (sensor,), first, end + AHEAD))
+    return requests
+
+
+def baseline(path: Path, requests: list[Request]) -> dict[str, list[float]]:
+    """Each request's store calls, timed one after another [ms per request, by kind]."""
+    times: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    now = datetime.now(UTC)
+    with SQLiteStore(path) as store:
+        for request in requests:
+            started = time.perf_counter()
+            if request.kind == "room":
+                for sensor in request.sensors:
+                    store.history(sensor, now - RECENT, now + AHEAD)
+            elif request.kind == "raw_day":
+                store.history(request.sensors[0], request.start, request.end)
+            else:
+                store.aggregate(request.sensors[0], request.start, request.end, timedelta(hours=1))
+            times[request.kind].append((time.perf_counter() - started) * 1000)
+    return times
+
+
+# -- the load ---------------------------------------------------------------------------------
+
+
+def client(
+    url: str, token: str, urls: list[tuple[str, str]], rate: float, offset: float, t0: float
+) -> list[tuple[str, float, int]]:
+    """One client process: ``urls`` sent open-loop at ``rate`` req/s from wall time ``t0`` +
+    ``offset``; (kind, latency ms, status or 0 for a failed request) per request."""
+    return asyncio.run(_client(url, token, urls, rate, offset, t0))
+
+
+async def _client(
+    url: str, token: str, urls: list[tuple[str, str]], rate: float, offset: float, t0: float
+) -> list[tuple[str, float, int]]:
+    results: list[tuple[str, float, int]] = []
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(
+        base_url=url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=httpx.Timeout(10.0),
+        limits=limits,
+    ) as http:
+
+        async def one(kind: str, path: str) -> None:
+            started = time.perf_counter()
+            try:
+                response = await http.get(path)
+                code = response.status_code
+            except httpx.HTTPError:
+                code = 0
+            results.append((kind, (time.perf_counter() - started) * 1000, code))
+
+        loop_start = time.perf_counter() + (t0 - time.time())
+        tasks = []
+        for k, (kind, path) in enumerate(urls):
+            due = loop_start + offset + k / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(kind, path)))
+        await asyncio.gather(*tasks)
+    return results
+
+
+def load(
+    url: str, token: str, requests: list[Request], rate: float, clients: int
+) -> tuple[list[tuple[str, float, int]], float]:
+    """``requests`` at ``rate`` req/s in total from ``clients`` processes; (results, seconds
+    from the first scheduled send to the last answer)."""
+    shares = [[(r.kind, r.url()) for r in requests[i::clients]] for i in range(clients)]
+    t0 = time.time() + 2.0  # every process started and connected by then
+    per = rate / clients
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(clients) as pool:
+        jobs = [
+            pool.apply_async(client, (url, token, share, per, i / rate, t0))
+            for i, share in enumerate(shares)
+        ]
+        results = [row for job in jobs for row in job.get(timeout=600)]
+    return results, time.time() - t0
+
+
+# -- the service ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Service:
+    """``repoclimate serve --only api`` in a child process, stopped by its PID."""
+
+    def __init__(self, config: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("REPOCLIMATE_")}
+        self.log = config.parent / "serve.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "repoclimate.app", "serve", "--only", "api"),
+                    "--config",
+                    str(config),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=config.parent,
+            )
+
+    def wait(self, url: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited with {self.proc.returncode}: {self.output()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"serve did not answer on {url} within {timeout:g} s: {self.output()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    p50, p95, p99 = np.percentile(np.array(values), [50, 95, 99])
+    return {"n": len(values), "p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+def line(label: str, stats: dict[str, float]) -> str:
+    if not stats.get("n"):
+        return f"{label:<24} no samples"
+    return (
+        f"{label:<24} n={int(stats['n']):>6}  p50 {stats['p50']:7.2f} ms  "
+        f"p95 {stats['p95']:7.2f} ms  p99 {stats['p99']:7.2f} ms"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=30, help="days of 5-min history per sensor")
+    parser.add_argument("--rate", type=float, default=200.0, help="total requests per second")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--baseline", type=int, default=1500, help="requests in the baseline")
+    parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one)")
+    args = parser.parse_args(argv)
+    if args.days < 1 or args.rate <= 0 or not 0 < args.duration <= 600 or args.clients < 1:
+        parser.error("--days ≥ 1, --rate > 0, 0 < --duration ≤ 600, --clients ≥ 1")
+
+    with tempfile.TemporaryDirectory(prefix="bench-api-", dir=args.dir) as tmp:
+        return run(Path(tmp), args)
+
+
+def run(work: Path, args: argparse.Namespace) -> int:
+    layout = make_layout()
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    end -= timedelta(minutes=end.minute % 5)
+    store_path = work / "readings.sqlite"
+    write_registry(work / "registry.yaml", layout)
+    print(
+        f"setup: {len(layout.sensors)} sensors ({SITES} sites × {ROOMS} rooms × {PER_ROOM}), "
+        f"{args.days} days at 5 min",
+        flush=True,
+    )
+    written, took = fill_store(store_path, layout, end, args.days)
+    size_mib = store_path.stat().st_size / 2**20
+    print(
+        f"store: {written:,} readings written in {took:.0f} s ({written / took:,.0f}/s), "
+        f"{size_mib:,.0f} MiB",
+        flush=True,
+    )
+
+    state = work / "alerts.sqlite"
+    users = UserStore(state)
+    try:
+        users.add("bench", "bench password of some length", Role.VIEWER)
+        token = users.create_token("bench", label="bench/api.py")
+    finally:
+        users.close()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = {
+        "store": {"kind": "sqlite", "sqlite_path": str(store_path)},
+        "registry": "registry.yaml",
+        "alerts": {"state_path": str(state)},
+        "api": {"listen": f"127.0.0.1:{port}", "cookie_secure": False},
+        "log_level": "WARNING",
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+    sample = make_requests(layout, end, args.days, args.baseline, seed=2)
+    base = baseline(store_path, sample)
+    base_stats = {kind: percentiles(times) for kind, times in base.items()}
+    base_all = percentiles([t for times in base.values() for t in times])
+
+    count = int(args.rate * args.duration)
+    requests = make_requests(layout, end, args.days, count, seed=3)
+    service = Service(work / "config.yaml")
+    try:
+        service.wait(url)
+        check(url, token, requests[:3])
+        warm = make_requests(layout, end, args.days, 60, seed=4)
+        load(url, token, warm, min(args.rate, 50.0), 1)
+        results, elapsed = load(url, token, requests, args.rate, args.clients)
+    finally:
+        service.stop()
+
+    by_kind: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    errors = 0
+    failures: dict[str, int] = {}
+    for kind, ms, code in results:
+        if code == 200:
+            by_kind[kind].append(ms)
+        else:
+            errors += 1
+            reason = "no answer (failed or timed out)" if code == 0 else f"status {code}"
+            failures[reason] = failures.get(reason, 0) + 1
+    api_stats = {kind: percentiles(times) for kind, times in by_kind.items()}
+    api_all = percentiles([t for times in by_kind.values() for t in times])
+    achieved = len(results) / elapsed
+
+    print(f"baseline: the store queries alone, {args.baseline} requests one after another")
+    for kind in KINDS:
+        print(line(f"  store {kind}", base_stats[kind]))
+    print(line("  store all", base_all))
+    print(
+        f"api: {count} requests at {args.rate:g} req/s from {args.clients} client processes "
+        f"over {elapsed:.1f} s ({achieved:.0f} req/s answered), {errors} errors"
+    )
+    for reason, n in sorted(failures.items()):
+        print(f"  errors: {n} × {reason}")
+    for kind in KINDS:
+        print(line(f"  api {kind}", api_stats[kind]))
+    print(line("  api all", api_all))
+    summary = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "sensors": len(layout.sensors),
+        "days": args.days,
+        "readings": written,
+        "store_write_s": round(took, 1),
+        "rate": args.rate,
+        "achieved_rate": round(achieved, 1),
+        "duration_s": args.duration,
+        "clients": args.clients,
+        "errors": errors,
+        "failures": failures,
+        "baseline": {**base_stats, "all": base_all},
+        "api": {**api_stats, "all": api_all},
+    }
+    print(json.dumps(summary, indent=1))
+    note = "" if args.days == 30 else f" ({args.days} days of history, not 30)"
+    print(
+        f"api p95 {api_all.get('p95', float('nan')):.1f} ms at {achieved:.0f} req/s, "
+        f"{errors} errors{note}"
+    )
+    return 0
+
+
+def check(url: str, token: str, requests: list[Request]) -> None:
+    """One request of each kind answers 200 with what it should hold, before any timing."""
+    expect: dict[str, Callable[[Any], bool]] = {
+        "room": lambda body: (
+            len(body["sensors"]) == PER_ROOM
+            and all(s["status"] != "silent" for s in body["sensors"])
+        ),
+        "raw_day": lambda body: len(body["points"]) == 288,
+        "hourly_30d": lambda body: len(body["points"]) >= 24,
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    for request in requests:
+        response = httpx.get(url + request.url(), headers=headers, timeout=30)
+        if response.status_code != 200 or not expect[request.kind](response.json()):
+            raise RuntimeError(f"{request.url()}: {response.status_code} {response.text[:500]}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""An independent recomputation of rollups from raw readings, and fresh stores of each kind,
+for the rollup and retention tests."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from repoclimate.history import HistoryStore, StoreSettings
+from repoclimate.history.influx import InfluxStore
+from repoclimate.history.rollups import Period
+from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.history.store import AggregatePoint
+from repoclimate.sensors.reading import Reading
+from tests.servers import InfluxDB
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def final_state(batches: Iterable[Iterable[Reading]]) -> list[Reading]:
+    """What a store holds after the batches: one reading per sensor and time, fields merged."""
+    held: dict[tuple[str, datetime], Reading] = {}
+    for batch in batches:
+        for r in batch:
+            old = held.get((r.sensor, r.time))
+            if old is not None:
+                r = Reading(
+                    r.sensor,
+                    r.time,
+                    r.temperature if r.temperature is not None else old.temperature,
+                    r.humidity if r.humidity is not None else old.humidity,
+                    None,
+                    None,
+                    r.site or old.site,
+                    r.room or old.room,
+                )
+            held[(r.sensor, r.time)] = r
+    return list(held.values())
+
+
+def expected(
+    readings: Iterable[Reading],
+    every: timedelta,
+    *,
+    sensor: str | None = None,
+    site: str | None = None,
+    room: str | None = None,
+) -> list[AggregatePoint]:
+    """Mean, min, max and count per epoch-aligned interval of a sensor's or a room's readings."""
+    buckets: dict[datetime, list[Reading]] = {}
+    for r in readings:
+        if sensor is not None and r.sensor != sensor:
+            continue
+        if sensor is None and (r.site, r.room) != (site, room):
+            continue
+        start = EPOCH + (r.time - EPOCH) // every * every
+        buckets.setdefault(start, []).append(r)
+    out = []
+    for start in sorted(buckets):
+        ts = [r.temperature for r in buckets[start] if r.temperature is not None]
+        hs = [r.humidity for r in buckets[start] if r.humidity is not None]
+        if not ts and not hs:
+            continue
+        out.append(
+            AggregatePoint(
+                start,
+                math.fsum(ts) / len(ts) if ts else None,
+                min(ts, default=None),
+                max(ts, default=None),
+                math.fsum(hs) / len(hs) if hs else None,
+                min(hs, default=None),
+                max(hs, default=None),
+                max(len(ts), len(hs)),
+            )
+        )
+    return out
+
+
+def assert_same(got: list[AggregatePoint], want: list[AggregatePoint]) -> None:
+    """Equal bucket times and counts, values equal to floating-point rounding."""
+    assert [(p.time, p.count) for p in got] == [(p.time, p.count) for p in want]
+    for g, w in zip(got, want, strict=True):
+        for name in (
+            "temperature_mean",
+            "temperature_min",
+            "temperature_max",
+            "humidity_mean",
+            "humidity_min",
+            "humidity_max",
+        ):
+            a, b = getattr(g, name), getattr(w, name)
+            assert (a is None) == (b is None), (g.time, name, a, b)
+            if a is not None:
+                assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (g.time, name, a, b)
+
+
+class RollupStore(HistoryStore, Protocol):
+    """What the rollup and retention tests need of a store (both concrete stores offer it)."""
+
+    def rollups(
+        self,
+        period: Period,
+        start: datetime,
+        end: datetime,
+        *,
+        sensor: str | None = None,
+        site: str | None = None,
+        room: str | None = None,
+    ) -> list[AggregatePoint]: ...
+
+    def rebuild_rollups(self, start: datetime, end: datetime) -> int: ...
+
+    def prune_raw(self, before: datetime) -> int: ...
+
+
+_names = itertools.count()
+
+
+class StoreMaker:
+    """Fresh empty stores of one kind: SQLite files, or databases on the session InfluxDB."""
+
+    def __init__(self, kind: str, tmp: Path, influxdb: InfluxDB | None) -> None:
+        self.kind, self.tmp, self.influxdb = kind, tmp, influxdb
+        self.opened: list[RollupStore] = []
+
+    def __call__(self) -> RollupStore:
+        number = next(_names)
+        store: RollupStore
+        if self.influxdb is None:
+            store = SQLiteStore(self.tmp / f"store{number}.sqlite")
+        else:
+            name = f"rollups{number}"
+            self.influxdb.create_database(name)
+            store = InfluxStore(
+                StoreSettings(
+                    kind="influxdb", url=self.influxdb.url, database=name, api_version="v1"
+                )
+            )
+        self.opened.append(store)
+        return store
+
+    def wipe_rollups(self, store: RollupStore) -> None:
+        """Lose every rollup (as if written by a version without them)."""
+        if isinstance(store, SQLiteStore):
+            connection = store._connection()
+            connection.execute("DELETE FROM climate_1h")
+            connection.execute("DELETE FROM climate_1d")
+        else:
+            assert isinstance(store, InfluxStore)
+            store._query("DROP MEASUREMENT climate_1h", method="POST")
+            store._query("DROP MEASUREMENT climate_1d", method="POST")
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.close()
