@@ -12,6 +12,8 @@ kept.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -45,16 +47,25 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _store(config: Path | None, state: Path | None) -> UserStore:
+@contextmanager
+def _users(config: Path | None, state: Path | None) -> Iterator[UserStore]:
+    """The users of the configured (or given) state database, closed afterwards; a settings,
+    state or user error is one line and exit code 1."""
     if state is None:
         try:
             state = load_settings(config).alerts.state_path
         except SettingsError as exc:
             _fail(str(exc))
     try:
-        return UserStore(state)
+        store = UserStore(state)
     except StateError as exc:
         _fail(str(exc))
+    try:
+        yield store
+    except UserError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
 
 
 def _password(from_stdin: bool) -> str:
@@ -75,13 +86,8 @@ def add(
     state: StateOption = None,
 ) -> None:
     """Add a user with a role; the password is prompted for (or read with --password-stdin)."""
-    store = _store(config, state)
-    try:
+    with _users(config, state) as store:
         user = store.add(name, _password(password_stdin), role)
-    except UserError as exc:
-        _fail(str(exc))
-    finally:
-        store.close()
     typer.echo(f"added {user.name} ({user.role})")
 
 
@@ -93,13 +99,8 @@ def passwd(
     state: StateOption = None,
 ) -> None:
     """Set a user's password."""
-    store = _store(config, state)
-    try:
+    with _users(config, state) as store:
         store.passwd(name, _password(password_stdin))
-    except UserError as exc:
-        _fail(str(exc))
-    finally:
-        store.close()
     typer.echo(f"password of {name} changed")
 
 
@@ -110,25 +111,17 @@ def remove(
     state: StateOption = None,
 ) -> None:
     """Remove a user and their API tokens."""
-    store = _store(config, state)
-    try:
+    with _users(config, state) as store:
         store.remove(name)
-    except UserError as exc:
-        _fail(str(exc))
-    finally:
-        store.close()
     typer.echo(f"removed {name}")
 
 
 @users_app.command("list")
 def list_users(config: ConfigOption = None, state: StateOption = None) -> None:
     """List the users and their roles."""
-    store = _store(config, state)
-    try:
+    with _users(config, state) as store:
         for user in store.list():
             typer.echo(f"{user.name}\t{user.role}")
-    finally:
-        store.close()
 
 
 @tokens_app.command("add")
@@ -147,13 +140,8 @@ def add_token(
         lifetime = None if expires is None else parse_duration(expires)
     except DurationError as exc:
         raise typer.BadParameter(str(exc), param_hint="--expires") from None
-    store = _store(config, state)
-    try:
+    with _users(config, state) as store:
         token = store.create_token(name, label, lifetime)
-    except UserError as exc:
-        _fail(str(exc))
-    finally:
-        store.close()
     typer.echo("the token is shown only now; keep it in a secret store", err=True)
     typer.echo(token)
 
@@ -165,16 +153,13 @@ def list_tokens(
     state: StateOption = None,
 ) -> None:
     """List API tokens: id, user, label, made, expires (never the token)."""
-    store = _store(config, state)
-    try:
+    with _users(config, state) as store:
         for info in store.list_tokens(name):
             expires = info.expires_at.isoformat() if info.expires_at else "never"
             typer.echo(
                 f"{info.id}\t{info.user}\t{info.label or '-'}\t"
                 f"{info.created_at.isoformat(timespec='seconds')}\t{expires}"
             )
-    finally:
-        store.close()
 
 
 @tokens_app.command("revoke")
@@ -184,11 +169,6 @@ def revoke_token(
     state: StateOption = None,
 ) -> None:
     """Revoke an API token: it stops working at once."""
-    store = _store(config, state)
-    try:
+    with _users(config, state) as store:
         store.revoke_token(token_id)
-    except UserError as exc:
-        _fail(str(exc))
-    finally:
-        store.close()
     typer.echo(f"revoked token {token_id}")
