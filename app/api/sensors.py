@@ -46,7 +46,7 @@ def _sightings(services: Services) -> dict[str, UnassignedSighting]:
     return {s.sensor: s for s in collector.pipeline.unassigned.snapshot()}
 
 
-@router.get("/sensors/unassigned", response_model=list[UnassignedSensor], responses=AUTH_RESPONSES)
+@router.get("/unassigned", response_model=list[UnassignedSensor], responses=AUTH_RESPONSES)
 def list_unassigned(services: Annotated[Services, Depends(get_services)]) -> list[UnassignedSensor]:
     """Sensors heard but not in the registry, with first/last seen and a sample payload."""
     registry = services.registry

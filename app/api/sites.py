@@ -6,7 +6,7 @@ Status of a sensor: ``silent`` when its latest reading is older than the health 
 temperature and humidity against the band (`preservation.status`: ``ok``, ``near``, ``out``, or
 ``missing`` when it sent neither); a surface (wall) sensor is judged for silence only. A room's
 and a site's status is the worst of their sensors'. ``unassigned`` is the status of readings
-from devices the registry does not know (``GET /api/sensors/unassigned``).
+from devices the registry does not know (``GET /api/unassigned``).
 
 A room id is unique within its site: ``/api/sites/{site}/rooms/{room}`` always names one room,
 ``/api/rooms/{room}`` does when no other site has a room of that id (else 409; ``?site=`` picks).

@@ -231,7 +231,7 @@ def test_ack_link_get_changes_nothing_post_with_token_acknowledges(world: World)
 
 def test_unassigned_sensors_from_store_and_pipeline(world: World) -> None:
     client = world.client(Role.VIEWER)
-    listed = client.get("/api/sensors/unassigned").json()
+    listed = client.get("/api/unassigned").json()
     assert [s["sensor"] for s in listed] == ["stray-7"]
     assert listed[0]["last_seen"] == "2026-06-01T11:57:00Z" and listed[0]["first_seen"] is None
     assert listed[0]["sample_payload"] is None
@@ -250,7 +250,7 @@ def test_unassigned_sensors_from_store_and_pipeline(world: World) -> None:
     pipeline.process("lab/stray-8", payload, NOW - timedelta(minutes=5))
     pipeline.process("lab/s1", b'{"sensor": "s1", "temperature": 20}', NOW)  # known: not listed
     world.services.collector = FakeCollector(pipeline)  # type: ignore[assignment]
-    listed = client.get("/api/sensors/unassigned").json()
+    listed = client.get("/api/unassigned").json()
     assert [s["sensor"] for s in listed] == ["stray-7", "stray-8"]
     stray = listed[1]
     assert stray["first_seen"] == "2026-06-01T11:50:00Z"
