@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from repoclimate.alerts.config import RULE_CLASSES, RulesConfig
-from repoclimate.alerts.engine import DEFAULT_INTERVALS_S
-from repoclimate.alerts.evaluate import ArraySource, ClassSteps, Evaluator, lookbacks
+from repoclimate.alerts.engine import DEFAULT_INTERVALS_S, EVALUATORS, EvaluatorKind
+from repoclimate.alerts.evaluate import ArraySource, ClassSteps, lookbacks
 from repoclimate.alerts.model import AlertState, Severity, Transition, from_epoch
 from repoclimate.alerts.profiles import band_for
 from repoclimate.alerts.render import local, rule_title
@@ -109,8 +109,11 @@ def backtest(
     classes: Iterable[str] | None = None,
     bands: Callable[[str], Band] = band_for,
     history: Mapping[str, SensorSeries] | None = None,
+    evaluator: EvaluatorKind = "reference",
 ) -> BacktestResult:
-    """Replay ``[start, end]``: every class at its interval, the live lifecycle, no paging."""
+    """Replay ``[start, end]``: every class at its interval, the live lifecycle, no paging.
+
+    ``evaluator``: as `alerts.engine.AlertEngine` takes it (the same episodes either way)."""
     began = time.perf_counter()
     if end <= start:
         raise ValueError("backtest end must be after its start")
@@ -125,7 +128,7 @@ def backtest(
     # silence. From then on a sensor never heard is silent once its interval has passed.
     first_data = min((float(s.times[0]) for s in history.values() if len(s)), default=None)
     silent_from = start.timestamp() if first_data is None else max(start.timestamp(), first_data)
-    evaluator = Evaluator(topology, rules, ArraySource(history), bands, silent_from)
+    evaluating = EVALUATORS[evaluator](topology, rules, ArraySource(history), bands, silent_from)
 
     schedule: list[tuple[float, int, str, int]] = []
     per_class: dict[str, ClassSteps] = {}
@@ -133,7 +136,7 @@ def backtest(
         at = steps(start, end, every[name])
         if at.size == 0:
             continue
-        per_class[name] = ClassSteps(evaluator.run([name], at, {})[name])
+        per_class[name] = ClassSteps(evaluating.run([name], at, {})[name])
         schedule.extend((float(t), order, name, i) for i, t in enumerate(at))
     schedule.sort()
 

@@ -10,16 +10,21 @@ mean (`derived_rows`), with the mould rule's carried MRF and VTT index passed in
 
 ``AlertEngine(...).evaluate(now)`` is the entry the scheduler, the demo and the tests call; it
 returns the open alerts, which is also what the live view shows (`open_alerts`).
+
+The rule classes are evaluated across all sensors in one array pass (`alerts.fleet`) unless the
+engine is built with ``evaluator="reference"`` (sensor by sensor, `alerts.evaluate.Evaluator`:
+the engine as it was, which the golden tests compare with). ``sites`` restricts an evaluation
+to some sites' rooms, for engines that share the network.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -34,6 +39,9 @@ from repoclimate.alerts.evaluate import (
     RoomData,
     StoreSource,
 )
+from repoclimate.alerts.fleet import FleetEvaluator
+from repoclimate.alerts.fleet import derived_rows as fleet_derived_rows
+from repoclimate.alerts.incremental import IncrementalStoreSource
 from repoclimate.alerts.lifecycle import resolve_removed
 from repoclimate.alerts.model import Alert, Severity, Transition, from_epoch
 from repoclimate.alerts.profiles import band_for
@@ -57,6 +65,10 @@ DEFAULT_INTERVALS_S: dict[str, float] = {
     "mould": 3600.0,
     "decay": 7 * 86400.0,
 }
+
+
+EvaluatorKind = Literal["reference", "fleet"]
+EVALUATORS: dict[str, type[Evaluator]] = {"reference": Evaluator, "fleet": FleetEvaluator}
 
 
 class DerivedWriter(Protocol):
@@ -98,6 +110,15 @@ def _keep_checkpoints(tx: Tx, results: Mapping[str, ClassResult]) -> None:
         tx.put_mould_checkpoints(mould_result.checkpoints)
 
 
+def _of_sites(alerts: list[Alert], sites: Collection[str] | None) -> list[Alert]:
+    """The alerts about places of ``sites`` (all alerts when None); alerts about no place
+    (``Subject.key``: notification channels) are never among another engine's."""
+    if sites is None:
+        return alerts
+    wanted = set(sites)
+    return [a for a in alerts if a.subject.key is None and a.subject.site in wanted]
+
+
 class AlertEngine:
     """Evaluates rooms and sensors against their profiles and notifies the archivist on duty."""
 
@@ -116,7 +137,15 @@ class AlertEngine:
         write_derived: bool = True,
         clock: Clock | None = None,
         source: HistorySource | None = None,
+        evaluator: EvaluatorKind = "fleet",
+        incremental: bool = False,
     ) -> None:
+        """``evaluator``: ``"fleet"`` evaluates each rule class across all sensors in one array
+        pass (`alerts.fleet.FleetEvaluator`), ``"reference"`` sensor by sensor
+        (`alerts.evaluate.Evaluator`); both give the same alerts (the golden tests).
+        ``incremental`` (without ``source``): read the store through
+        `alerts.incremental.IncrementalStoreSource`, which asks each cycle only for what
+        arrived since the last one (plus its settle window)."""
         self.store = store
         self.topology = (
             topology if isinstance(topology, Topology) else Topology.from_registry(topology)
@@ -129,21 +158,35 @@ class AlertEngine:
         self.write_derived = write_derived
         self.clock = clock or SystemClock()
         self.dispatcher = Dispatcher(self.rota, self.topology, ack_url_base, group_wait_s)
-        self.evaluator = Evaluator(
-            self.topology, self.rules, source or StoreSource(store), self.bands
-        )
+        if evaluator not in EVALUATORS:
+            raise ValueError(f"unknown evaluator {evaluator!r}; known: {sorted(EVALUATORS)}")
+        if source is None:
+            source = IncrementalStoreSource(store) if incremental else StoreSource(store)
+        self.evaluator = EVALUATORS[evaluator](self.topology, self.rules, source, self.bands)
         # alerts about subjects not among these were left by sensors and rooms since removed
         self.known = self.topology.subject_ids()
         self.last_report: EvaluationReport | None = None
 
     def evaluate(
-        self, now: datetime | None = None, classes: Iterable[str] | None = None
+        self,
+        now: datetime | None = None,
+        classes: Iterable[str] | None = None,
+        *,
+        sites: Collection[str] | None = None,
     ) -> list[Alert]:
-        """Evaluate ``classes`` (all by default) at ``now``; return the open alerts."""
-        return self.run(now, classes).open_alerts
+        """Evaluate ``classes`` (all by default) at ``now``; return the open alerts.
+
+        ``sites``: evaluate only the rooms of these sites (None: every site). Alerts about
+        other sites are left as they are — neither judged nor resolved as removed — so that
+        engines sharing one alert state can each hold a part of the network."""
+        return self.run(now, classes, sites=sites).open_alerts
 
     def run(
-        self, now: datetime | None = None, classes: Iterable[str] | None = None
+        self,
+        now: datetime | None = None,
+        classes: Iterable[str] | None = None,
+        *,
+        sites: Collection[str] | None = None,
     ) -> EvaluationReport:
         """`evaluate` with the full report of what happened."""
         when = now or self.clock.now()
@@ -151,6 +194,7 @@ class AlertEngine:
         report = EvaluationReport(when, wanted)
         at = np.array([when.timestamp()])
         open_now = self.state.open_alerts()
+        ours = _of_sites(open_now, sites)
         active = active_states(open_now)
         rows: list[DerivedRow] = []
 
@@ -159,11 +203,16 @@ class AlertEngine:
                 rows.extend(derived_rows(data, at))
 
         checkpoints = self.state.mould_checkpoints() if "mould" in wanted else {}
-        results = self.evaluator.run(wanted, at, active, collect, checkpoints)
+        fleet = self.evaluator if isinstance(self.evaluator, FleetEvaluator) else None
+        results = self.evaluator.run(
+            wanted, at, active, None if fleet else collect, checkpoints, sites=sites
+        )
+        if fleet is not None and self.write_derived and "mould" in wanted:
+            rows = fleet_derived_rows(fleet.rooms, at)
         self._note_failures(report, results)
         with self.state.transaction() as tx:
             _keep_checkpoints(tx, results)
-            report.transitions = resolve_removed(tx, open_now, self.known, when)
+            report.transitions = resolve_removed(tx, ours, self.known, when)
             for result in results.values():
                 report.transitions.extend(ClassSteps(result).apply(tx, 0, when))
             report.notifications = self.dispatcher.dispatch(tx, when)
@@ -174,7 +223,12 @@ class AlertEngine:
         return report
 
     def catch_up(
-        self, after: datetime, until: datetime, classes: Iterable[str] | None = None
+        self,
+        after: datetime,
+        until: datetime,
+        classes: Iterable[str] | None = None,
+        *,
+        sites: Collection[str] | None = None,
     ) -> EvaluationReport:
         """Evaluate each rule class at every one of its scheduled times in ``(after, until]``,
         as an engine evaluating on time would have (`scheduled_times`: every class interval,
@@ -185,7 +239,8 @@ class AlertEngine:
         simulated or past times the rules say, not at the catch-up's end. Each class's history
         is fetched once for all its times; everything is applied in one transaction. Alerts'
         latest values are stored as of the last time (state and severity changes at each);
-        derived series are written for every hour the mould class was evaluated.
+        derived series are written for every hour the mould class was evaluated. ``sites``:
+        as in `evaluate`.
         """
         wanted = self._wanted(classes)
         lo, hi = after.timestamp(), until.timestamp()
@@ -199,12 +254,17 @@ class AlertEngine:
         checkpoints = self.state.mould_checkpoints() if "mould" in grids else {}
         for name, at in grids.items():
             collect = None
-            if name == "mould" and self.write_derived:
+            fleet = self.evaluator if isinstance(self.evaluator, FleetEvaluator) else None
+            if name == "mould" and self.write_derived and fleet is None:
 
                 def collect(data: RoomData, hours: FloatArray = at) -> None:
                     rows.extend(derived_rows(data, hours))
 
-            results[name] = self.evaluator.run([name], at, active, collect, checkpoints)[name]
+            results[name] = self.evaluator.run(
+                [name], at, active, collect, checkpoints, sites=sites
+            )[name]
+            if name == "mould" and self.write_derived and fleet is not None:
+                rows.extend(fleet_derived_rows(fleet.rooms, at))
         self._note_failures(report, results)
         steps = {name: ClassSteps(result) for name, result in results.items()}
         open_rules = {rule for rules in active.values() for rule in rules}
@@ -217,7 +277,7 @@ class AlertEngine:
         with self.state.transaction() as tx:
             _keep_checkpoints(tx, results)
             first = from_epoch(schedule[0][0]) if schedule else until
-            report.transitions = resolve_removed(tx, open_now, self.known, first)
+            report.transitions = resolve_removed(tx, _of_sites(open_now, sites), self.known, first)
             for t, entries in groupby(schedule, key=lambda entry: entry[0]):
                 now = from_epoch(t)
                 changes: list[Transition] = []

@@ -8,7 +8,7 @@ scheduled time of a period at once); only the `HistorySource` differs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -221,8 +221,11 @@ class Evaluator:
         active: Active,
         on_room: Callable[[RoomData], None] | None = None,
         checkpoints: Mapping[str, mould.Checkpoint] | None = None,
+        *,
+        sites: Collection[str] | None = None,
     ) -> dict[str, ClassResult]:
-        """Evaluate ``classes`` at the times ``at`` (ascending epoch s).
+        """Evaluate ``classes`` at the times ``at`` (ascending epoch s), for the rooms of
+        ``sites`` (every room when None: the subjects of other sites are not judged).
 
         ``checkpoints``: per sensor id, the mould indices' state kept from the last evaluation
         (live); the mould class continues from it (`alerts.rules.mould.indices`) and returns the
@@ -230,7 +233,10 @@ class Evaluator:
         wanted = [name for name in RULE_CLASSES if name in set(classes)]
         results = {name: ClassResult(CLASS_RULES[name]) for name in wanted}
         self._latest = None  # asked again in each run
+        only = None if sites is None else set(sites)
         for room in self.topology.rooms():
+            if only is not None and room.site not in only:
+                continue
             try:
                 data = self.fetch(room, wanted, at)
             except StoreUnavailable as exc:

@@ -63,6 +63,10 @@ def apply_findings(
     pending, or if its condition was last seen ``clear_s`` or more before ``now``.
     ``track_values`` false (catching up) skips storing the latest value and summary of alerts
     whose state and severity did not change; ``last_seen`` is stored always.
+
+    The writes are batched: one read of the open alerts of ``rules``, then one multi-row
+    insert of the new alerts, one executemany per set of changed columns and one of the events
+    — a handful of statements per call, however many findings (`Changes`).
     """
     best: dict[tuple[str, str], Finding] = {}
     for finding in findings:
@@ -71,13 +75,16 @@ def apply_findings(
         if current is None or finding.severity > current.severity:
             best[key] = finding
     open_alerts = {(a.rule, a.subject): a for a in tx.open_brief(list(rules))}
+    opened = [finding for key, finding in best.items() if key not in open_alerts]
+    new_ids = iter(tx.insert_alerts([(f, _opening_state(f, now)) for f in opened], now))
+    changes = Changes()
     transitions: list[Transition] = []
     for key, finding in best.items():
         existing = open_alerts.get(key)
         if existing is None:
-            transitions.extend(_open(tx, finding, now))
+            transitions.extend(_open(changes, next(new_ids), finding, now))
         else:
-            transitions.extend(_update(tx, existing, finding, now, track_values))
+            transitions.extend(_update(changes, existing, finding, now, track_values))
     subject_set = set(subjects)
     held_set = set(held)
     for key, brief in open_alerts.items():
@@ -94,11 +101,38 @@ def apply_findings(
             else:
                 minutes = (now - last_seen).total_seconds() / 60.0
                 note = f"condition cleared (absent for {minutes:.0f} min)"
-        alert, _ = tx.get(brief.id)
-        tx.update_alert(alert.id, now, state=AlertState.RESOLVED, resolved_at=now)
-        tx.add_event(alert.id, now, alert.state, AlertState.RESOLVED, ENGINE, note)
-        transitions.append(_transition(alert.id, alert, now, alert.state, AlertState.RESOLVED))
+        changes.update(brief.id, {"state": AlertState.RESOLVED, "resolved_at": now})
+        changes.event(brief.id, brief.state, AlertState.RESOLVED, note)
+        transitions.append(_resolved(brief, now))
+    changes.write(tx, now)
     return transitions
+
+
+class Changes:
+    """The updates and events of one `apply_findings` call, written together by `write`:
+    updates grouped by the columns they set (one executemany each), events in the order they
+    happened (one executemany)."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, dict[str, object]]] = []
+        self.events: list[tuple[int, AlertState | None, AlertState, str]] = []
+
+    def update(self, alert_id: int, fields: dict[str, object]) -> None:
+        self.updates.append((alert_id, fields))
+
+    def event(self, alert_id: int, src: AlertState | None, dst: AlertState, note: str) -> None:
+        self.events.append((alert_id, src, dst, note))
+
+    def write(self, tx: Tx, now: datetime) -> None:
+        if self.updates:
+            tx.update_alerts(self.updates, now)
+        if self.events:
+            tx.add_events(
+                [
+                    (alert_id, now, src, dst, ENGINE, note)
+                    for alert_id, src, dst, note in self.events
+                ]
+            )
 
 
 def resolve_removed(
@@ -134,20 +168,38 @@ def _due(finding: Finding, since: datetime, now: datetime) -> bool:
     return now - since >= timedelta(seconds=finding.for_s)
 
 
-def _open(tx: Tx, finding: Finding, now: datetime) -> list[Transition]:
-    fire = _due(finding, finding.since, now)
-    state = AlertState.FIRING if fire else AlertState.PENDING
-    alert_id = tx.insert_alert(finding, state, now)
-    tx.add_event(alert_id, now, None, AlertState.PENDING, ENGINE, finding.summary)
+def _opening_state(finding: Finding, now: datetime) -> AlertState:
+    """A new alert fires at once if its condition has already held for ``for_s``."""
+    return AlertState.FIRING if _due(finding, finding.since, now) else AlertState.PENDING
+
+
+def _open(changes: Changes, alert_id: int, finding: Finding, now: datetime) -> list[Transition]:
+    changes.event(alert_id, None, AlertState.PENDING, finding.summary)
     result = [_transition(alert_id, finding, now, None, AlertState.PENDING)]
-    if fire:
-        tx.add_event(alert_id, now, AlertState.PENDING, AlertState.FIRING, ENGINE, finding.summary)
+    if _opening_state(finding, now) is AlertState.FIRING:
+        changes.event(alert_id, AlertState.PENDING, AlertState.FIRING, finding.summary)
         result.append(_transition(alert_id, finding, now, AlertState.PENDING, AlertState.FIRING))
     return result
 
 
+def _resolved(brief: OpenBrief, now: datetime) -> Transition:
+    return Transition(
+        alert_id=brief.id,
+        rule=brief.rule,
+        subject=brief.subject_of(),
+        time=now,
+        from_state=brief.state,
+        to_state=AlertState.RESOLVED,
+        severity=brief.severity,
+        value=brief.value,
+        threshold=brief.threshold,
+        unit=brief.unit,
+        summary=brief.summary,
+    )
+
+
 def _update(
-    tx: Tx, alert: OpenBrief, finding: Finding, now: datetime, track_values: bool
+    changes: Changes, alert: OpenBrief, finding: Finding, now: datetime, track_values: bool
 ) -> list[Transition]:
     fields: dict[str, object] = {"last_seen": now, "clear_s": finding.clear_s}
     stored_since = parse_iso(alert.since)
@@ -168,21 +220,18 @@ def _update(
     result: list[Transition] = []
     if finding.severity != alert.severity:
         fields["severity"] = finding.severity
-        tx.add_event(
+        changes.event(
             alert.id,
-            now,
             alert.state,
             alert.state,
-            ENGINE,
             f"severity {alert.severity.label} → {finding.severity.label}: {finding.summary}",
         )
     if alert.state is AlertState.PENDING and _due(finding, since, now):
         fields["state"] = AlertState.FIRING
         fields["fired_at"] = now
-        tx.add_event(alert.id, now, AlertState.PENDING, AlertState.FIRING, ENGINE, finding.summary)
+        changes.event(alert.id, AlertState.PENDING, AlertState.FIRING, finding.summary)
         result.append(_transition(alert.id, finding, now, AlertState.PENDING, AlertState.FIRING))
-    if fields:
-        tx.update_alert(alert.id, now, **fields)
+    changes.update(alert.id, fields)
     return result
 
 

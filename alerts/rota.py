@@ -3,7 +3,8 @@
 
 Rota file (``examples/rota.yaml``): ``timezone``, ``people`` (id → name and contacts), ``shifts``
 (who is on duty when, first match wins), ``escalation`` (steps after N minutes unacknowledged),
-``reminder_minutes``, ``broadcast`` (contacts that receive every notification), ``digest_to``.
+``reminder_minutes``, ``broadcast`` (contacts that receive every notification), ``digest_to``;
+a person marked ``manager`` receives the monthly condition report.
 """
 
 from __future__ import annotations
@@ -74,10 +75,20 @@ class Contact(BaseModel):
 
 
 class Person(BaseModel):
+    """Someone the rota can reach. ``manager`` marks who receives the monthly condition report
+    (`repoclimate.reports.schedule`) at their e-mail contacts: ``true`` for every site, or a
+    list of site ids; ``language`` is the report's (``en`` or ``zh-Hans``)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str | None = None
     contacts: list[Contact] = Field(min_length=1)
+    manager: bool | list[str] = False
+    language: Literal["en", "zh-Hans"] = "en"
+
+    def manages(self, site: str) -> bool:
+        """Whether this person receives ``site``'s reports."""
+        return self.manager is True or (isinstance(self.manager, list) and site in self.manager)
 
 
 class Shift(BaseModel):
@@ -190,6 +201,10 @@ class Rota(BaseModel):
             return list(explicit)
         duty = self.on_duty(when, site)
         return [duty[step]] if step < len(duty) else []
+
+    def managers(self, site: str) -> list[str]:
+        """The people marked as managers of ``site``, in the rota's order."""
+        return [who for who, person in self.people.items() if person.manages(site)]
 
     def digest_people(self, when: datetime, site: str | None = None) -> list[str]:
         if self.digest_to is not None:

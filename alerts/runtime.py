@@ -3,7 +3,7 @@ outbox worker. The app calls `build_alerting`; the CLI uses the pieces."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from repoclimate.alerts.clock import Clock, SystemClock
 from repoclimate.alerts.config import RulesConfig
@@ -16,6 +16,7 @@ from repoclimate.alerts.notify.mqtt import MqttChannel
 from repoclimate.alerts.notify.smtp import SmtpChannel
 from repoclimate.alerts.notify.webhook import WebhookChannel
 from repoclimate.alerts.outbox import Backoff, OutboxWorker
+from repoclimate.alerts.partition import AllSites, Partition, partition_for
 from repoclimate.alerts.rota import Contact, Rota
 from repoclimate.alerts.settings import AlertSettings
 from repoclimate.alerts.state import AlertStore
@@ -58,14 +59,17 @@ def build_channels(
 
 @dataclass
 class Alerting:
-    """The running parts: engine, outbox worker, state."""
+    """The running parts: engine, outbox worker, state, and the sites this engine evaluates
+    (`alerts.partition`)."""
 
     engine: AlertEngine
     outbox: OutboxWorker
     state: AlertStore
     settings: AlertSettings
+    partition: Partition = field(default_factory=AllSites)
 
     def close(self) -> None:
+        self.partition.close()
         self.state.close()
 
 
@@ -80,7 +84,7 @@ def build_alerting(
     """Engine and outbox worker as the settings describe (raises `ConfigError` on bad files)."""
     rules = load_rules(settings)
     rota = load_rota(settings)
-    state = AlertStore(settings.state_path)
+    state = AlertStore(settings.state_target())
     engine = AlertEngine(
         store,
         registry,
@@ -101,4 +105,14 @@ def build_alerting(
         settings.outbox.failing_after_attempts,
         settings.outbox.failing_after_s,
     )
-    return Alerting(engine, outbox, state, settings)
+    alerting = Alerting(engine, outbox, state, settings)
+
+    def sites_of() -> list[str]:  # the running engine's: a registry reload replaces it
+        return [site.id for site in alerting.engine.topology.sites]
+
+    try:
+        alerting.partition = partition_for(settings.partition, sites_of, state.engine)
+    except BaseException:
+        state.close()
+        raise
+    return alerting

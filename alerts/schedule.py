@@ -1,6 +1,7 @@
 """The alert schedule (APScheduler 3.11): one evaluation job per interval (rule classes that share
 an interval are evaluated together, so each room's history is fetched once per run), a dispatch
-job (escalations, reminders, grouped notifications) and the outbox worker.
+job (escalations, reminders, grouped notifications) and the outbox worker. Each evaluation
+evaluates the sites its engine's partition holds at that moment (`alerts.partition`).
 
 Every job coalesces missed runs into one, never runs twice at once, and is dropped if it is
 later than its own interval (``misfire_grace_time``): after a pause the engine catches up with
@@ -34,7 +35,11 @@ def job_options(interval_s: float) -> dict[str, object]:
 
 def _evaluate(alerting: Alerting, clock: Clock, rule_classes: list[str]) -> None:
     try:
-        alerting.engine.evaluate(clock.now(), rule_classes)
+        with alerting.partition.claim() as sites:
+            if sites is not None and not sites:
+                log.debug("alerts: %s evaluation skipped, no site held", ", ".join(rule_classes))
+                return
+            alerting.engine.evaluate(clock.now(), rule_classes, sites=sites)
     except StoreUnavailable as exc:
         names = ", ".join(rule_classes)
         log.warning("alerts: %s evaluation skipped, store unavailable: %s", names, exc)

@@ -91,7 +91,7 @@ class _Files:
     """Where one command's files are, and where each path came from (for error messages)."""
 
     settings: Settings
-    state: Path
+    state: Path | str
     state_from: str
     registry: Path | None
     store: StoreSettings
@@ -107,10 +107,9 @@ def _files(
         settings = load_settings(config)
     except SettingsError as exc:
         _fail(str(exc))
-    state_path, state_from = (
-        settings.alerts.state_path,
-        (f"alerts.state_path of {config}" if config else "the default alerts.state_path"),
-    )
+    key = "alerts.state_path" if settings.alerts.state_is_file() else "alerts.state_url"
+    state_path: Path | str = settings.alerts.state_target()
+    state_from = f"{key} of {config}" if config else f"the default {key}"
     registry_path = settings.registry
     store = settings.store
     if data_dir is not None:
@@ -128,7 +127,7 @@ def _files(
 
 def _open_state(files: _Files) -> AlertStore:
     """The existing alert state; a missing file is refused, not created empty."""
-    if not files.state.is_file():
+    if isinstance(files.state, Path) and not files.state.is_file():
         _fail(
             f"no alert state at {files.state} (from {files.state_from}): check the path, or "
             "give --config FILE, --data-dir DIR or --state PATH"

@@ -60,7 +60,7 @@ def writable_path_issues(settings: Settings, locate: Locate) -> list[Issue]:
     ]
     if settings.store.kind == "sqlite":
         places.append((("store", "sqlite_path"), settings.store.sqlite_path, False))
-    if settings.alerts.enabled:
+    if settings.alerts.enabled and settings.alerts.state_is_file():
         places.append((("alerts", "state_path"), settings.alerts.state_path, False))
     issues = []
     for key, path, is_directory in places:
@@ -133,7 +133,7 @@ def _alerts_line(settings: Settings) -> str:
         return "alerts: disabled"
     rules = alerts.rules or "built-in defaults"
     rota = alerts.rota or "none (alerts are logged, nobody is called)"
-    return f"alerts: rules {rules}; rota {rota}; state {alerts.state_path}"
+    return f"alerts: rules {rules}; rota {rota}; state {alerts.state_description()}"
 
 
 def _count(n: int, noun: str) -> str:

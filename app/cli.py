@@ -22,6 +22,7 @@ from repoclimate.app.history_cli import export_command, history_app
 from repoclimate.app.import_cli import import_command
 from repoclimate.app.options import ConfigOption
 from repoclimate.app.publish import PublishOptions, run_simulator
+from repoclimate.app.report_cli import report_command
 from repoclimate.app.serve import serve_command
 from repoclimate.app.settings import Settings, SettingsError, load_settings
 from repoclimate.app.users_cli import tokens_app, users_app
@@ -46,6 +47,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(dashboards_app, name="dashboards")
 app.command("import")(import_command)
 app.command("export")(export_command)
+app.command("report")(report_command)
 app.add_typer(history_app, name="history")
 app.command("serve")(serve_command)
 app.add_typer(users_app, name="users")

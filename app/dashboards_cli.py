@@ -6,7 +6,9 @@ The Grafana token is read from ``--token-file`` or the ``GRAFANA_TOKEN`` environ
 variable (``--token`` works too, but stays in the shell history and the process list); it is sent
 only as an ``Authorization`` header and never printed. The data source's InfluxDB credentials come
 from the settings' ``store`` section (``token`` → InfluxDB 2.x/3.x flavour; ``username`` /
-``password`` → 1.x).
+``password`` → 1.x). The API data source (open alerts, dead letters) reaches the service at
+``--api-url`` (default: ``api.listen``) with a viewer's API token from ``--api-token-file`` or
+``API_VIEWER_TOKEN``; without one it sends no credential (enough with ``api.public_read``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ dashboards_app = typer.Typer(
 
 TOKEN_ENV_VAR = "GRAFANA_TOKEN"
 """Not ``REPOCLIMATE_…``: the settings refuse unknown variables under their own prefix."""
+API_TOKEN_ENV_VAR = "API_VIEWER_TOKEN"
+"""The repoclimate API token (role viewer) the Grafana API data source sends."""
 
 
 def _fail(message: str) -> NoReturn:
@@ -60,18 +64,32 @@ def build_command(
         typer.echo(str(path))
 
 
+def _read_token(path: Path, option: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        _fail(f"{option} {path}: {exc.strerror}")
+    if not text:
+        _fail(f"{option} {path}: the file is empty")
+    return text
+
+
 def _token(token: str | None, token_file: Path | None) -> str:
     if token_file is not None:
-        try:
-            text = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            _fail(f"--token-file {token_file}: {exc.strerror}")
-        if not text:
-            _fail(f"--token-file {token_file}: the file is empty")
-        return text
+        return _read_token(token_file, "--token-file")
     if not token:
         _fail(f"no Grafana token: give --token-file FILE or set {TOKEN_ENV_VAR}")
     return token
+
+
+def _api_url(settings: Settings, api_url: str | None) -> str:
+    """``--api-url``, else where ``api.listen`` serves (a wildcard address as the loopback)."""
+    if api_url:
+        return api_url
+    host, port = settings.api.host_port
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @dashboards_app.command("push")
@@ -101,17 +119,45 @@ def push_command(
             show_default=False,
         ),
     ] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-url",
+            help="the service's URL as Grafana reaches it (default: api.listen)",
+            show_default=False,
+        ),
+    ] = None,
+    api_token: Annotated[
+        str | None,
+        typer.Option(
+            "--api-token",
+            envvar=API_TOKEN_ENV_VAR,
+            help="a viewer's API token for Grafana's API data source (prefer the variable)",
+            show_default=False,
+            show_envvar=True,
+        ),
+    ] = None,
+    api_token_file: Annotated[
+        Path | None,
+        typer.Option("--api-token-file", help="file holding that API token", show_default=False),
+    ] = None,
     update_secret: Annotated[
         bool,
-        typer.Option("--update-secret", help="send the InfluxDB credentials again"),
+        typer.Option("--update-secret", help="send the data sources' credentials again"),
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Create or update the folder, the InfluxDB data source and the dashboards in Grafana."""
+    """Create or update the folder, the data sources (InfluxDB, the service's API) and the
+    dashboards in Grafana."""
     from repoclimate.dashboards.build import build_all, to_json
-    from repoclimate.dashboards.push import InfluxSource, PushError, client, push
+    from repoclimate.dashboards.push import ApiSource, InfluxSource, PushError, client, push
 
     secret = _token(token, token_file)
+    viewer_token = (
+        _read_token(api_token_file, "--api-token-file")
+        if api_token_file is not None
+        else api_token or None
+    )
     settings, registry = _settings_and_registry(config)
     store = settings.store
     if store.token is not None:
@@ -129,7 +175,13 @@ def push_command(
         _fail(str(exc))
     dashboards = {name: to_json(d) for name, d in build_all(registry).items()}
     try:
-        report = push(api, dashboards, source, update_secret=update_secret)
+        report = push(
+            api,
+            dashboards,
+            source,
+            api_source=ApiSource(_api_url(settings, api_url), viewer_token),
+            update_secret=update_secret,
+        )
     except PushError as exc:
         _fail(str(exc))
     except OSError as exc:  # requests' ConnectionError and timeouts are OSErrors

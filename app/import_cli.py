@@ -99,7 +99,8 @@ def import_command(
         ),
     ] = None,
 ) -> None:
-    """Import logger export files (HOBO, Hanwell, Tinytag, Rotronic, Govee …) into the store.
+    """Import logger export files (HOBO, Hanwell, Tinytag, Rotronic, Govee, SwitchBot …; CSV or
+    .xlsx) into the store.
 
     Several files of one logger are joined on time. Alerts are not paged for imported history.
     """

@@ -9,8 +9,15 @@
 - uvicorn serves `repoclimate.app.api.create_app` on ``api.listen``.
 
 ``--only collector,alerts,api`` runs a subset: several collectors on one shared subscription,
-one alert engine, API replicas. With the settings alone it runs: no registry → every reading is
-unassigned; no users → nobody can log in until ``repoclimate users add``.
+one alert engine, API replicas. ``api.workers: N`` (N > 1) serves the API from N processes on
+one port: this one and N − 1 ``serve --only api`` replicas it starts (`ApiReplicas`), each on
+its own socket bound with ``SO_REUSEPORT``, so the kernel spreads connections between them
+(each has its own GIL: one process tops out near one core). A replica that dies is logged and
+started again; stopping the service stops them first. Sessions and users live in the shared
+state database, so any replica answers any browser.
+
+With the settings alone it runs: no registry → every reading is unassigned; no users → nobody
+can log in until ``repoclimate users add``.
 
 Stopping (SIGTERM, Ctrl-C): uvicorn finishes the requests in flight and closes; then the
 collector stores or spools what it received and acknowledges it (what it had not received stays
@@ -25,8 +32,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -57,12 +69,16 @@ from repoclimate.app.signals import stop_on_signals
 from repoclimate.app.users import UserStore
 from repoclimate.app.wiring import collector_from, registry_from
 from repoclimate.history import open_store
+from repoclimate.history.maintenance import schedule_history
 from repoclimate.ingest.spool import SpoolError
+from repoclimate.reports.schedule import schedule_reports
 from repoclimate.sensors.yamlfile import ConfigError
 
 log = logging.getLogger("repoclimate.app.serve")
 
 PARTS = ("collector", "alerts", "api")
+REPLICA_RESTART_S = 2.0
+"""An API replica that exits is started again after this long."""
 JOB_THREADS = 4
 """Threads the scheduler runs jobs in: evaluations, dispatch and the outbox never wait for each
 other (each job still runs once at a time)."""
@@ -162,9 +178,11 @@ def build_services(
         else:
             # Only the API reads the alert state without running the engine; a collector alone
             # gets a throwaway one, so it creates no file on its machine.
-            state = AlertStore(settings.alerts.state_path if "api" in wanted else ":memory:")
+            state = AlertStore(settings.alerts.state_target() if "api" in wanted else ":memory:")
         users = UserStore(
-            settings.alerts.state_path if "api" in wanted else ":memory:", clock=clock
+            settings.alerts.state_target() if "api" in wanted else ":memory:",
+            clock=clock,
+            cache_s=settings.api.auth_cache_s,
         )
     except BaseException:
         store.close()
@@ -202,6 +220,8 @@ def start_scheduler(services: Services) -> AsyncIOScheduler | None:
         executors={"default": ThreadPoolExecutor(JOB_THREADS)},
     )
     schedule_alerting(scheduler, services.alerting, services.clock)
+    schedule_history(scheduler, services.store, services.settings.store, services.clock)
+    schedule_reports(scheduler, services)  # the monthly condition report to the managers
     metrics = services.metrics
 
     def on_event(event: JobEvent) -> None:
@@ -241,7 +261,87 @@ async def running(services: Services) -> AsyncIterator[None]:
             services.scheduler.shutdown(wait=True)
 
 
-async def run(services: Services, parts: Iterable[str], stop: threading.Event) -> None:
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT`` (not listening yet: uvicorn
+    starts listening once the app has started), so several processes serve one port."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ServeError("api.workers > 1 needs SO_REUSEPORT, which this system lacks")
+    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"the API cannot listen on {host}:{port}: {exc}") from exc
+    sock.set_inheritable(False)
+    return sock
+
+
+class ApiReplicas:
+    """``count`` child processes running ``serve --only api`` on the same settings (the
+    ``--replica`` flag makes them bind with ``SO_REUSEPORT`` and start no replicas of their
+    own); restarted when they exit, stopped with SIGTERM by `stop`."""
+
+    def __init__(self, count: int, config_path: Path | None) -> None:
+        self.command = [sys.executable, "-m", "repoclimate.app", "serve", "--only", "api"]
+        self.command += ["--replica"] + (
+            [] if config_path is None else ["--config", str(config_path)]
+        )
+        self.count = count
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watch = threading.Thread(target=self._keep_running, name="api-replicas", daemon=True)
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+        self._watch.start()
+        log.info("started %d API replicas: pids %s", self.count, [p.pid for p in self.procs])
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.command, env=os.environ.copy())
+
+    def _keep_running(self) -> None:
+        while not self._stopping.wait(0.5):
+            for index, proc in enumerate(self.procs):
+                code = proc.poll()
+                if code is None or self._stopping.is_set():
+                    continue
+                log.warning(
+                    "API replica %d (pid %d) exited with %s; starting it again in %g s",
+                    index,
+                    proc.pid,
+                    code,
+                    REPLICA_RESTART_S,
+                )
+                if self._stopping.wait(REPLICA_RESTART_S):
+                    return
+                self.procs[index] = self._spawn()
+                self.restarts += 1
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """SIGTERM to every replica, then wait for them (SIGKILL after ``timeout_s``)."""
+        self._stopping.set()
+        if self._watch.is_alive():
+            self._watch.join()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for proc in self.procs:
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                log.warning("API replica pid %d did not stop in time: killed", proc.pid)
+                proc.kill()
+                proc.wait()
+
+
+async def run(
+    services: Services, parts: Iterable[str], stop: threading.Event, *, replica: bool = False
+) -> None:
     """Run the parts until ``stop`` is set or, with the API, until uvicorn is told to exit
     (SIGTERM / SIGINT); then stop them: API first, then collector and scheduler.
 
@@ -273,6 +373,8 @@ async def run(services: Services, parts: Iterable[str], stop: threading.Event) -
             raise
 
     host, port = services.settings.api.host_port
+    workers = services.settings.api.workers
+    sockets = [reuse_port_socket(host, port)] if workers > 1 or replica else None
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(services, lifespan=lifespan),
@@ -283,7 +385,17 @@ async def run(services: Services, parts: Iterable[str], stop: threading.Event) -
             timeout_graceful_shutdown=10,
         )
     )
-    await server.serve()
+    replicas = None
+    if workers > 1 and not replica:
+        replicas = ApiReplicas(workers - 1, services.config_path)
+        replicas.start()
+    try:
+        await server.serve(sockets=sockets)
+    finally:
+        if replicas is not None:
+            await asyncio.to_thread(replicas.stop)
+        for sock in sockets or []:
+            sock.close()
     if failed:
         raise failed[0]
     if not server.started:
@@ -301,9 +413,15 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    replica: Annotated[
+        bool,
+        typer.Option("--replica", hidden=True, help="Run as one of api.workers' replicas."),
+    ] = False,
 ) -> None:
     """Run the service: collector, alert engine and HTTP API, until SIGTERM or Ctrl-C."""
     parts = parse_parts(only)
+    if replica and parts != {"api"}:
+        raise typer.BadParameter("a replica runs only the API: --only api", param_hint="--replica")
     try:
         settings = load_settings(config)
     except SettingsError as exc:
@@ -316,7 +434,7 @@ def serve_command(
     stop = threading.Event()
     try:
         with stop_on_signals(stop):
-            asyncio.run(run(services, parts, stop))
+            asyncio.run(run(services, parts, stop, replica=replica))
     except SpoolError as exc:  # e.g. another collector with this client id holds the spool
         _fail(f"cannot start the collector: {exc}")
     except ServeError as exc:

@@ -278,7 +278,10 @@ class Services:
             return []
 
     def close(self) -> None:
-        """Close the stores (after the parts using them stopped)."""
+        """Close the stores and the partition's site leases (after the parts using them
+        stopped)."""
+        if self.alerting is not None:
+            self.alerting.partition.close()
         self.state.close()
         self.users.close()
         self.store.close()

@@ -53,8 +53,18 @@ class ApiSettings(BaseModel):
     public_read: bool = False
     log_format: Literal["text", "json"] = "text"
     session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    auth_cache_s: float = Field(default=5.0, ge=0, le=300)
+    """Seconds a verified token or session is trusted without asking the database again; a
+    revocation by another process or replica takes effect within this time (0: always ask)."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """API processes on ``listen`` (SO_REUSEPORT): ``serve`` starts ``workers - 1`` more
+    ``serve --only api`` replicas beside itself and stops them with itself."""
+    history_rollups: bool = True
+    """Answer ``every=1h|1d`` history from the store's rollups where they cover it."""
     cookie_secure: bool = True
     ready_spool_limit: int = Field(default=100_000, ge=1)
+    import_max_mb: float = Field(default=64.0, gt=0)
+    """Largest ``POST /api/import`` upload (all files together) [MB]; larger ones get 413."""
 
     @field_validator("listen")
     @classmethod
@@ -77,7 +87,10 @@ class Settings(BaseSettings):
     HTTP API, logging."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, extra="forbid"
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        extra="forbid",
+        hide_input_in_errors=True,  # a ValidationError's text never carries a password or URL
     )
 
     mqtt: MqttSettings = Field(default_factory=MqttSettings)

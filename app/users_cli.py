@@ -1,6 +1,6 @@
 """``repoclimate users add|passwd|remove|list`` and ``repoclimate tokens add|list|revoke``: the
 people and machines allowed into the HTTP API, kept in the service's alert state database
-(``alerts.state_path``; `repoclimate.app.users`).
+(``alerts.state_url`` or ``alerts.state_path``; `repoclimate.app.users`).
 
 Passwords are asked for twice at a prompt that does not echo, or read from standard input with
 ``--password-stdin`` (one line: for scripts); they are never taken as an argument (it would
@@ -51,13 +51,14 @@ def _fail(message: str) -> NoReturn:
 def _users(config: Path | None, state: Path | None) -> Iterator[UserStore]:
     """The users of the configured (or given) state database, closed afterwards; a settings,
     state or user error is one line and exit code 1."""
-    if state is None:
+    target: Path | str | None = state
+    if target is None:
         try:
-            state = load_settings(config).alerts.state_path
+            target = load_settings(config).alerts.state_target()
         except SettingsError as exc:
             _fail(str(exc))
     try:
-        store = UserStore(state)
+        store = UserStore(target)
     except StateError as exc:
         _fail(str(exc))
     try:

@@ -1,28 +1,36 @@
 """Benchmark of the alert engine: one evaluation cycle over 10 000 sensors, and a one-year
-backtest of one site of 50 sensors.
+backtest of one site of 50 sensors — each with the fleet evaluator (every rule class across
+sensors in one array pass, `alerts.fleet`) and the reference one (sensor by sensor,
+`alerts.evaluate.Evaluator`), in the same run, with the counts that show both found the same.
 
 Measured:
 - ``cycle (arrays)``: every rule class (excursion, fluctuation, condensation, health, mould,
   decay) for 10 000 sensors in 1 000 rooms, history preloaded as arrays (30 days: hourly means
   for the mould and decay windows, the last 26 h at 5 min), plus the lifecycle and dispatch in
-  one transaction on a SQLite state file, plus the derived series rows. This is the engine's
-  own cost, without the store.
+  one transaction on a SQLite state file, plus the derived series rows: the first cycle (mould
+  integrated from nothing) and the next, 5 minutes later ("after warm-up": mould continued from
+  its checkpoints). ``--growth`` adds the fleet cycle at 1 000 and 100 000 sensors. RSS is the
+  process's resident memory after the cycle.
 - ``cycle (SQLite store)``: the 5-minute classes (excursion, fluctuation, condensation, health)
   for the same 10 000 sensors read from the embedded SQLite store holding their last 26 h at
-  5 min (readings written before timing): the engine plus the store reads.
+  5 min (readings written before timing), whole windows; then the incremental source
+  (`alerts.incremental`): a first cycle reading the windows whole, one new reading per sensor
+  written, and the next cycle 5 minutes later reading only what arrived (plus the settle window).
 - ``backtest``: one site, 10 rooms × 5 sensors, one year at 5-minute readings (5.3 million),
   every class at its live interval (excursion, condensation, health every 5 min, fluctuation
   every 10 min, mould hourly, decay weekly), from preloaded arrays; and the same history loaded
   from the SQLite store (``--from-store``; the write is not timed, the load is).
 
-Run: ``python bench/alerts.py`` (``--quick`` for a smaller run). Prints one line per measurement
-and a JSON summary.
+Run: ``python bench/alerts.py`` (``--quick`` for a smaller run). Prints one line per measurement,
+a JSON summary and, last, ``cycle 10000 sensors <s> s; backtest 50 sensors 1 year <s> s`` (the
+fleet evaluator's after-warm-up cycle and array backtest).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -38,14 +46,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from repoclimate.alerts.backtest import backtest, load_history
 from repoclimate.alerts.config import RulesConfig
-from repoclimate.alerts.engine import AlertEngine
+from repoclimate.alerts.engine import AlertEngine, EvaluatorKind
 from repoclimate.alerts.evaluate import ArraySource
+from repoclimate.alerts.incremental import IncrementalStoreSource
 from repoclimate.alerts.profiles import band_for
 from repoclimate.alerts.series import SensorSeries
 from repoclimate.alerts.state import AlertStore
 from repoclimate.alerts.topology import RoomNode, SensorNode, SiteNode, Topology
 from repoclimate.history import StoreSettings, open_store
 from repoclimate.sensors.reading import Reading
+from tests.alerts.test_golden import alerts_of, same
+
+KINDS: tuple[EvaluatorKind, ...] = ("fleet", "reference")
 
 PROFILES = ("iso11799-paper", "ashrae-a", "bs4971", "jgj25-paper", "ashrae-b")
 HOLDINGS = ("paper", "mixed", "photographs", "paper", "wood")
@@ -124,7 +136,14 @@ class _Derived:
         self.rows += len(rows)
 
 
-def bench_cycle_arrays(sensors: int, tmp: Path) -> dict[str, float]:
+def rss_mb() -> float:
+    """This process's resident memory now [MB] (Linux)."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def bench_cycle_arrays(sensors: int, tmp: Path, kind: EvaluatorKind) -> dict[str, Any]:
     topo = make_topology(sensors // 10, 10, max(sensors // 1000, 1))
     times = cycle_times(NOW)
     profiles = {(r.site, r.id): r.profile for r in topo.rooms()}
@@ -133,34 +152,41 @@ def bench_cycle_arrays(sensors: int, tmp: Path) -> dict[str, float]:
         for i, s in enumerate(topo.sensors())
     }
     sink = _Derived()
-    state = AlertStore(tmp / "cycle.sqlite")
+    state = AlertStore(tmp / f"cycle-{kind}-{sensors}.sqlite")
     engine = AlertEngine(
-        sink,
+        sink,  # type: ignore[arg-type]
         topo,
         state,
-        RulesConfig.builtin(),  # type: ignore[arg-type]
+        RulesConfig.builtin(),
         source=ArraySource(series),
+        evaluator=kind,
     )
     began = time.perf_counter()
     report = engine.run(NOW)
     seconds = time.perf_counter() - began
     began = time.perf_counter()
-    engine.run(NOW + timedelta(minutes=5))
+    warm = engine.run(NOW + timedelta(minutes=5))
     second = time.perf_counter() - began
+    alerts = alerts_of(state)
     state.close()
+    rss = rss_mb()
     print(
-        f"cycle (arrays), {sensors} sensors, all classes: {seconds:.2f} s "
+        f"cycle (arrays, {kind}), {sensors} sensors, all classes: first {seconds:.2f} s "
         f"({len(report.open_alerts)} open alerts, {report.derived_rows} derived rows); "
-        f"next cycle {second:.2f} s"
+        f"after warm-up {second:.2f} s ({len(warm.transitions)} transitions, "
+        f"{warm.derived_rows} derived rows); RSS {rss:.0f} MB"
     )
     return {
-        "cycle_arrays_s": seconds,
-        "cycle_arrays_next_s": second,
-        "cycle_open_alerts": len(report.open_alerts),
+        f"cycle_{kind}_{sensors}_first_s": seconds,
+        f"cycle_{kind}_{sensors}_s": second,
+        f"cycle_{kind}_{sensors}_open_alerts": len(report.open_alerts),
+        f"cycle_{kind}_{sensors}_rss_mb": rss,
+        f"_alerts_{kind}_{sensors}": alerts,
     }
 
 
 def bench_cycle_store(sensors: int, tmp: Path) -> dict[str, float]:
+    """Both evaluators over one SQLite store (written once)."""
     topo = make_topology(sensors // 10, 10, max(sensors // 1000, 1))
     end = NOW.timestamp()
     times = np.arange(end - 26 * 3600, end + 1, 300.0)
@@ -184,24 +210,62 @@ def bench_cycle_store(sensors: int, tmp: Path) -> dict[str, float]:
             ]
         )
     written = time.perf_counter() - began
-    state = AlertStore(tmp / "cycle-store.sqlite")
-    engine = AlertEngine(store, topo, state, RulesConfig.builtin())
+    out: dict[str, float] = {}
+    count = sensors * times.size
+    for kind in KINDS:
+        state = AlertStore(tmp / f"cycle-store-{kind}.sqlite")
+        engine = AlertEngine(store, topo, state, RulesConfig.builtin(), evaluator=kind)
+        classes = ["excursion", "fluctuation", "condensation", "health"]
+        began = time.perf_counter()
+        report = engine.run(NOW, classes)
+        seconds = time.perf_counter() - began
+        began = time.perf_counter()
+        engine.run(NOW, ["mould"])
+        mould = time.perf_counter() - began
+        state.close()
+        print(
+            f"cycle (SQLite store, {kind}), {sensors} sensors, 5-minute classes: {seconds:.2f} s "
+            f"({len(report.open_alerts)} open alerts); mould class with derived series: "
+            f"{mould:.2f} s  [setup: {count} readings written in {written:.0f} s]"
+        )
+        out.update({f"cycle_store_{kind}_s": seconds, f"cycle_store_mould_{kind}_s": mould})
+    # incremental: a cold cycle reads the windows whole, the next only what arrived since
+    state = AlertStore(tmp / "cycle-store-incremental.sqlite")
+    source = IncrementalStoreSource(store)
+    engine = AlertEngine(store, topo, state, RulesConfig.builtin(), source=source)
     classes = ["excursion", "fluctuation", "condensation", "health"]
     began = time.perf_counter()
-    report = engine.run(NOW, classes)
-    seconds = time.perf_counter() - began
+    engine.run(NOW, classes)
+    cold = time.perf_counter() - began
+    read_cold = source.readings_read
+    later = NOW + timedelta(minutes=5)
+    for i, sensor in enumerate(topo.sensors()):
+        # the next reading repeats the last one: the climate goes on as it was
+        t, rh = climate(times, i, profiles[(sensor.site, sensor.room)])
+        store.write(
+            [
+                Reading(
+                    sensor.id,
+                    later,
+                    float(t[-1]),
+                    float(rh[-1]),
+                    site=sensor.site,
+                    room=sensor.room,
+                )
+            ]
+        )
     began = time.perf_counter()
-    engine.run(NOW, ["mould"])
-    mould = time.perf_counter() - began
+    report = engine.run(later, classes)
+    warm = time.perf_counter() - began
     state.close()
-    store.close()
-    count = sensors * times.size
     print(
-        f"cycle (SQLite store), {sensors} sensors, 5-minute classes: {seconds:.2f} s "
-        f"({len(report.open_alerts)} open alerts); mould class with derived series: "
-        f"{mould:.2f} s  [setup: {count} readings written in {written:.0f} s]"
+        f"cycle (SQLite store, fleet, incremental), {sensors} sensors, 5-minute classes: "
+        f"first {cold:.2f} s ({read_cold} readings read); next, 5 min later {warm:.2f} s "
+        f"({source.readings_read - read_cold} readings read, {len(report.open_alerts)} open alerts)"
     )
-    return {"cycle_store_s": seconds, "cycle_store_mould_s": mould}
+    out.update({"cycle_store_incremental_first_s": cold, "cycle_store_incremental_s": warm})
+    store.close()
+    return out
 
 
 def year_history(topo: Topology, start: datetime, end: datetime) -> dict[str, SensorSeries]:
@@ -231,14 +295,31 @@ def bench_backtest(days: int, from_store: bool, tmp: Path) -> dict[str, float]:
     history = year_history(topo, start - timedelta(days=36), end)
     readings = sum(len(s) for s in history.values())
     rules = RulesConfig.builtin()
-    began = time.perf_counter()
-    result = backtest(None, topo, rules, start, end, history=history)
-    seconds = time.perf_counter() - began
-    print(
-        f"backtest, 50 sensors, {days} days ({readings} readings, arrays): {seconds:.1f} s, "
-        f"{len(result.episodes)} alerts fired, {result.evaluations} lifecycle steps"
-    )
-    out = {"backtest_arrays_s": seconds, "backtest_alerts": float(len(result.episodes))}
+    out: dict[str, float] = {}
+    episodes = {}
+    for kind in KINDS:
+        began = time.perf_counter()
+        result = backtest(None, topo, rules, start, end, history=history, evaluator=kind)
+        seconds = time.perf_counter() - began
+        episodes[kind] = [
+            (e.rule, e.subject, e.severity, e.since, e.fired_at, e.resolved_at)
+            for e in result.episodes
+        ]
+        print(
+            f"backtest ({kind}), 50 sensors, {days} days ({readings} readings, arrays): "
+            f"{seconds:.1f} s, {len(result.episodes)} alerts fired, "
+            f"{result.evaluations} lifecycle steps"
+        )
+        out.update(
+            {
+                f"backtest_{kind}_arrays_s": seconds,
+                f"backtest_{kind}_alerts": float(len(result.episodes)),
+                f"backtest_{kind}_steps": float(result.evaluations),
+            }
+        )
+    same_episodes = episodes["fleet"] == episodes["reference"]
+    print(f"backtest episodes identical (fleet vs reference): {same_episodes}")
+    out["backtest_same"] = float(same_episodes)
     if from_store:
         store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp / "year.sqlite"))
         for sensor in topo.sensors():
@@ -260,12 +341,12 @@ def bench_backtest(days: int, from_store: bool, tmp: Path) -> dict[str, float]:
         loaded = load_history(store, topo, start - timedelta(days=36), end)
         load_s = time.perf_counter() - began
         began = time.perf_counter()
-        again = backtest(store, topo, rules, start, end, history=loaded)
+        again = backtest(store, topo, rules, start, end, history=loaded, evaluator="fleet")
         total = time.perf_counter() - began + load_s
         store.close()
         print(
-            f"backtest from the SQLite store: load {load_s:.1f} s + rules {total - load_s:.1f} s"
-            f" = {total:.1f} s, {len(again.episodes)} alerts fired"
+            f"backtest (fleet) from the SQLite store: load {load_s:.1f} s + rules "
+            f"{total - load_s:.1f} s = {total:.1f} s, {len(again.episodes)} alerts fired"
         )
         out.update({"backtest_store_load_s": load_s, "backtest_store_total_s": total})
     return out
@@ -278,21 +359,40 @@ def main() -> None:
         "--from-store", action="store_true", help="also run the backtest from a SQLite store"
     )
     parser.add_argument("--skip-store-cycle", action="store_true")
+    parser.add_argument(
+        "--growth", action="store_true", help="also the fleet cycle at 1 000 and 100 000 sensors"
+    )
     args = parser.parse_args()
     sensors = 1_000 if args.quick else 10_000
     days = 60 if args.quick else 365
     print(
         f"python {platform.python_version()} on {platform.machine()}, "
-        f"{platform.processor() or platform.platform()}"
+        f"{platform.processor() or platform.platform()}; load {os.getloadavg()[0]:.1f}"
     )
     results: dict[str, Any] = {"sensors": sensors, "backtest_days": days}
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
-        results.update(bench_cycle_arrays(sensors, tmp))
+        sizes = sorted({1_000, sensors, 100_000} if args.growth else {sensors})
+        for size in sizes:
+            results.update(bench_cycle_arrays(size, tmp, "fleet"))
+        results.update(bench_cycle_arrays(sensors, tmp, "reference"))
+        same_alerts = same(
+            results.pop(f"_alerts_fleet_{sensors}"), results.pop(f"_alerts_reference_{sensors}")
+        )
+        print(f"cycle alerts identical (fleet vs reference, {sensors} sensors): {same_alerts}")
+        results["cycle_same"] = float(same_alerts)
+        for key in [k for k in results if k.startswith("_alerts_")]:
+            del results[key]
         if not args.skip_store_cycle:
             results.update(bench_cycle_store(sensors, tmp))
         results.update(bench_backtest(days, args.from_store, tmp))
     print(json.dumps(results, indent=2, sort_keys=True))
+    print(f"load {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"cycle {sensors} sensors {results[f'cycle_fleet_{sensors}_s']:.2f} s; "
+        f"backtest 50 sensors {'1 year' if days == 365 else f'{days} days'} "
+        f"{results['backtest_fleet_arrays_s']:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ Measured, in one run:
   response; an error is any status other than 200, or a request that failed or timed out.
 
 Run: ``python bench/api.py`` (``--days 7`` for a quicker setup, ``--rate`` / ``--duration`` /
-``--clients`` to change the load). Prints one line per measurement, a JSON summary, and last:
+``--clients`` to change the load, ``--workers N`` for N API processes (``api.workers``),
+``--reuse DIR`` to keep the filled store in DIR and reuse it in the next run, topped up to
+the time of that run). Prints one line per measurement, a JSON summary, and last:
 ``api p95 <ms> ms at <rps> req/s, <errors> errors``.
 """
 
@@ -48,11 +50,13 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from repoclimate.app.api.history import SETTLE, from_rollups, rollup_span  # noqa: E402
 from repoclimate.app.users import Role, UserStore  # noqa: E402
 from repoclimate.history.sqlite import SQLiteStore  # noqa: E402
 from repoclimate.sensors.reading import Reading  # noqa: E402
@@ -106,10 +110,14 @@ def write_registry(path: Path, layout: Layout) -> None:
     path.write_text(yaml.safe_dump(registry), encoding="utf-8")
 
 
-def fill_store(path: Path, layout: Layout, end: datetime, days: int) -> tuple[int, float]:
-    """Every sensor every 5 min for ``days`` days up to ``end``; (readings, seconds taken)."""
-    steps = int(timedelta(days=days) / STEP)
-    times = [end - timedelta(days=days) + STEP * k for k in range(steps)]
+def fill_store(
+    path: Path, layout: Layout, end: datetime, days: int, since: datetime | None = None
+) -> tuple[int, float]:
+    """Every sensor every 5 min for ``days`` days up to ``end`` (or from ``since`` only);
+    (readings, seconds taken)."""
+    first = end - timedelta(days=days) if since is None else since
+    steps = int((end - first) / STEP)
+    times = [first + STEP * k for k in range(steps)]
     phase = np.arange(steps) * (2 * np.pi * STEP.total_seconds() / 86_400)
     rng = np.random.default_rng(1)
     started = time.perf_counter()
@@ -186,10 +194,16 @@ def make_requests(layout: Layout, end: datetime, days: int, count: int, seed: in
     return requests
 
 
+RAW_HOURLY = "hourly_30d_raw"
+"""The hourly requests' raw ``GROUP BY`` (what the API ran before it read the rollups)."""
+
+
 def baseline(path: Path, requests: list[Request]) -> dict[str, list[float]]:
-    """Each request's store calls, timed one after another [ms per request, by kind]."""
-    times: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    """Each request's store calls, timed one after another [ms per request, by kind]; the
+    hourly ones as the API makes them (rollups plus raw edges) and as one raw aggregation."""
+    times: dict[str, list[float]] = {kind: [] for kind in (*KINDS, RAW_HOURLY)}
     now = datetime.now(UTC)
+    hour = timedelta(hours=1)
     with SQLiteStore(path) as store:
         for request in requests:
             started = time.perf_counter()
@@ -199,12 +213,24 @@ def baseline(path: Path, requests: list[Request]) -> dict[str, list[float]]:
             elif request.kind == "raw_day":
                 store.history(request.sensors[0], request.start, request.end)
             else:
-                store.aggregate(request.sensors[0], request.start, request.end, timedelta(hours=1))
+                sensor, start, end = request.sensors[0], request.start, request.end
+                low, high = rollup_span(start, end, hour, now - SETTLE)
+                from_rollups(store, "1h", sensor, start, end, low, high, hour)
+                times[request.kind].append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                store.aggregate(sensor, start, end, hour)
+                times[RAW_HOURLY].append((time.perf_counter() - started) * 1000)
+                continue
             times[request.kind].append((time.perf_counter() - started) * 1000)
     return times
 
 
 # -- the load ---------------------------------------------------------------------------------
+
+
+CONNECTIONS = 32
+"""Keep-alive connections per client process: scheduled requests wait for a free one (and
+that wait counts in their latency)."""
 
 
 def client(
@@ -218,34 +244,70 @@ def client(
 async def _client(
     url: str, token: str, urls: list[tuple[str, str]], rate: float, offset: float, t0: float
 ) -> list[tuple[str, float, int]]:
+    """A plain HTTP/1.1 client on asyncio streams, ``CONNECTIONS`` keep-alive connections.
+
+    httpx was the bottleneck here: with requests queued for its pool, httpcore's pool
+    bookkeeping grows with the queue and ate a client process's CPU while the server idled.
+    Each request's latency runs from its scheduled time to its last byte, so a request that
+    waited for a connection or for the server counts that wait (no coordinated omission).
+    """
+    host, port = url.removeprefix("http://").split(":")
     results: list[tuple[str, float, int]] = []
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(
-        base_url=url,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=httpx.Timeout(10.0),
-        limits=limits,
-    ) as http:
+    queue: asyncio.Queue[tuple[str, str, float] | None] = asyncio.Queue()
 
-        async def one(kind: str, path: str) -> None:
-            started = time.perf_counter()
+    async def connection() -> None:
+        reader: asyncio.StreamReader | None = None
+        writer: asyncio.StreamWriter | None = None
+        while (job := await queue.get()) is not None:
+            kind, path, due = job
             try:
-                response = await http.get(path)
-                code = response.status_code
-            except httpx.HTTPError:
+                if writer is None or reader is None:
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                head = (
+                    f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+                )
+                writer.write(head.encode())
+                code = await asyncio.wait_for(_answer(reader), timeout=10.0)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                 code = 0
-            results.append((kind, (time.perf_counter() - started) * 1000, code))
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+            results.append((kind, (time.perf_counter() - due) * 1000, code))
+        if writer is not None:
+            writer.close()
 
-        loop_start = time.perf_counter() + (t0 - time.time())
-        tasks = []
-        for k, (kind, path) in enumerate(urls):
-            due = loop_start + offset + k / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(kind, path)))
-        await asyncio.gather(*tasks)
+    workers = [asyncio.create_task(connection()) for _ in range(CONNECTIONS)]
+    loop_start = time.perf_counter() + (t0 - time.time())
+    for k, (kind, path) in enumerate(urls):
+        due = loop_start + offset + k / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((kind, path, due))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
     return results
+
+
+async def _answer(reader: asyncio.StreamReader) -> int:
+    """Read one response (``Content-Length`` body); its status code."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    code = int(lines[0].split()[1])
+    length = next(
+        (
+            int(line.split(":", 1)[1])
+            for line in lines
+            if line.lower().startswith("content-length:")
+        ),
+        None,
+    )
+    if length is None:
+        raise ValueError("a response without Content-Length")
+    await reader.readexactly(length)
+    return code
 
 
 def load(
@@ -320,6 +382,18 @@ class Service:
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) of the service and its API replicas so far."""
+        main = psutil.Process(self.proc.pid)
+        total = 0.0
+        for proc in [main, *main.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
 
 # -- report -----------------------------------------------------------------------------------
 
@@ -348,10 +422,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--baseline", type=int, default=1500, help="requests in the baseline")
     parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one)")
+    parser.add_argument("--workers", type=int, default=1, help="API processes (api.workers)")
+    parser.add_argument("--reuse", type=Path, help="keep the store here and reuse it")
+    parser.add_argument(
+        "--py-spy", type=Path, help="profile the serving process with py-spy into this file"
+    )
     args = parser.parse_args(argv)
     if args.days < 1 or args.rate <= 0 or not 0 < args.duration <= 600 or args.clients < 1:
         parser.error("--days ≥ 1, --rate > 0, 0 < --duration ≤ 600, --clients ≥ 1")
-
+    if args.workers < 1:
+        parser.error("--workers ≥ 1")
+    if args.reuse is not None:
+        args.reuse.mkdir(parents=True, exist_ok=True)
+        return run(args.reuse, args)
     with tempfile.TemporaryDirectory(prefix="bench-api-", dir=args.dir) as tmp:
         return run(Path(tmp), args)
 
@@ -367,7 +450,21 @@ def run(work: Path, args: argparse.Namespace) -> int:
         f"{args.days} days at 5 min",
         flush=True,
     )
-    written, took = fill_store(store_path, layout, end, args.days)
+    filled = work / "filled.json"
+    kept = json.loads(filled.read_text()) if filled.exists() and store_path.exists() else None
+    if kept is not None and kept["days"] == args.days:
+        since = datetime.fromisoformat(kept["end"])
+        more, _took = fill_store(store_path, layout, end, args.days, since=since)
+        written, took = kept["readings"] + more, kept["seconds"]
+        kept |= {"end": end.isoformat(), "readings": written}
+        filled.write_text(json.dumps(kept))
+        print(f"store: reused {store_path}, {more:,} readings added up to now", flush=True)
+    else:
+        store_path.unlink(missing_ok=True)
+        (work / "alerts.sqlite").unlink(missing_ok=True)
+        written, took = fill_store(store_path, layout, end, args.days)
+        record = {"days": args.days, "end": end.isoformat(), "readings": written, "seconds": took}
+        filled.write_text(json.dumps(record))
     size_mib = store_path.stat().st_size / 2**20
     print(
         f"store: {written:,} readings written in {took:.0f} s ({written / took:,.0f}/s), "
@@ -378,7 +475,8 @@ def run(work: Path, args: argparse.Namespace) -> int:
     state = work / "alerts.sqlite"
     users = UserStore(state)
     try:
-        users.add("bench", "bench password of some length", Role.VIEWER)
+        if users.get("bench") is None:
+            users.add("bench", "bench password of some length", Role.VIEWER)
         token = users.create_token("bench", label="bench/api.py")
     finally:
         users.close()
@@ -388,7 +486,7 @@ def run(work: Path, args: argparse.Namespace) -> int:
         "store": {"kind": "sqlite", "sqlite_path": str(store_path)},
         "registry": "registry.yaml",
         "alerts": {"state_path": str(state)},
-        "api": {"listen": f"127.0.0.1:{port}", "cookie_secure": False},
+        "api": {"listen": f"127.0.0.1:{port}", "cookie_secure": False, "workers": args.workers},
         "log_level": "WARNING",
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -396,7 +494,7 @@ def run(work: Path, args: argparse.Namespace) -> int:
     sample = make_requests(layout, end, args.days, args.baseline, seed=2)
     base = baseline(store_path, sample)
     base_stats = {kind: percentiles(times) for kind, times in base.items()}
-    base_all = percentiles([t for times in base.values() for t in times])
+    base_all = percentiles([t for kind in KINDS for t in base[kind]])
 
     count = int(args.rate * args.duration)
     requests = make_requests(layout, end, args.days, count, seed=3)
@@ -406,7 +504,20 @@ def run(work: Path, args: argparse.Namespace) -> int:
         check(url, token, requests[:3])
         warm = make_requests(layout, end, args.days, 60, seed=4)
         load(url, token, warm, min(args.rate, 50.0), 1)
+        spy = None
+        if args.py_spy is not None:
+            spy = subprocess.Popen(
+                [
+                    *("py-spy", "record", "--pid", str(service.proc.pid), "--format", "raw"),
+                    *("--rate", "200", "--output", str(args.py_spy), "--nonblocking"),
+                ]
+            )
+        cpu_before = service.cpu_s()
         results, elapsed = load(url, token, requests, args.rate, args.clients)
+        server_cpu_s = service.cpu_s() - cpu_before
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
     finally:
         service.stop()
 
@@ -425,7 +536,7 @@ def run(work: Path, args: argparse.Namespace) -> int:
     achieved = len(results) / elapsed
 
     print(f"baseline: the store queries alone, {args.baseline} requests one after another")
-    for kind in KINDS:
+    for kind in (*KINDS, RAW_HOURLY):
         print(line(f"  store {kind}", base_stats[kind]))
     print(line("  store all", base_all))
     print(
@@ -434,6 +545,12 @@ def run(work: Path, args: argparse.Namespace) -> int:
     )
     for reason, n in sorted(failures.items()):
         print(f"  errors: {n} × {reason}")
+    cpu_ms = server_cpu_s * 1000 / max(len(results), 1)
+    print(
+        f"  server CPU: {server_cpu_s:.1f} s for {len(results)} requests = {cpu_ms:.2f} ms "
+        f"per request ({args.workers} API process{'es' if args.workers > 1 else ''}); "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     for kind in KINDS:
         print(line(f"  api {kind}", api_stats[kind]))
     print(line("  api all", api_all))
@@ -445,13 +562,16 @@ def run(work: Path, args: argparse.Namespace) -> int:
         "sensors": len(layout.sensors),
         "days": args.days,
         "readings": written,
+        "nice": os.nice(0),
         "store_write_s": round(took, 1),
         "rate": args.rate,
         "achieved_rate": round(achieved, 1),
         "duration_s": args.duration,
         "clients": args.clients,
+        "workers": args.workers,
         "errors": errors,
         "failures": failures,
+        "server_cpu_ms_per_request": round(cpu_ms, 3),
         "baseline": {**base_stats, "all": base_all},
         "api": {**api_stats, "all": api_all},
     }

@@ -15,7 +15,12 @@ an SQLite store in a temporary directory:
   generator; issue 14's target: 525 600 rows in under 5 s) into an empty store, and again (the
   idempotent path: nothing new is written).
 
-The one-year report of a 50-room site (issue 14's third figure) belongs to the reports.
+``--write-path`` (helper H, issue 14 task 5): the same day written twice in the same run, to
+fresh stores, with the rollups maintained by every write and deferred (``defer_rollups``: the
+writes mark hours, one flush recomputes them), in readings/s, then the flush.
+
+The one-year report of a 50-room site (issue 14's third figure): ``--report-rooms 50`` runs
+``bench/report_year.py`` first (its own seeding, not timed, takes a few minutes).
 """
 
 from __future__ import annotations
@@ -67,13 +72,39 @@ def day_of_sensors(store: SQLiteStore, sensors: int, interval: timedelta) -> int
     return rounds * sensors
 
 
+def write_path(sensors: int, interval: timedelta) -> None:
+    """Readings/s of a day written with rollups on every write and deferred, same run."""
+    readings = int(timedelta(days=1) / interval) * sensors
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, defer in (("rollups on every write", False), ("rollups deferred", True)):
+            with SQLiteStore(Path(tmp) / f"{defer}.sqlite", defer_rollups=defer) as store:
+                cpu, wall = time.process_time(), time.perf_counter()
+                day_of_sensors(store, sensors, interval)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                print(
+                    f"{label:<28} {readings / wall:9.0f} readings/s wall"
+                    f" {readings / cpu:9.0f} /s CPU ({wall:.1f} s, {cpu:.1f} s CPU)"
+                )
+                if defer:
+                    timed("  flush of the deferred hours", store.flush_rollups)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sensors", type=int, default=10_000)
     parser.add_argument("--interval-min", type=float, default=15.0)
     parser.add_argument("--rows", type=int, default=525_600)
     parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--report-rooms", type=int, default=0, help="also the year report")
+    parser.add_argument("--write-path", action="store_true", help="rollups on/deferred, only")
     options = parser.parse_args()
+    if options.write_path:
+        write_path(options.sensors, timedelta(minutes=options.interval_min))
+        return
+    if options.report_rooms:
+        from report_year import year_report  # bench/report_year.py, beside this file
+
+        year_report(options.report_rooms)
     interval = timedelta(minutes=options.interval_min)
     with tempfile.TemporaryDirectory() as tmp:
         with SQLiteStore(Path(tmp) / "day.sqlite") as store:

@@ -30,19 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from argon2 import PasswordHasher  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from repoclimate.alerts.clock import ManualClock  # noqa: E402
-from repoclimate.alerts.model import AlertState, Finding, Severity, Subject  # noqa: E402
-from repoclimate.alerts.state import AlertStore  # noqa: E402
+from repoclimate.alerts.model import Subject  # noqa: E402
 from repoclimate.app.api import create_app  # noqa: E402
-from repoclimate.app.services import Metrics, Services  # noqa: E402
-from repoclimate.app.settings import load_settings  # noqa: E402
-from repoclimate.app.users import Role, UserStore  # noqa: E402
-from repoclimate.history.sqlite import SQLiteStore  # noqa: E402
+from repoclimate.app.services import Services  # noqa: E402
+from repoclimate.app.users import Role  # noqa: E402
 from repoclimate.sensors.reading import Reading  # noqa: E402
-from repoclimate.sensors.registry import load_registry  # noqa: E402
+from tests.app import seeding  # noqa: E402
 
 SITES, ROOMS, PER_ROOM = 10, 10, 2
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -93,55 +88,19 @@ def readings() -> list[Reading]:
 
 
 def build(work: Path) -> tuple[Services, int]:
-    registry_file = work / "registry.yaml"
-    registry_file.write_text(registry_text())
-    config = work / "config.yaml"
-    config.write_text(
-        f"registry: {registry_file}\n"
-        f"store: {{kind: sqlite, sqlite_path: {work / 'history.sqlite'}}}\n"
-        f"collector: {{spool_dir: {work / 'spool'}}}\n"
-        f"alerts: {{state_path: {work / 'state.sqlite'}}}\n"
-        "api: {cookie_secure: false}\n"
-    )
-    settings = load_settings(config)
-    clock = ManualClock(NOW)
-    store = SQLiteStore(settings.store.sqlite_path)
     rows = readings()
-    store.write(rows)
-    state = AlertStore(settings.alerts.state_path)
-    with state.transaction() as tx:
-        for s in range(SITES):
-            finding = Finding(
-                rule="excursion.rh",
-                subject=Subject(f"site-{s}", f"s{s}-room-9", f"s{s}-r9-0"),
-                severity=Severity.WARNING,
-                since=NOW - timedelta(hours=1),
-                value=48.0,
-                threshold=45.0,
-                unit="%RH",
-                summary=f"RH 48 % in s{s}-room-9",
-                advice="Check the dehumidifier.",
-            )
-            alert_id = tx.insert_alert(finding, AlertState.FIRING, NOW)
-            tx.add_event(alert_id, NOW, None, AlertState.FIRING, "engine", finding.summary)
-    users = UserStore(
-        settings.alerts.state_path,
-        clock=clock,
-        hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+    seeded = seeding.seed(
+        work,
+        registry_text(),
+        rows,
+        NOW,
+        password=PASSWORD,
+        roles=[Role.VIEWER],
+        cookie_secure=False,
     )
-    users.add("viewer", PASSWORD, Role.VIEWER)
-    services = Services(
-        settings=settings,
-        registry=load_registry(registry_file),
-        store=store,
-        state=state,
-        users=users,
-        collector=None,
-        scheduler=None,
-        clock=clock,
-        metrics=Metrics(),
-        config_path=config,
-    )
+    services = seeded.services
+    subjects = [Subject(f"site-{s}", f"s{s}-room-9", f"s{s}-r9-0") for s in range(SITES)]
+    seeding.fire(services.state, [seeding.rh_finding(x, NOW, 48.0, 45.0) for x in subjects], NOW)
     return services, len(rows)
 
 
@@ -155,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="requests per kind")
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args(argv)
-    for name in list(os.environ):
-        if name.startswith("REPOCLIMATE_"):
-            del os.environ[name]
+    for name in seeding.settings_variables():
+        del os.environ[name]
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
         services, count = build(Path(tmp))
         print(f"setup: {SITES * ROOMS} rooms, {SITES * ROOMS * PER_ROOM} sensors, {count} readings")

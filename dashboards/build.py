@@ -3,17 +3,22 @@
 Four dashboards, each a `grafana_foundation_sdk.models.dashboard.Dashboard`:
 
 - **Repository overview**: one row per site; each room's latest temperature and RH coloured against
-  its profile's band, a 7-day state timeline per room (in band / near / out), silent sensors.
+  its profile's band, a 7-day state timeline per room (in band / near / out), silent sensors, and
+  the open alerts as the service's API lists them (``GET /api/alerts``).
 - **Room**: template variables site → room → sensor (``SHOW TAG VALUES``); T and RH per sensor with
   each room's band as threshold regions (a field override per room), dew point, MRF, VTT mould
   index and PI from measurement ``preservation``; alert periods as annotations.
-- **Sensor health**: last seen and readings per sensor, battery, link quality, unassigned devices.
+- **Sensor health**: last seen and readings per sensor, battery, link quality, unassigned devices,
+  and the collector's dead letters by reason (``GET /api/deadletters``).
 - **Condition history**: monthly mean/min/max and hours out of band per room from the rollups
   ``climate_1h`` / ``climate_1d``, monthly worst mould and PI values.
 
-All queries are raw InfluxQL (`repoclimate.dashboards.queries`) against one data source, uid
+Readings are raw InfluxQL (`repoclimate.dashboards.queries`) against one data source, uid
 `DATASOURCE_UID`. The SDK has no InfluxDB query builder: `InfluxQLQuery` is the small
-``Dataquery`` that emits what Grafana's InfluxDB data source stores.
+``Dataquery`` that emits what Grafana's InfluxDB data source stores. What only the service knows
+(alerts, dead letters) is read from its HTTP API through the Infinity data source plugin
+(``yesoreyeram-infinity-datasource``, uid `API_DATASOURCE_UID`), with `InfinityQuery` targets:
+a URL relative to the data source's base URL, and the JSON columns to show.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
-from grafana_foundation_sdk.builders import annotationslist, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as gdb
+from grafana_foundation_sdk.builders import stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import runtime as cogruntime
@@ -46,10 +51,12 @@ DATASOURCE_UID = "repoclimate-influxdb"
 DATASOURCE_TYPE = "influxdb"
 DATASOURCE = gm.DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE_UID)
 GRAFANA_DATASOURCE = gm.DataSourceRef(type_val="grafana", uid="-- Grafana --")
+API_DATASOURCE_UID = "repoclimate-api"
+API_DATASOURCE_TYPE = "yesoreyeram-infinity-datasource"
+API_DATASOURCE = gm.DataSourceRef(type_val=API_DATASOURCE_TYPE, uid=API_DATASOURCE_UID)
+"""The service's HTTP API, read with the Infinity plugin (base URL: the service's address)."""
 ANNOTATION_TAG = "repoclimate"
 """Every alert annotation the ``grafana`` channel posts carries this tag."""
-OPEN_TAG = "open"
-"""An alert annotation carries this tag while its alert is open (dropped on resolve)."""
 
 NEAR_RH_PCT = 5.0
 NEAR_T_K = 1.0
@@ -107,7 +114,7 @@ cogruntime.register_dataquery_variant(
 
 
 class _Target(cogbuilder.Builder[cogvariants.Dataquery]):
-    def __init__(self, query: InfluxQLQuery) -> None:
+    def __init__(self, query: cogvariants.Dataquery) -> None:
         self._query = query
 
     def build(self) -> cogvariants.Dataquery:
@@ -120,6 +127,114 @@ def influxql(
     """A builder of one InfluxQL target."""
     fmt = "table" if table_format else "time_series"
     return _Target(InfluxQLQuery(ref_id, query, result_format=fmt, alias=alias))
+
+
+@dataclass(frozen=True, slots=True)
+class JsonColumn:
+    """One column an Infinity query takes from each JSON object of the answer.
+
+    ``selector`` is a top-level key of the object (a plain key is the same path in gjson, which
+    the plugin's backend parser uses); ``kind`` is the plugin's column type (``string``,
+    ``number``, ``timestamp`` — an RFC 3339 text).
+    """
+
+    selector: str
+    title: str
+    kind: str = "string"
+
+    def to_json(self) -> dict[str, str]:
+        return {"selector": self.selector, "text": self.title, "type": self.kind}
+
+
+class InfinityQuery(cogvariants.Dataquery):
+    """A target of the Infinity data source: GET ``url`` (relative to the data source's base
+    URL) with ``params``, parse the JSON answer (an array of objects) with the backend parser
+    and keep ``columns``, as a table."""
+
+    def __init__(
+        self,
+        ref_id: str,
+        url: str,
+        columns: Sequence[JsonColumn],
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        datasource: gm.DataSourceRef = API_DATASOURCE,
+    ) -> None:
+        self.ref_id = ref_id
+        self.url = url
+        self.columns = tuple(columns)
+        self.params = tuple(params)
+        self.datasource = datasource
+
+    def to_json(self) -> dict[str, object]:
+        """The target as Grafana stores it (the plugin's query model)."""
+        return {
+            "refId": self.ref_id,
+            "datasource": self.datasource.to_json(),
+            "type": "json",
+            "source": "url",
+            "format": "table",
+            "parser": "backend",
+            "url": self.url,
+            "url_options": {
+                "method": "GET",
+                "data": "",
+                "params": [{"key": k, "value": v} for k, v in self.params],
+            },
+            "root_selector": "",
+            "columns": [c.to_json() for c in self.columns],
+            "filters": [],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        """Read a target back (the SDK calls this for the Infinity data source type)."""
+        options = data.get("url_options") or {}
+        return cls(
+            str(data["refId"]),
+            str(data["url"]),
+            [
+                JsonColumn(str(c["selector"]), str(c.get("text", "")), str(c.get("type", "")))
+                for c in data.get("columns", [])
+            ],
+            params=[(str(p["key"]), str(p["value"])) for p in options.get("params", [])],
+            datasource=gm.DataSourceRef.from_json(data["datasource"]),
+        )
+
+
+cogruntime.register_dataquery_variant(
+    cogruntime.DataqueryConfig(
+        identifier=API_DATASOURCE_TYPE, from_json_hook=InfinityQuery.from_json
+    )
+)
+
+
+def api_table(
+    ref_id: str, url: str, columns: Sequence[JsonColumn], params: Sequence[tuple[str, str]] = ()
+) -> _Target:
+    """A builder of one Infinity target reading the service's API."""
+    return _Target(InfinityQuery(ref_id, url, columns, params=params))
+
+
+OPEN_ALERTS_URL = "/api/alerts"
+"""Open alerts (pending, firing, acknowledged) newest first: the API's default ``state``."""
+OPEN_ALERT_COLUMNS = (
+    JsonColumn("since", "Since", "timestamp"),
+    JsonColumn("severity", "Severity"),
+    JsonColumn("state", "State"),
+    JsonColumn("site", "Site"),
+    JsonColumn("room", "Room"),
+    JsonColumn("sensor", "Sensor"),
+    JsonColumn("summary", "What"),
+    JsonColumn("advice", "What to do"),
+    JsonColumn("acknowledged_by", "Acknowledged by"),
+    JsonColumn("id", "Alert", "number"),
+)
+DEAD_LETTERS_URL = "/api/deadletters"
+DEAD_LETTER_COLUMNS = (
+    JsonColumn("reason", "Reason"),
+    JsonColumn("count", "Dead letters since the service started", "number"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +293,63 @@ def _uid(*parts: str) -> str:
     return "-".join(parts)[:40]
 
 
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """A measured quantity as the band panels show it: its ``climate`` field, how a title names
+    it (short, beside a room's name, and in full), Grafana's unit, and how far outside the band
+    counts as near."""
+
+    field: str
+    label: str
+    name: str
+    unit: str
+    near: float
+
+    def band(self, profile: Profile) -> tuple[float, float]:
+        """The profile's band for this quantity (low, high)."""
+        if self.field == "temperature":
+            return profile.t_min_c, profile.t_max_c
+        return profile.rh_min_pct, profile.rh_max_pct
+
+
+TEMPERATURE = Quantity("temperature", "temperature", "Temperature", "celsius", NEAR_T_K)
+HUMIDITY = Quantity("humidity", "RH", "Relative humidity", "humidity", NEAR_RH_PCT)
+
+
+def _latest_stat(panel_id: int, band: RoomBand, quantity: Quantity, x: int, y: int) -> stat.Panel:
+    """A room's latest reading of ``quantity`` coloured against its profile's band."""
+    return (
+        stat.Panel()
+        .id(panel_id)
+        .title(f"{band.room_name}: {quantity.label}")
+        .datasource(DATASOURCE)
+        .with_target(influxql("A", q.latest(band.site, band.room, quantity.field)))
+        .unit(quantity.unit)
+        .thresholds(_thresholds(band_steps(*quantity.band(band.profile), quantity.near)))
+        .grid_pos(_pos(x, y, 4, 4))
+    )
+
+
+def _per_sensor_series(
+    panel_id: int, quantity: Quantity, bands: Sequence[RoomBand], x: int
+) -> timeseries.Panel:
+    """``quantity`` per sensor of the selected room(s), each room's band as threshold regions
+    (a field override per room, matched by the series name ``site/room/sensor``)."""
+    return (
+        timeseries.Panel()
+        .id(panel_id)
+        .title(f"{quantity.name} per sensor, band of the room's profile")
+        .datasource(DATASOURCE)
+        .with_target(
+            influxql("A", q.room_field(quantity.field), alias="$tag_site/$tag_room/$tag_sensor")
+        )
+        .unit(quantity.unit)
+        .thresholds_style(GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.LINE_AND_AREA))
+        .overrides([_Override(_band_override(b, *quantity.band(b.profile))) for b in bands])
+        .grid_pos(_pos(x, 0, 12, 9))
+    )
+
+
 def overview(registry: Registry) -> gm.Dashboard:
     """The Repository overview dashboard."""
     d = (
@@ -198,26 +370,6 @@ def overview(registry: Registry) -> gm.Dashboard:
         y += 1
         for band in rooms:
             p = band.profile
-            t = (
-                stat.Panel()
-                .id(panel_id)
-                .title(f"{band.room_name}: temperature")
-                .datasource(DATASOURCE)
-                .with_target(influxql("A", q.latest(band.site, band.room, "temperature")))
-                .unit("celsius")
-                .thresholds(_thresholds(band_steps(p.t_min_c, p.t_max_c, NEAR_T_K)))
-                .grid_pos(_pos(0, y, 4, 4))
-            )
-            rh = (
-                stat.Panel()
-                .id(panel_id + 1)
-                .title(f"{band.room_name}: RH")
-                .datasource(DATASOURCE)
-                .with_target(influxql("A", q.latest(band.site, band.room, "humidity")))
-                .unit("humidity")
-                .thresholds(_thresholds(band_steps(p.rh_min_pct, p.rh_max_pct, NEAR_RH_PCT)))
-                .grid_pos(_pos(4, y, 4, 4))
-            )
             timeline = (
                 statetimeline.Panel()
                 .id(panel_id + 2)
@@ -225,12 +377,16 @@ def overview(registry: Registry) -> gm.Dashboard:
                 .datasource(DATASOURCE)
                 .with_target(influxql("A", q.room_hourly(band.site, band.room, "humidity")))
                 .time_from("7d")
-                .unit("humidity")
-                .thresholds(_thresholds(band_steps(p.rh_min_pct, p.rh_max_pct, NEAR_RH_PCT)))
+                .unit(HUMIDITY.unit)
+                .thresholds(_thresholds(band_steps(*HUMIDITY.band(p), HUMIDITY.near)))
                 .color_scheme(gdb.FieldColor().mode(gm.FieldColorModeId.THRESHOLDS))
                 .grid_pos(_pos(8, y, 16, 4))
             )
-            d = d.with_panel(t).with_panel(rh).with_panel(timeline)
+            d = (
+                d.with_panel(_latest_stat(panel_id, band, TEMPERATURE, 0, y))
+                .with_panel(_latest_stat(panel_id + 1, band, HUMIDITY, 4, y))
+                .with_panel(timeline)
+            )
             panel_id += 3
             y += 4
     silent = (
@@ -243,15 +399,11 @@ def overview(registry: Registry) -> gm.Dashboard:
         .grid_pos(_pos(0, y, 24, 8))
     )
     open_alerts = (
-        annotationslist.Panel()
+        table.Panel()
         .id(panel_id + 1)
         .title("Open alerts")
-        .datasource(GRAFANA_DATASOURCE)
-        .tags([ANNOTATION_TAG, OPEN_TAG])
-        .only_from_this_dashboard(False)
-        .only_in_time_range(False)
-        .limit(50)
-        .show_tags(True)
+        .datasource(API_DATASOURCE)
+        .with_target(api_table("A", OPEN_ALERTS_URL, OPEN_ALERT_COLUMNS, [("limit", "200")]))
         .grid_pos(_pos(0, y + 8, 24, 8))
     )
     return d.with_panel(silent).with_panel(open_alerts).build()
@@ -293,34 +445,6 @@ def _band_override(
 def room(registry: Registry) -> gm.Dashboard:
     """The Room dashboard (template variables site → room → sensor)."""
     bands = room_bands(registry)
-    area = GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.LINE_AND_AREA)
-    alias = "$tag_site/$tag_room/$tag_sensor"
-    t = (
-        timeseries.Panel()
-        .id(1)
-        .title("Temperature per sensor, band of the room's profile")
-        .datasource(DATASOURCE)
-        .with_target(influxql("A", q.room_field("temperature"), alias=alias))
-        .unit("celsius")
-        .thresholds_style(area)
-        .grid_pos(_pos(0, 0, 12, 9))
-    )
-    rh = (
-        timeseries.Panel()
-        .id(2)
-        .title("Relative humidity per sensor, band of the room's profile")
-        .datasource(DATASOURCE)
-        .with_target(influxql("A", q.room_field("humidity"), alias=alias))
-        .unit("humidity")
-        .thresholds_style(area)
-        .grid_pos(_pos(12, 0, 12, 9))
-    )
-    t = t.overrides(
-        [_Override(_band_override(b, b.profile.t_min_c, b.profile.t_max_c)) for b in bands]
-    )
-    rh = rh.overrides(
-        [_Override(_band_override(b, b.profile.rh_min_pct, b.profile.rh_max_pct)) for b in bands]
-    )
     d = (
         gdb.Dashboard("Room")
         .uid("repoclimate-room")
@@ -339,8 +463,8 @@ def room(registry: Registry) -> gm.Dashboard:
             .icon_color("red")
             .target(_AnnotationTarget(["repoclimate", "room:$room"]))
         )
-        .with_panel(t)
-        .with_panel(rh)
+        .with_panel(_per_sensor_series(1, TEMPERATURE, bands, 0))
+        .with_panel(_per_sensor_series(2, HUMIDITY, bands, 12))
     )
     units = {
         "dew_point": ("Dew point", "celsius"),
@@ -418,6 +542,12 @@ def sensor_health(registry: Registry) -> gm.Dashboard:
         .datasource(DATASOURCE)
         .with_target(influxql("A", q.unassigned(), table_format=True))
         .grid_pos(_pos(0, 17, 24, 6)),
+        table.Panel()
+        .id(6)
+        .title("Dead letters by reason (messages the collector refused)")
+        .datasource(API_DATASOURCE)
+        .with_target(api_table("A", DEAD_LETTERS_URL, DEAD_LETTER_COLUMNS))
+        .grid_pos(_pos(0, 23, 24, 6)),
     ]
     d = (
         gdb.Dashboard("Sensor health")

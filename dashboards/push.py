@@ -1,13 +1,14 @@
-"""Upload the folder, the InfluxDB data source and the dashboards to Grafana over its HTTP API,
-through grafana-api (`grafana_api.grafana_face.GrafanaFace`), idempotently.
+"""Upload the folder, the data sources (InfluxDB, and the service's API through the Infinity
+plugin) and the dashboards to Grafana over its HTTP API, through grafana-api
+(`grafana_api.grafana_face.GrafanaFace`), idempotently.
 
 Each object is read first and written only when it differs from what this build makes: a second
 push of the same registry sends no change; a changed registry updates the dashboards it touches.
 A dashboard is saved with the version read (Grafana's optimistic lock, ``overwrite: false``): when
 someone saved it in between, Grafana answers 412 ``version-mismatch`` and the push reads it again
-and retries once. The data source's secret (InfluxDB token or password) is sent only when the data
-source is created, or when ``update_secret`` is set: Grafana never returns it, so it cannot be
-compared.
+and retries once. A data source's secret (InfluxDB token or password, the API's viewer token) is
+sent only when the data source is created, or when ``update_secret`` is set: Grafana never
+returns it, so it cannot be compared.
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from grafana_api.grafana_api import GrafanaClientError, GrafanaException
 from grafana_api.grafana_face import GrafanaFace
 
-from repoclimate.dashboards.build import DATASOURCE_TYPE, DATASOURCE_UID
+from repoclimate.dashboards.build import (
+    API_DATASOURCE_TYPE,
+    API_DATASOURCE_UID,
+    DATASOURCE_TYPE,
+    DATASOURCE_UID,
+)
 
 FOLDER_UID = "repoclimate"
 FOLDER_TITLE = "repoclimate"
 DATASOURCE_NAME = "repoclimate InfluxDB"
+API_DATASOURCE_NAME = "repoclimate API"
 
 Change = Literal["created", "updated", "unchanged"]
 
@@ -46,6 +53,8 @@ class InfluxSource:
     flavour: Literal["v1", "v2"] = "v2"
     user: str | None = None
     secret: str | None = field(default=None, repr=False)
+
+    name = DATASOURCE_NAME
 
     def body(self, *, with_secret: bool) -> dict[str, Any]:
         """The data source as ``POST /api/datasources`` takes it."""
@@ -78,9 +87,56 @@ class InfluxSource:
         return body
 
 
+@dataclass(frozen=True, slots=True)
+class ApiSource:
+    """The service's HTTP API as Grafana's Infinity data source should reach it.
+
+    ``url`` is the base URL (``http://repoclimate:8080``) the dashboards' API queries are
+    relative to, and the only host the data source may send its credential to. With ``token``
+    (an API token of a ``viewer``, `repoclimate tokens add`) the data source sends
+    ``Authorization: Bearer <token>``; without one it sends nothing (for ``api.public_read``).
+    """
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+    timeout_s: int = 10
+
+    name = API_DATASOURCE_NAME
+
+    def body(self, *, with_secret: bool) -> dict[str, Any]:
+        """The data source as ``POST /api/datasources`` takes it."""
+        base = self.url.rstrip("/")
+        body: dict[str, Any] = {
+            "name": API_DATASOURCE_NAME,
+            "uid": API_DATASOURCE_UID,
+            "type": API_DATASOURCE_TYPE,
+            "access": "proxy",
+            "url": base,
+            "isDefault": False,
+            "jsonData": {
+                "auth_method": "bearerToken" if self.token is not None else "none",
+                "allowedHosts": [base],
+                "timeoutInSeconds": self.timeout_s,
+            },
+        }
+        if with_secret and self.token is not None:
+            body["secureJsonData"] = {"bearerToken": self.token}
+        return body
+
+
+class DataSource(Protocol):
+    """What `push_datasource` needs of a data source."""
+
+    @property
+    def name(self) -> str: ...
+
+    def body(self, *, with_secret: bool) -> dict[str, Any]: ...
+
+
 @dataclass
 class PushReport:
-    """What a push changed, by object (``folder``, ``datasource``, ``dashboard:<uid>``)."""
+    """What a push changed, by object (``folder``, ``datasource`` (InfluxDB), ``api-datasource``,
+    ``dashboard:<uid>``)."""
 
     changes: dict[str, Change] = field(default_factory=dict)
 
@@ -151,13 +207,10 @@ def _same_datasource(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> boo
     return all(have.get(k) == v for k, v in wanted["jsonData"].items())
 
 
-def push_datasource(
-    api: GrafanaFace, source: InfluxSource, *, update_secret: bool = False
-) -> Change:
+def push_datasource(api: GrafanaFace, source: DataSource, *, update_secret: bool = False) -> Change:
     """Create the data source, or update it where it differs from ``source``."""
-    found = _get_or_none(
-        api.datasource.get_datasource_by_name, "reading the data source", DATASOURCE_NAME
-    )
+    what = f"the data source {source.name!r}"
+    found = _get_or_none(api.datasource.get_datasource_by_name, f"reading {what}", source.name)
     try:
         if found is None:
             api.datasource.create_datasource(source.body(with_secret=True))
@@ -168,7 +221,7 @@ def push_datasource(
         api.datasource.update_datasource(found["id"], wanted)
         return "updated"
     except GrafanaException as exc:
-        raise _fail("writing the data source", exc) from exc
+        raise _fail(f"writing {what}", exc) from exc
 
 
 def _comparable(dashboard: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,14 +266,22 @@ def push(
     dashboards: Mapping[str, Mapping[str, Any]],
     source: InfluxSource,
     *,
+    api_source: ApiSource | None = None,
     folder_uid: str = FOLDER_UID,
     folder_title: str = FOLDER_TITLE,
     update_secret: bool = False,
 ) -> PushReport:
-    """Push the folder, the data source and every dashboard; returns what changed."""
+    """Push the folder, the data sources and every dashboard; returns what changed.
+
+    Without ``api_source`` the API data source is left as it is (the panels that read the
+    service's API — open alerts, dead letters — need it)."""
     report = PushReport()
     report.changes["folder"] = push_folder(api, folder_uid, folder_title)
     report.changes["datasource"] = push_datasource(api, source, update_secret=update_secret)
+    if api_source is not None:
+        report.changes["api-datasource"] = push_datasource(
+            api, api_source, update_secret=update_secret
+        )
     for data in dashboards.values():
         report.changes[f"dashboard:{data['uid']}"] = push_dashboard(api, data, folder_uid)
     return report

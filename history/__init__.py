@@ -1,5 +1,6 @@
 """Where readings are kept and read back: the `Store` interface, the InfluxDB store and the
-embedded SQLite store.
+embedded SQLite store; their rollups (`rollups`, site-local days in `localdays`), retention and
+its schedule in ``serve`` (`retention`, `maintenance`), and export (`export`).
 
 `open_store` builds the store the settings name; the errors every store raises are re-exported
 here (`StoreUnavailable`: try again later; `StoreRejected`: the data itself was refused;
@@ -44,7 +45,7 @@ def open_store(settings: StoreSettings) -> HistoryStore:
     if settings.kind == "sqlite":
         from repoclimate.history.sqlite import SQLiteStore
 
-        return SQLiteStore(settings.sqlite_path)
+        return SQLiteStore(settings.sqlite_path, defer_rollups=settings.defer_rollups)
     from repoclimate.history.influx import InfluxStore
 
     return InfluxStore(settings)

@@ -60,13 +60,20 @@ log = logging.getLogger(__name__)
 
 _DROPPED = re.compile(r"dropped=(\d+)")
 _NOT_FOUND = re.compile(r"(database|bucket) not found", re.IGNORECASE)
+_POLICY_NOT_FOUND = re.compile(r"retention policy not found", re.IGNORECASE)
 _TRANSIENT_4XX = frozenset({401, 403, 408, 429})
 
-_AGGREGATES = ", ".join(
-    f"{function}({field}) AS {field}_{name}"
-    for field in ("temperature", "humidity")
-    for function, name in (("mean", "mean"), ("min", "min"), ("max", "max"), ("count", "count"))
-)
+
+def _aggregates(fields: Sequence[str]) -> str:
+    return ", ".join(
+        f"{function}({field}) AS {field}_{function}"
+        for field in fields
+        for function in rollups.STATS
+    )
+
+
+_AGGREGATES = _aggregates(("temperature", "humidity"))
+_DERIVED_AGGREGATES = _aggregates(rollups.DERIVED_FIELDS)
 
 
 def _server_message(status: int, body: bytes | str | None, headers: Mapping[str, str]) -> str:
@@ -103,6 +110,10 @@ def _http_error(status: int, message: str, action: str) -> StoreUnavailable | St
 
 def _is_missing_database(error: StoreRejected) -> bool:
     return error.status == 404 and _NOT_FOUND.search(str(error)) is not None
+
+
+def _is_missing_policy(error: StoreRejected | StoreUnavailable) -> bool:
+    return _POLICY_NOT_FOUND.search(str(error)) is not None
 
 
 def _missing_database(error: StoreRejected, why: str) -> StoreUnavailable:
@@ -164,7 +175,7 @@ def _key_tags(key: _Key) -> dict[str, str]:
 def _combine(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """One day's fields from its hourly rows: count-weighted means, extreme minima and maxima."""
     fields: dict[str, float] = {}
-    for quantity in ("temperature", "humidity"):
+    for quantity in rollups.QUANTITIES:
         counted = [r for r in rows if r.get(f"{quantity}_count")]
         if not counted:
             continue
@@ -204,6 +215,9 @@ class InfluxStore:
         self._client: Any = None
         self._write_api: Any = None
         self._touched: dict[_Key, set[int]] = {}
+        self._touched_derived: dict[_Key, set[int]] = {}
+        self._rollup_policy = settings.rollup_retention_policy
+        self._policies_checked: set[str] = set()
         self._touched_lock = threading.Lock()
         self._rolled_at = time.monotonic()
         if settings.api_version == "v2":
@@ -252,18 +266,46 @@ class InfluxStore:
                 self.flush_rollups()
 
     def write_derived(self, rows: Sequence[DerivedRow]) -> None:
-        """Write derived rows (``preservation``, ``climate_1h`` …), with the errors of `write`."""
-        if rows:
-            self._send(self._encoder.encode_derived(rows))
+        """Write derived rows (``preservation`` …), with the errors of `write`; the rollup
+        buckets of ``preservation`` rows are refreshed as those of readings are."""
+        if not rows:
+            return
+        self._send(self._encoder.encode_derived(rows))
+        with self._touched_lock:
+            for row in rows:
+                if row.measurement != rollups.PRESERVATION:
+                    continue
+                key = rollups.derived_key(dict(row.tags))
+                if key is not None:
+                    hour = rollups.hour_of(to_ns(row.time))
+                    self._touched_derived.setdefault(key, set()).add(hour)
 
-    def _send(self, lines: Sequence[str]) -> None:
+    def _write_rollups(self, rows: Sequence[DerivedRow]) -> None:
+        """Write rollup rows to the rollups' retention policy (created first when absent)."""
+        if not rows:
+            return
+        if self._rollup_policy is not None:
+            self.ensure_retention_policy(self._rollup_policy)
+        self._send(self._encoder.encode_derived(rows), policy=self._rollup_policy)
+
+    def _rollup_measurement(self, period: Period) -> str:
+        """The rollup measurement of ``period``, qualified by its retention policy when set."""
+        name = rollups.TABLES[period]
+        if self._rollup_policy is None:
+            return name
+        return (
+            f"{identifier(self.settings.database)}.{identifier(self._rollup_policy)}."
+            f"{identifier(name)}"
+        )
+
+    def _send(self, lines: Sequence[str], *, policy: str | None = None) -> None:
         # Every batch is tried even after one is refused, so one bad point does not keep the
         # rest of a large write out; a transient failure stops at once (all will be retried).
         rejections: list[StoreRejected] = []
         written = 0
         for body in batches(lines, self._batch_size):
             try:
-                self._post_with_database(body)
+                self._post_with_database(body, policy)
                 written += 1
             except StoreRejected as error:
                 rejections.append(error)
@@ -279,11 +321,21 @@ class InfluxStore:
             dropped=None if None in dropped else sum(d for d in dropped if d is not None),
         )
 
-    def _post_with_database(self, body: bytes) -> None:
+    def _post_with_database(self, body: bytes, policy: str | None = None) -> None:
         try:
-            self._post(body)
-        except StoreRejected as error:
-            if not _is_missing_database(error):
+            self._post(body, policy)
+        except (StoreRejected, StoreUnavailable) as error:
+            raw_policy = self.settings.retention_policy
+            if policy is None and raw_policy and _is_missing_policy(error):
+                if not self.settings.create_database:
+                    raise StoreUnavailable(
+                        f"{error} (store.create_database is off; create the retention policy "
+                        "— readings wait in the spool until then)"
+                    ) from error
+                self.ensure_retention_policy(raw_policy)
+                self._post(body, policy)
+                return
+            if not isinstance(error, StoreRejected) or not _is_missing_database(error):
                 raise
             if not self.settings.create_database:
                 raise _missing_database(error, "store.create_database is off") from error
@@ -293,23 +345,24 @@ class InfluxStore:
                 raise _missing_database(
                     error, f"creating it failed: {create_error}"
                 ) from create_error
-            self._post(body)
+            self._post(body, policy)
 
-    def _post(self, body: bytes) -> None:
+    def _post(self, body: bytes, policy: str | None = None) -> None:
         if self._write_api is not None:
-            self._post_v2(body)
+            self._post_v2(body, policy)
         else:
-            self._post_v1(body)
+            self._post_v1(body, policy)
 
-    def _post_v1(self, body: bytes) -> None:
+    def _post_v1(self, body: bytes, policy: str | None = None) -> None:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.settings.gzip:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
+        params = {**self._params, "precision": "ns"}
+        if policy is not None:
+            params["rp"] = policy
         try:
-            response = self._http.post(
-                "/write", params={**self._params, "precision": "ns"}, content=body, headers=headers
-            )
+            response = self._http.post("/write", params=params, content=body, headers=headers)
         except httpx.TransportError as error:
             raise StoreUnavailable(
                 f"InfluxDB at {self.settings.url} unreachable: {error}"
@@ -318,13 +371,14 @@ class InfluxStore:
             message = _server_message(response.status_code, response.content, response.headers)
             raise _http_error(response.status_code, message, "write")
 
-    def _post_v2(self, body: bytes) -> None:
+    def _post_v2(self, body: bytes, policy: str | None = None) -> None:
         from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
 
+        bucket = self._bucket if policy is None else f"{self.settings.database}/{policy}"
         try:
             self._write_api.write(
-                bucket=self._bucket, org=self._org, record=body, write_precision=WritePrecision.NS
+                bucket=bucket, org=self._org, record=body, write_precision=WritePrecision.NS
             )
         except ApiException as error:
             status = int(error.status or 0)
@@ -355,17 +409,22 @@ class InfluxStore:
         """
         with self._touched_lock:
             touched, self._touched = self._touched, {}
+            derived, self._touched_derived = self._touched_derived, {}
             self._rolled_at = time.monotonic()
         try:
-            self._refresh_rollups(touched)
+            self._refresh_rollups(touched, derived=False)
+            self._refresh_rollups(derived, derived=True)
         except BaseException:
             with self._touched_lock:
                 for key, hours in touched.items():
                     self._touched.setdefault(key, set()).update(hours)
+                for key, hours in derived.items():
+                    self._touched_derived.setdefault(key, set()).update(hours)
             raise
 
-    def _refresh_rollups(self, touched: Mapping[_Key, set[int]]) -> None:
-        """Recompute the given hourly buckets, then their days (see `rollups`)."""
+    def _refresh_rollups(self, touched: Mapping[_Key, set[int]], *, derived: bool) -> None:
+        """Recompute the given hourly buckets from the readings (or, with ``derived``, from the
+        ``preservation`` rows), then their days (see `rollups`)."""
         keys = sorted(touched)
         for start in range(0, len(keys), _KEYS_PER_QUERY):
             chunk = keys[start : start + _KEYS_PER_QUERY]
@@ -375,7 +434,7 @@ class InfluxStore:
                     continue
                 hours = set().union(*(touched[key] for key in part))
                 wanted = {(key, hour) for key in part for hour in touched[key]}
-                self._roll(scope, part, min(hours), max(hours) + HOUR_NS, wanted)
+                self._roll(scope, part, min(hours), max(hours) + HOUR_NS, wanted, derived=derived)
 
     def rebuild_rollups(self, start: datetime, end: datetime) -> int:
         """Recompute every rollup bucket holding raw readings in ``start <= time < end``.
@@ -387,7 +446,12 @@ class InfluxStore:
         low -= low % DAY_NS
         high = to_ns(end)
         high += -high % DAY_NS
-        return sum(self._roll(scope, None, low, high, None) for scope in ("sensor", "room"))
+        self.flush_rollups()
+        return sum(
+            self._roll(scope, None, low, high, None, derived=derived)
+            for derived in (False, True)
+            for scope in ("sensor", "room")
+        )
 
     def _roll(
         self,
@@ -396,15 +460,25 @@ class InfluxStore:
         low: int,
         high: int,
         wanted: set[tuple[_Key, int]] | None,
+        *,
+        derived: bool = False,
     ) -> int:
         """Hourly buckets of ``keys`` (all when ``None``) in ``[low, high)`` from the raw
-        readings (only the ``wanted`` ones when given), then the days holding them."""
+        readings — or with ``derived`` from the ``preservation`` rows of the sensors' or rooms'
+        own scope — (only the ``wanted`` ones when given), then the days holding them."""
         group = "sensor" if scope == "sensor" else "site, room"
         where = f"time >= {low} AND time < {high}"
         if keys is not None:
             where += f" AND ({_key_condition(scope, keys, raw=True)})"
+        if derived:
+            source, aggregates = rollups.PRESERVATION, _DERIVED_AGGREGATES
+            where += f" AND scope = {string_literal(scope)}"
+            counts = [f"{name}_count" for name in rollups.DERIVED_FIELDS]
+        else:
+            source, aggregates = MEASUREMENT, _AGGREGATES
+            counts = ["temperature_count", "humidity_count"]
         series = self._query(
-            f"SELECT {_AGGREGATES} FROM {MEASUREMENT} WHERE {where}"
+            f"SELECT {aggregates} FROM {source} WHERE {where}"
             f" GROUP BY time(1h), {group} fill(none)",
             method="POST",
         )
@@ -421,7 +495,7 @@ class InfluxStore:
                 if wanted is not None and (key, hour) not in wanted:
                     continue
                 fields = {k: float(v) for k, v in row.items() if k != "time" and v is not None}
-                if not fields.get("temperature_count") and not fields.get("humidity_count"):
+                if not any(fields.get(count) for count in counts):
                     continue
                 hourly.append(
                     DerivedRow(rollups.TABLES["1h"], _key_tags(key), fields, from_ns(hour))
@@ -429,7 +503,7 @@ class InfluxStore:
                 days.setdefault(key, set()).add(hour - hour % DAY_NS)
         if not hourly:
             return 0
-        self.write_derived(hourly)
+        self._write_rollups(hourly)
         all_days = set().union(*days.values())
         keys_with_days = sorted(days)
         for start in range(0, len(keys_with_days), _KEYS_PER_QUERY):
@@ -449,8 +523,8 @@ class InfluxStore:
         group = "sensor" if scope == "sensor" else "site, room"
         condition = _key_condition(scope, keys)
         series = self._query(
-            f"SELECT * FROM {rollups.TABLES['1h']} WHERE time >= {low} AND time < {high}"
-            f" AND ({condition}) GROUP BY {group}",
+            f"SELECT * FROM {self._rollup_measurement('1h')} WHERE time >= {low}"
+            f" AND time < {high} AND ({condition}) GROUP BY {group}",
             method="POST",
         )
         daily: list[DerivedRow] = []
@@ -468,7 +542,7 @@ class InfluxStore:
                 daily.append(
                     DerivedRow(rollups.TABLES["1d"], _key_tags(key), _combine(rows), from_ns(day))
                 )
-        self.write_derived(daily)
+        self._write_rollups(daily)
 
     def rollups(
         self,
@@ -490,29 +564,17 @@ class InfluxStore:
         else:
             assert site is not None and room is not None
             condition = _key_condition("room", [("", site, room)])
+        if self._rollup_policy is not None:
+            self.ensure_retention_policy(self._rollup_policy)
         series = self._query(
-            f"SELECT * FROM {rollups.TABLES[period]} WHERE {time_range(start, end)}"
+            f"SELECT * FROM {self._rollup_measurement(period)} WHERE {time_range(start, end)}"
             f" AND ({condition}) ORDER BY time ASC"
         )
         points = []
         for s in series:
             for values in s["values"]:
                 row = dict(zip(s["columns"], values, strict=True))
-                points.append(
-                    AggregatePoint(
-                        time=from_ns(int(row["time"])),
-                        temperature_mean=_number(row.get("temperature_mean")),
-                        temperature_min=_number(row.get("temperature_min")),
-                        temperature_max=_number(row.get("temperature_max")),
-                        humidity_mean=_number(row.get("humidity_mean")),
-                        humidity_min=_number(row.get("humidity_min")),
-                        humidity_max=_number(row.get("humidity_max")),
-                        count=max(
-                            int(row.get("temperature_count") or 0),
-                            int(row.get("humidity_count") or 0),
-                        ),
-                    )
-                )
+                points.append(rollups.point(from_ns(int(row["time"])), row))
         return points
 
     def prune_raw(self, before: datetime) -> int:
@@ -560,6 +622,44 @@ class InfluxStore:
         On InfluxDB 2.x this is refused (`StoreRejected`): create the bucket and a DBRP mapping.
         """
         self._query(f"CREATE DATABASE {identifier(self.settings.database)}", method="POST")
+        self._policies_checked.clear()
+        if self.settings.retention_policy:
+            self.ensure_retention_policy(self.settings.retention_policy)
+
+    def ensure_retention_policy(self, policy: str) -> None:
+        """Create retention policy ``policy`` with ``DURATION INF`` when the database lacks it
+        (checked once per store). An existing policy is left as it is; a finite one is logged,
+        since rollups there would not be kept forever.
+
+        A server that cannot list policies (InfluxDB 2.x maps buckets instead) is trusted to
+        have the mapping; the first write or read there says otherwise.
+        """
+        if policy in self._policies_checked:
+            return
+        database = identifier(self.settings.database)
+        try:
+            series = self._query(f"SHOW RETENTION POLICIES ON {database}")
+        except StoreRejected as exc:
+            log.info("retention policies not listed (%s); assuming %r is mapped", exc, policy)
+            self._policies_checked.add(policy)
+            return
+        durations = {
+            str(values[0]): str(values[1])
+            for s in series
+            for values in s.get("values", [])
+            if values
+        }
+        if policy not in durations:
+            self._query(
+                f"CREATE RETENTION POLICY {identifier(policy)} ON {database}"
+                " DURATION INF REPLICATION 1",
+                method="POST",
+            )
+        elif durations[policy] not in ("0s", "0"):
+            log.warning(
+                "retention policy %r keeps data for %s, not forever", policy, durations[policy]
+            )
+        self._policies_checked.add(policy)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -605,6 +705,17 @@ class InfluxStore:
         ]
         return sorted(readings, key=lambda reading: reading.sensor)
 
+    def earliest(self, sensor: str) -> datetime | None:
+        """The time of the sensor's oldest reading (None without readings)."""
+        series = self._query(
+            f"SELECT * FROM {MEASUREMENT} WHERE sensor = {string_literal(sensor)}"
+            " ORDER BY time ASC LIMIT 1"
+        )
+        for s in series:
+            for values in s["values"]:
+                return from_ns(int(dict(zip(s["columns"], values, strict=True))["time"]))
+        return None
+
     def history(self, sensor: str, start: datetime, end: datetime) -> list[Reading]:
         """A sensor's readings with ``start <= time < end``, oldest first."""
         series = self._query(
@@ -627,7 +738,9 @@ class InfluxStore:
         for s in series:
             for values in s["values"]:
                 row = dict(zip(s["columns"], values, strict=True))
-                count = max(int(row["temperature_count"] or 0), int(row["humidity_count"] or 0))
+                t_count = int(row["temperature_count"] or 0)
+                h_count = int(row["humidity_count"] or 0)
+                count = max(t_count, h_count)
                 if count == 0:
                     continue
                 points.append(
@@ -640,6 +753,8 @@ class InfluxStore:
                         humidity_min=_number(row["humidity_min"]),
                         humidity_max=_number(row["humidity_max"]),
                         count=count,
+                        temperature_count=t_count,
+                        humidity_count=h_count,
                     )
                 )
         return points

@@ -7,6 +7,12 @@ the MQTT messages after the write. ``NORMAL`` would survive a process crash only
 may roll back on power loss) and the collector would have acknowledged readings that are gone. The
 cost is one fsync per write call; the collector writes in batches, so it is small.
 
+Rollups (`repoclimate.history.rollups`) are kept up to date by every write, in the same
+transaction. With ``defer_rollups`` a write only marks the hours it touched in a durable table
+(``pending_hours``, same transaction, so a crash loses no mark) and `SQLiteStore.flush_rollups`
+recomputes them: the service's history job every minute, every rollup read first, and
+`close`. What the store answers is therefore never stale; only the file between flushes is.
+
 Threads: every thread gets its own connection (WAL lets readers run while a writer commits), so
 the collector's thread and the demo's live view never share one. Writers queue on SQLite's lock
 for up to the busy timeout, then `StoreUnavailable` is raised.
@@ -15,6 +21,7 @@ for up to the busy timeout, then `StoreUnavailable` is raised.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -30,6 +37,8 @@ from repoclimate.history.rollups import Period
 from repoclimate.history.store import AggregatePoint, StoreUnavailable
 from repoclimate.history.timestamps import duration_ns, from_ns, to_ns
 from repoclimate.sensors.reading import Reading
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -92,12 +101,27 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _recompute_touched(connection: sqlite3.Connection) -> None:
-    """Recompute the hours marked in ``touched`` and mark their days stale; clear the marks."""
+def _recompute_touched(connection: sqlite3.Connection, *, derived: bool = False) -> None:
+    """Recompute the hours marked in ``touched`` (from readings) and, with ``derived``, in
+    ``touched_derived`` (from derived rows); mark their days stale; clear the marks."""
     for sql in rollups.RECOMPUTE_HOURS:
         connection.execute(sql)
-    connection.execute(rollups.MARK_DAYS)
-    connection.execute(rollups.CLEAR)
+    if derived:
+        for sql in rollups.RECOMPUTE_DERIVED_HOURS:
+            connection.execute(sql)
+    for sql in rollups.MARK_DAYS:
+        connection.execute(sql)
+    for sql in rollups.CLEAR:
+        connection.execute(sql)
+
+
+def _add_derived_columns(connection: sqlite3.Connection) -> None:
+    """Give rollup tables of files from before derived rollups their derived columns."""
+    for table in rollups.TABLES.values():
+        have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for column, kind in rollups.DERIVED_COLUMN_DEFINITIONS.items():
+            if column not in have:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _recompute_days(connection: sqlite3.Connection) -> None:
@@ -109,8 +133,11 @@ def _recompute_days(connection: sqlite3.Connection) -> None:
 class SQLiteStore:
     """Readings (and derived rows) in a SQLite file; see the module docstring for guarantees."""
 
-    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, path: Path | str, *, busy_timeout_s: float = 10.0, defer_rollups: bool = False
+    ) -> None:
         self.path = Path(path)
+        self.defer_rollups = defer_rollups
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -122,6 +149,7 @@ class SQLiteStore:
         connection = self._connection()
         connection.executescript(_SCHEMA)
         connection.executescript(rollups.SCHEMA)
+        _add_derived_columns(connection)
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -214,10 +242,25 @@ class SQLiteStore:
                 marks.add(("", r.site, r.room, hour))
 
         def refresh(connection: sqlite3.Connection) -> None:
+            if self.defer_rollups:
+                connection.executemany(rollups.MARK_PENDING, sorted(marks))
+                return
             connection.executemany(rollups.MARK, sorted(marks))
             _recompute_touched(connection)
 
         self._execute_write(_UPSERT_READING, rows, refresh)
+
+    def flush_rollups(self) -> None:
+        """Recompute the rollup hours that deferred writes marked (nothing when none are)."""
+        if not self._query(rollups.ANY_PENDING)[0][0]:
+            return
+
+        def flush(connection: sqlite3.Connection) -> None:
+            for sql in rollups.TAKE_PENDING:
+                connection.execute(sql)
+            _recompute_touched(connection)
+
+        self._execute_write("SELECT 1", [], flush)
 
     def rebuild_rollups(self, start: datetime, end: datetime) -> int:
         """Recompute every rollup bucket holding raw readings in ``start <= time < end``.
@@ -231,12 +274,18 @@ class SQLiteStore:
         high += -high % rollups.DAY_NS
         counted: list[int] = []
 
+        self.flush_rollups()
+
         def rebuild(connection: sqlite3.Connection) -> None:
-            connection.execute(rollups.CLEAR)
-            connection.execute(rollups.MARK_RANGE, (low, high))
-            (row,) = connection.execute("SELECT count(*) FROM touched").fetchall()
+            for sql in rollups.CLEAR:
+                connection.execute(sql)
+            for sql in rollups.MARK_RANGE:
+                connection.execute(sql, (low, high))
+            (row,) = connection.execute(
+                "SELECT count(*) FROM (SELECT * FROM touched UNION SELECT * FROM touched_derived)"
+            ).fetchall()
             counted.append(int(row[0]))
-            _recompute_touched(connection)
+            _recompute_touched(connection, derived=True)
             _recompute_days(connection)
 
         self._execute_write("SELECT 1", [], rebuild)
@@ -260,20 +309,18 @@ class SQLiteStore:
         if (sensor is None) == (site is None or room is None):
             raise ValueError("rollups of either a sensor or a site and room, not both or neither")
         key = (sensor, "", "") if sensor is not None else ("", site, room)
+        self.flush_rollups()
         if period == "1d" and self._query(rollups.ANY_STALE)[0][0]:
             self._execute_write("SELECT 1", [], _recompute_days)
         rows = self._query(
-            "SELECT time_ns, temperature_mean, temperature_min, temperature_max,"
-            " humidity_mean, humidity_min, humidity_max,"
-            " max(temperature_count, humidity_count)"
-            f" FROM {rollups.TABLES[period]}"
+            f"SELECT {rollups.SELECT_COLUMNS} FROM {rollups.TABLES[period]}"
             " WHERE sensor = ? AND site = ? AND room = ? AND time_ns >= ? AND time_ns < ?"
             " ORDER BY time_ns",
             (*key, to_ns(start), to_ns(end)),
         )
         return [
-            AggregatePoint(from_ns(t), t_mean, t_min, t_max, h_mean, h_min, h_max, count)
-            for t, t_mean, t_min, t_max, h_mean, h_min, h_max, count in rows
+            rollups.point(from_ns(row[0]), dict(zip(rollups.ALL_NAMES, row[1:], strict=True)))
+            for row in rows
         ]
 
     def prune_raw(self, before: datetime) -> int:
@@ -337,7 +384,20 @@ class SQLiteStore:
             )
             for row in rows
         ]
-        self._execute_write(_UPSERT_DERIVED, values)
+        marks: set[tuple[str, str, str, int]] = set()
+        for row in rows:
+            if row.measurement != rollups.PRESERVATION:
+                continue
+            key = rollups.derived_key(dict(row.tags))
+            if key is not None:
+                marks.add((*key, rollups.hour_of(to_ns(row.time))))
+
+        def refresh(connection: sqlite3.Connection) -> None:
+            if marks:
+                connection.executemany(rollups.MARK_DERIVED, sorted(marks))
+                _recompute_touched(connection, derived=True)
+
+        self._execute_write(_UPSERT_DERIVED, values, refresh)
 
     def derived(self, measurement: str, start: datetime, end: datetime) -> list[DerivedRow]:
         """Derived rows of a measurement with ``start <= time < end``, oldest first."""
@@ -360,6 +420,11 @@ class SQLiteStore:
         )
         return [_reading(row) for row in rows]
 
+    def earliest(self, sensor: str) -> datetime | None:
+        """The time of the sensor's oldest reading (None without readings)."""
+        (row,) = self._query("SELECT min(time_ns) FROM readings WHERE sensor = ?", (sensor,))
+        return None if row[0] is None else from_ns(int(row[0]))
+
     def history(self, sensor: str, start: datetime, end: datetime) -> list[Reading]:
         """A sensor's readings with ``start <= time < end``, oldest first."""
         rows = self._query(
@@ -378,7 +443,7 @@ class SQLiteStore:
             "SELECT time_ns - ((time_ns % ?1) + ?1) % ?1 AS bucket,"
             " avg(temperature), min(temperature), max(temperature),"
             " avg(humidity), min(humidity), max(humidity),"
-            " max(count(temperature), count(humidity))"
+            " max(count(temperature), count(humidity)), count(temperature), count(humidity)"
             " FROM readings WHERE sensor = ?2 AND time_ns >= ?3 AND time_ns < ?4"
             " AND (temperature IS NOT NULL OR humidity IS NOT NULL)"
             " GROUP BY bucket ORDER BY bucket",
@@ -394,8 +459,10 @@ class SQLiteStore:
                 humidity_min=h_min,
                 humidity_max=h_max,
                 count=count,
+                temperature_count=t_count,
+                humidity_count=h_count,
             )
-            for bucket, t_mean, t_min, t_max, h_mean, h_min, h_max, count in rows
+            for bucket, t_mean, t_min, t_max, h_mean, h_min, h_max, count, t_count, h_count in rows
         ]
 
     def count(self) -> int:
@@ -412,7 +479,13 @@ class SQLiteStore:
         return True
 
     def close(self) -> None:
-        """Close every thread's connection; later calls raise `StoreUnavailable`."""
+        """Bring deferred rollups up to date, then close every thread's connection; later
+        calls raise `StoreUnavailable`."""
+        if self.defer_rollups and not self._closed:
+            try:
+                self.flush_rollups()
+            except StoreUnavailable as exc:  # the marks are kept: the next flush does them
+                log.warning("deferred rollups not brought up to date: %s", exc)
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []

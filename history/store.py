@@ -13,8 +13,8 @@ Errors a store raises, and what the collector does with them:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -86,6 +86,22 @@ class AggregatePoint:
     humidity_min: float | None
     humidity_max: float | None
     count: int
+    temperature_count: int | None = None
+    """Temperature samples in the interval (None where a store did not say)."""
+    humidity_count: int | None = None
+    derived: Mapping[str, SeriesStats] = field(default_factory=dict)
+    """Rollups only: the derived series (`repoclimate.history.rollups.DERIVED_FIELDS`) that
+    have values in the interval, by field name."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesStats:
+    """Mean, minimum, maximum and number of values of one derived series over an interval."""
+
+    mean: float
+    min: float
+    max: float
+    count: int
 
 
 class Store(Protocol):
@@ -132,6 +148,14 @@ class KnowsHeld(Protocol):
         value of each quantity the reading carries and the same site and room."""
 
 
+@runtime_checkable
+class KnowsEarliest(Protocol):
+    """A store that can say cheaply when a sensor's first raw reading is."""
+
+    def earliest(self, sensor: str) -> datetime | None:
+        """The time of the sensor's oldest stored reading, None when it has none."""
+
+
 class HistoryStore(Store, KnowsHeld, Protocol):
     """What both concrete stores offer beyond `Store`: derived series, rollups, retention, a
     health check."""
@@ -147,7 +171,11 @@ class HistoryStore(Store, KnowsHeld, Protocol):
         room: str | None = None,
     ) -> list[AggregatePoint]:
         """The hourly (``1h``) or daily (``1d``, UTC days) rollups of a sensor or of a room
-        (``site`` and ``room``) with ``start <= time < end``, oldest first; see `rollups`."""
+        (``site`` and ``room``) with ``start <= time < end``, oldest first; see `rollups`.
+
+        Points carry the per-quantity counts and, in ``derived``, the derived series with
+        values in the bucket. A bucket may hold derived values only (``count`` 0) when its raw
+        readings are gone. Site-local days: `repoclimate.history.localdays`."""
 
     def rebuild_rollups(self, start: datetime, end: datetime) -> int:
         """Recompute the rollups of the raw readings in whole UTC days around the range

@@ -29,10 +29,9 @@ with the same values is not written again, so importing a file twice stores noth
 
 from __future__ import annotations
 
-import gc
+import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -42,9 +41,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from repoclimate.history.store import KnowsHeld, Store
 from repoclimate.sensors.calibration import CalibrationTable, correct
 from repoclimate.sensors.loggers import LoggerFileError, read_logger_file
+from repoclimate.sensors.loggers.base import no_cyclic_gc
 from repoclimate.sensors.reading import UNASSIGNED, DecodeError, Reading, iso_utc
 from repoclimate.sensors.registry import Registry
-from repoclimate.sensors.validate import check_reading
+from repoclimate.sensors.validate import (
+    EARLIEST_TIME,
+    MAX_AHEAD,
+    PERCENT_RANGE,
+    TEMPERATURE_RANGE_C,
+    check_reading,
+)
 
 __all__ = [
     "DstChoice",
@@ -58,6 +64,9 @@ __all__ = [
 DstChoice = Literal["earlier", "later"]
 
 _ONE_MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_LAST_OF_HOUR = timedelta(minutes=59, seconds=59, microseconds=999_999)
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+\-])(\d{1,2})(?::?(\d{2}))?$", re.I)
 
 
@@ -173,6 +182,87 @@ def local_to_utc(
     return (first if dst == "earlier" else second).astimezone(UTC)
 
 
+def _utc_converter(
+    zone: tzinfo, offset: timedelta | None, dst: DstChoice | None, source: str
+) -> Callable[[datetime, int], datetime]:
+    """A function giving the UTC instant of a file's time (and its row, for errors).
+
+    A time with its own offset keeps it; else the file's ``offset``; else ``zone``. For a zone
+    with daylight saving, each local hour is looked up once: an hour with one offset from its
+    start to its end (every hour of the year but the one or two around a change) is converted
+    by that offset, the others by `local_to_utc` row by row.
+    """
+    fixed = offset
+    if fixed is None and (zone is UTC or isinstance(zone, timezone)):
+        fixed = zone.utcoffset(None)
+    hours: dict[tuple[int, int], timedelta | None] = {}
+
+    def hour_offset(local: datetime) -> timedelta | None:
+        start = local.replace(minute=0, second=0, microsecond=0)
+        end = start + _LAST_OF_HOUR
+        offsets = {
+            moment.replace(tzinfo=zone, fold=fold).utcoffset()
+            for moment in (start, end)
+            for fold in (0, 1)
+        }
+        return offsets.pop() if len(offsets) == 1 else None
+
+    # Aware arithmetic keeps the tzinfo: ``UTC epoch + (local - naive epoch) - offset`` is the
+    # UTC instant without a `datetime.replace` per row (the costliest call of a year's import).
+    shifted = _EPOCH - (fixed or timedelta(0))
+
+    def convert(local: datetime, row: int) -> datetime:
+        if local.tzinfo is not None:
+            return local.astimezone(UTC)
+        if fixed is not None:
+            return shifted + (local - _NAIVE_EPOCH)
+        key = (local.toordinal(), local.hour)
+        try:
+            shift = hours[key]
+        except KeyError:
+            shift = hours[key] = hour_offset(local)
+        if shift is None:
+            return local_to_utc(local, zone, dst, source, row)
+        return _EPOCH + (local - _NAIVE_EPOCH - shift)
+
+    return convert
+
+
+def _check_readings(readings: Sequence[tuple[int, Reading]], now: datetime, source: str) -> None:
+    """`check_reading` of every reading, in bulk: the first that fails raises, naming its row.
+
+    The readings are in strictly increasing time order, so the first and the last bound the
+    times; the values are checked as columns, and only when something is out does every reading
+    go through `check_reading` to find (and word) the first failure.
+    """
+    if not readings:
+        return
+    temperatures = [r.temperature for _, r in readings if r.temperature is not None]
+    humidities = [r.humidity for _, r in readings if r.humidity is not None]
+    low_t, high_t = TEMPERATURE_RANGE_C
+    low_h, high_h = PERCENT_RANGE
+    fine = (
+        len(temperatures) + len(humidities) > 0
+        and all(r.temperature is not None or r.humidity is not None for _, r in readings)
+        and all(r.battery is None and r.linkquality is None for _, r in readings)
+        # min/max of a list with a NaN depend on where the NaN is; the sum of a list holding a
+        # NaN or an infinity is never finite (nor is one of huge values: those fail below).
+        and math.isfinite(sum(temperatures))
+        and math.isfinite(sum(humidities))
+        and (not temperatures or (low_t <= min(temperatures) and max(temperatures) <= high_t))
+        and (not humidities or (low_h <= min(humidities) and max(humidities) <= high_h))
+        and readings[0][1].time >= EARLIEST_TIME
+        and readings[-1][1].time <= now + MAX_AHEAD
+    )
+    if fine:
+        return
+    for row, reading in readings:
+        try:
+            check_reading(reading, now=now)
+        except DecodeError as exc:
+            raise LoggerFileError(source, str(exc), row=row) from None
+
+
 @dataclass(frozen=True, slots=True)
 class _Placement:
     sensor: str
@@ -216,60 +306,38 @@ def _file_readings(
         skipped.setdefault(skip.reason, []).append(skip.row)
     offset = logger_file.utc_offset
     zone = zone_override or place.zone or UTC
-    plain = zone is UTC or isinstance(zone, timezone)
+    to_utc = _utc_converter(zone, offset, dst, source)
     out: list[tuple[int, Reading]] = []
     latest: datetime | None = None
     sensor, site, room, table = place.sensor, place.site, place.room, place.table
     calibrated = bool(table)
     for row in logger_file.rows:
-        when = row.time
-        if when.tzinfo is not None:
-            when = when.astimezone(UTC)
-        elif offset is not None:
-            when = (when - offset).replace(tzinfo=UTC)
-        elif plain:
-            when = when.replace(tzinfo=zone).astimezone(UTC)
-        else:
-            when = local_to_utc(when, zone, dst, source, row.row)
-        if latest is not None and when <= latest and row.time.tzinfo is None and offset is None:
-            # The second pass through the hour the clocks went back: the other reading of an
-            # ambiguous local time keeps the file in order.
-            other = row.time.replace(tzinfo=zone, fold=1 - (dst == "later")).astimezone(UTC)
-            if other > latest:
-                when = other
+        local = row.time
+        try:
+            when = to_utc(local, row.row)
+        except LoggerFileError:
+            _check_readings(out, now, source)  # an earlier row's problem is reported first
+            raise
         if latest is not None and when <= latest:
-            skipped.setdefault("clock_reset" if when < latest else "duplicate", []).append(row.row)
-            continue
+            if local.tzinfo is None and offset is None:
+                # The second pass through the hour the clocks went back: the other reading of
+                # an ambiguous local time keeps the file in order.
+                other = local.replace(tzinfo=zone, fold=1 - (dst == "later")).astimezone(UTC)
+                if other > latest:
+                    when = other
+            if when <= latest:
+                reason = "clock_reset" if when < latest else "duplicate"
+                skipped.setdefault(reason, []).append(row.row)
+                continue
         latest = when
         temperature, humidity = row.temperature, row.humidity
         if calibrated:
             temperature, humidity = correct(temperature, humidity, when, table=table)
-        reading = Reading(sensor, when, temperature, humidity, None, None, site, room)
-        try:
-            check_reading(reading, now=now)
-        except DecodeError as exc:
-            raise LoggerFileError(source, str(exc), row=row.row) from None
-        out.append((row.row, reading))
+        out.append((row.row, Reading(sensor, when, temperature, humidity, None, None, site, room)))
+    _check_readings(out, now, source)
     for reason, rows in skipped.items():
         summary.skipped.append(SkippedRows(source, reason, tuple(sorted(rows))))
     return out
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused while files' rows become stored readings.
-
-    A year of minute data makes millions of small acyclic objects (rows, datetimes, readings);
-    each allocation burst triggers full collections that scan them all, about a third of the
-    import's time. Reference counting still frees everything; the collector resumes after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _merge(old: Reading, new: Reading) -> Reading:
@@ -349,7 +417,7 @@ def import_files(
     summary = ImportSummary(dry_run=dry_run)
     if place.site == UNASSIGNED:
         summary.unassigned = sensor
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         return _import(
             paths, sensor, place, store, now, fmt, timezone_override, dst, dry_run, mapping, summary
         )

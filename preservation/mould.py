@@ -23,6 +23,7 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar, overload
 
@@ -243,34 +244,82 @@ def mould_risk_factor(
     days = np.atleast_1d(as_float_array(days_to_mould(t_c, rh_pct)))
     if (state is not None or return_state) and days.ndim != 1:
         raise ValueError("state and return_state need a 1-D series")
+    mrf, end_dry = _mrf(days, hours, start.value, start.dry_hours, reset_after_hours)
+    if not return_state:
+        return mrf
+    if mrf.size == 0:
+        return mrf, start
+    return mrf, MrfState(float(mrf[-1]), float(end_dry))
+
+
+def _mrf(
+    days: FloatArray,
+    hours: ArrayLike,
+    value: float | FloatArray,
+    dry_hours: float | FloatArray,
+    reset_after_hours: float | None,
+) -> tuple[FloatArray, FloatArray]:
+    """`mould_risk_factor` along axis 0 from a starting ``value`` and ``dry_hours`` (scalars,
+    or one per series): the MRF after each sample and, per series, the dry hours under way
+    after the last sample."""
     h = np.broadcast_to(as_float_array(hours), days.shape).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         increment = np.where(np.isfinite(days) & (days > 0), h / 24.0 / days, 0.0)
     cumulative = np.cumsum(increment, axis=0)
     dry = np.isposinf(days)
     dry_or_unknown = dry | np.isnan(days)
-    dry_hours = np.where(dry, h, 0.0)
+    dry_hours_now = np.where(dry, h, 0.0)
     # NaN samples (no data) keep a dry spell going without adding to it; a spell under way
     # before the first sample (``state``) goes on in the leading run.
     leading = np.logical_and.accumulate(dry_or_unknown, axis=0)
     dry_hours_at_end = (
-        elapsed_in_runs(dry_or_unknown, dry_hours)
-        + dry_hours
-        + np.where(leading, start.dry_hours, 0.0)
+        elapsed_in_runs(dry_or_unknown, dry_hours_now)
+        + dry_hours_now
+        + np.where(leading, dry_hours, 0.0)
     )
     if reset_after_hours is None:
-        mrf: FloatArray = cumulative + start.value
+        mrf: FloatArray = cumulative + value
     else:
         reset = dry & (dry_hours_at_end >= reset_after_hours)
         base = np.maximum.accumulate(np.where(reset, cumulative, 0.0), axis=0)
         before_first_reset = ~np.maximum.accumulate(reset, axis=0)
-        mrf = cumulative - base + np.where(before_first_reset, start.value, 0.0)
-    if not return_state:
-        return mrf
-    if mrf.size == 0:
-        return mrf, start
-    end_dry = float(dry_hours_at_end[-1]) if bool(dry_or_unknown[-1]) else 0.0
-    return mrf, MrfState(float(mrf[-1]), end_dry)
+        mrf = cumulative - base + np.where(before_first_reset, value, 0.0)
+    if mrf.shape[0] == 0:
+        return mrf, np.asarray(dry_hours, dtype=np.float64)
+    end_dry: FloatArray = np.where(dry_or_unknown[-1], dry_hours_at_end[-1], 0.0)
+    return mrf, end_dry
+
+
+def mould_risk_factors(
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    hours: ArrayLike,
+    states: Sequence[MrfState],
+    *,
+    reset_after_hours: float | None = MRF_RESET_AFTER_HOURS,
+) -> tuple[FloatArray, list[MrfState]]:
+    """`mould_risk_factor` of many series at once, each continued from its own state.
+
+    ``t_c`` and ``rh_pct`` are (time × series); ``states`` has one `MrfState` per series.
+    Column for column the same numbers as `mould_risk_factor` of each series with its state
+    (the same operations along the time axis). Returns the MRF (time × series) and the state
+    of each series after the last sample.
+    """
+    days = as_float_array(days_to_mould(t_c, rh_pct))
+    if days.ndim != 2 or days.shape[1] != len(states):
+        raise ValueError(f"need (time, series) inputs and one state per series, got {days.shape}")
+    value = np.array([s.value for s in states], dtype=np.float64)
+    dry = np.array([s.dry_hours for s in states], dtype=np.float64)
+    mrf, end_dry = _mrf(days, hours, value, dry, reset_after_hours)
+    if mrf.shape[0] == 0:
+        return mrf, list(states)
+    ends = [
+        MrfState(v, d)
+        for v, d in zip(
+            mrf[-1].tolist(), np.broadcast_to(end_dry, value.shape).tolist(), strict=True
+        )
+    ]
+    return mrf, ends
 
 
 _S = TypeVar("_S")
@@ -461,12 +510,37 @@ def vtt_mould_index(
     [3] Ojanen et al. (2010), Buildings XI.
     """
     start_state = _start_state(state, initial, VttState(initial))
-    cls = SENSITIVITY_CLASSES[sensitivity]
     t = as_float_array(t_c)
     rh = as_float_array(rh_pct)
     t, rh = np.broadcast_arrays(np.atleast_1d(t), np.atleast_1d(rh))
     if (state is not None or return_state) and t.ndim != 1:
         raise ValueError("state and return_state need a 1-D series")
+    m, unfavourable = _vtt(
+        t, rh, hours, sensitivity, surface_quality, wood_species, decline,
+        start_state.index, start_state.hours_unfavourable,
+    )  # fmt: skip
+    if not return_state:
+        return m
+    if m.size == 0:
+        return m, start_state
+    return m, VttState(float(m[-1]), float(unfavourable))
+
+
+def _vtt(
+    t: FloatArray,
+    rh: FloatArray,
+    hours: ArrayLike,
+    sensitivity: Sensitivity,
+    surface_quality: float,
+    wood_species: float,
+    decline: float,
+    index: float | FloatArray,
+    hours_unfavourable: float | FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """`vtt_mould_index` along axis 0 from a starting ``index`` and ``hours_unfavourable``
+    (scalars, or one per series): M after each sample and, per series, the hours since
+    conditions turned unfavourable after the last sample."""
+    cls = SENSITIVITY_CLASSES[sensitivity]
     h = np.broadcast_to(as_float_array(hours), t.shape).astype(np.float64)
     valid = np.isfinite(t) & np.isfinite(rh) & np.isfinite(h)
 
@@ -489,7 +563,7 @@ def vtt_mould_index(
     # unfavourable spell under way before the first sample (``state``) goes on in the leading run.
     leading = np.logical_and.accumulate(~grows, axis=0)
     start = elapsed_in_runs(~grows, np.where(dry, h, 0.0)) + np.where(
-        leading, start_state.hours_unfavourable, 0.0
+        leading, hours_unfavourable, 0.0
     )
     end = start + h
     first = np.clip(np.minimum(end, 6.0) - start, 0.0, None)
@@ -499,15 +573,46 @@ def vtt_mould_index(
     )
 
     if t.ndim == 1:
-        m = _integrate_1d(grows, growth_base, m_max, fall, cls, start_state.index)
+        m = _integrate_1d(grows, growth_base, m_max, fall, cls, float(index))
     else:
-        m = _integrate_nd(grows, growth_base, m_max, fall, cls, start_state.index)
-    if not return_state:
-        return m
-    if m.size == 0:
-        return m, start_state
-    unfavourable = 0.0 if bool(grows[-1]) else float(start[-1] + (h[-1] if dry[-1] else 0.0))
-    return m, VttState(float(m[-1]), unfavourable)
+        m = _integrate_nd(grows, growth_base, m_max, fall, cls, index)
+    if m.shape[0] == 0:
+        return m, np.asarray(hours_unfavourable, dtype=np.float64)
+    unfavourable: FloatArray = np.where(grows[-1], 0.0, start[-1] + np.where(dry[-1], h[-1], 0.0))
+    return m, unfavourable
+
+
+def vtt_mould_indices(
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    hours: ArrayLike,
+    states: Sequence[VttState],
+    *,
+    sensitivity: Sensitivity = "sensitive",
+    decline: float = DECLINE_PINE,
+) -> tuple[FloatArray, list[VttState]]:
+    """`vtt_mould_index` of many series at once (time × series), each continued from its own
+    state (``states``, one per series), for non-wood materials (SQ = W = 0).
+
+    The same model step by step; the numbers agree with `vtt_mould_index` of each series to
+    floating-point rounding (its 1-D path integrates declines as running sums). Returns M
+    (time × series) and each series' state after the last sample.
+    """
+    t, rh = np.broadcast_arrays(as_float_array(t_c), as_float_array(rh_pct))
+    if t.ndim != 2 or t.shape[1] != len(states):
+        raise ValueError(f"need (time, series) inputs and one state per series, got {t.shape}")
+    index = np.array([s.index for s in states], dtype=np.float64)
+    unfav = np.array([s.hours_unfavourable for s in states], dtype=np.float64)
+    m, unfavourable = _vtt(t, rh, hours, sensitivity, 0.0, 0.0, decline, index, unfav)
+    if m.shape[0] == 0:
+        return m, list(states)
+    ends = [
+        VttState(i, u)
+        for i, u in zip(
+            m[-1].tolist(), np.broadcast_to(unfavourable, index.shape).tolist(), strict=True
+        )
+    ]
+    return m, ends
 
 
 def _integrate_1d(
@@ -561,10 +666,10 @@ def _integrate_nd(
     m_max: FloatArray,
     fall: FloatArray,
     cls: VttClass,
-    initial: float,
+    initial: float | FloatArray,
 ) -> FloatArray:
     out = np.empty(grows.shape, dtype=np.float64)
-    m = np.full(grows.shape[1:], float(initial))
+    m = np.broadcast_to(np.asarray(initial, dtype=np.float64), grows.shape[1:]).copy()
     for i in range(grows.shape[0]):
         cap = m_max[i]
         k1 = np.where(m < 1.0, cls.k1_below_1, cls.k1_from_1)

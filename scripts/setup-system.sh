@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run against: Mosquitto (broker and clients), InfluxDB and
-# PostgreSQL (the alert state's second backend), Chromium and Noto CJK fonts (the pages' tests).
+# PostgreSQL (the alert state's second backend), Chromium and Noto CJK fonts (the pages' tests),
+# Pango and poppler (the reports' PDFs and their tests).
 # Idempotent: installs only what is missing. The packages' own services are never used; the tests
 # start private servers on free loopback ports.
 set -euo pipefail
@@ -13,6 +14,10 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || needed+=(postgresq
 # The pages' browser tests (tests/app/web): Debian's Chromium, and CJK fonts for the Chinese pages.
 [ -x /usr/bin/chromium ] || needed+=(chromium)
 [ -d /usr/share/fonts/opentype/noto ] && compgen -G "/usr/share/fonts/opentype/noto/NotoSansCJK*" >/dev/null || needed+=(fonts-noto-cjk)
+# The reports (reports/): WeasyPrint lays out PDFs with Pango; the tests read them with poppler.
+compgen -G "/usr/lib/*/libpango-1.0.so.0" >/dev/null || needed+=(libpango-1.0-0)
+compgen -G "/usr/lib/*/libpangoft2-1.0.so.0" >/dev/null || needed+=(libpangoft2-1.0-0)
+command -v pdftoppm >/dev/null 2>&1 || needed+=(poppler-utils)
 
 if [ ${#needed[@]} -gt 0 ]; then
   sudo=""

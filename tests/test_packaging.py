@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = ("sensors", "ingest", "history", "preservation", "alerts", "dashboards", "app")
+FOLDERS = ("sensors", "ingest", "history", "preservation", "alerts", "dashboards", "reports", "app")
 
 
 def _source_packages() -> set[str]:

@@ -29,8 +29,9 @@ from repoclimate.alerts.notify import DeliveryError, Message
 
 ANNOTATION_TAG = "repoclimate"
 OPEN_TAG = "open"
-"""The tags the dashboards filter on (`repoclimate.dashboards.build` spells them the same; the
-alert engine does not import the dashboards)."""
+"""The tags every annotation of ours carries (the Room dashboard's alert annotations filter on
+``repoclimate``, spelt the same in `repoclimate.dashboards.build`: the alert engine does not
+import the dashboards); ``open`` marks a region not yet closed, so a retried resolve finds it."""
 
 TOKEN_ENV_VAR = "GRAFANA_TOKEN"
 TOKEN_FILE_ENV_VAR = "GRAFANA_TOKEN_FILE"

@@ -1,7 +1,10 @@
-"""E-mail over SMTP: plain text with an HTML alternative."""
+"""E-mail over SMTP: plain text with an HTML alternative, and the attachments a message's payload
+lists (``attachments``: filename, content type, base64 data).
+"""
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -47,6 +50,15 @@ class SmtpChannel:
         )
         email.set_content(message.text)
         email.add_alternative(message.html, subtype="html")
+        for item in message.payload.get("attachments", []):
+            # {"filename", "content_type", "data_base64"}: the monthly report's PDF
+            main, _, sub = str(item["content_type"]).partition("/")
+            email.add_attachment(
+                base64.b64decode(item["data_base64"]),
+                maintype=main,
+                subtype=sub,
+                filename=str(item["filename"]),
+            )
         return email
 
     def send(self, target: str, message: Message) -> None:

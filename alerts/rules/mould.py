@@ -19,6 +19,7 @@ evaluated, integration starts from zero at the start of the history fetched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 
@@ -38,7 +39,9 @@ from repoclimate.preservation.mould import (
     VttState,
     days_to_mould,
     mould_risk_factor,
+    mould_risk_factors,
     vtt_mould_index,
+    vtt_mould_indices,
 )
 
 RULE = "mould.risk"
@@ -243,3 +246,66 @@ def _advice(t_c: float, rh_pct: float, damp: bool) -> str:
         "ingress; then inspect the holdings near this sensor for mould and isolate anything "
         "affected."
     )
+
+
+def indices_many(
+    hourlies: Sequence[HourlySeries],
+    holdings: Sequence[str],
+    params: Sequence[MouldParams],
+    starts: Sequence[Checkpoint | None],
+    checkpoint_indices: Sequence[int],
+    needed_from: Sequence[int],
+) -> list[tuple[FloatArray, FloatArray, Checkpoint | None]]:
+    """`indices` of many sensors (one entry per sensor in each argument), integrated together:
+    sensors whose integration spans the same hours with the same model parameters share one
+    (time × sensors) pass of `preservation.mould.mould_risk_factors` and `vtt_mould_indices`.
+
+    The same chunks as `indices` (up to the checkpoint, then after it), so the MRF is the same
+    bits; the VTT index agrees to floating-point rounding (see `vtt_mould_indices`)."""
+    out: list[tuple[FloatArray, FloatArray, Checkpoint | None]] = []
+    groups: dict[tuple[int, int, int, Sensitivity, float], list[int]] = {}
+    begin: list[tuple[MrfState, VttState]] = []
+    for s, hourly in enumerate(hourlies):
+        n = hourly.hours.size
+        fp = fingerprint(holdings[s], params[s])
+        start, index = starts[s], checkpoint_indices[s]
+        mrf = np.full(n, np.nan)
+        vtt = np.full(n, np.nan)
+        state = (MrfState(), VttState())
+        first = 0
+        k = _continued_from(hourly, start, fp, min(needed_from[s], index))
+        if start is not None and k is not None:
+            state = (start.mrf, start.vtt)
+            mrf[k], vtt[k] = start.mrf.value, start.vtt.index
+            first = k + 1
+        checkpoint = start if start is not None and k == index >= 0 else None
+        out.append((mrf, vtt, checkpoint))
+        begin.append(state)
+        stop = max(index + 1, first)
+        key = (first, stop, n, sensitivity_for(holdings[s], params[s]), decline_for(holdings[s]))
+        groups.setdefault(key, []).append(s)
+    for (first, stop, n, sensitivity, decline), members in groups.items():
+        states = [begin[s] for s in members]
+        for lo, hi in ((first, stop), (stop, n)):
+            if hi <= lo:
+                continue
+            t = np.stack([hourlies[s].temperature[lo:hi] for s in members], axis=1)
+            rh = np.stack([hourlies[s].humidity[lo:hi] for s in members], axis=1)
+            mrf, mrf_ends = mould_risk_factors(t, rh, 1.0, [m for m, _ in states])
+            vtt, vtt_ends = vtt_mould_indices(
+                t, rh, 1.0, [v for _, v in states], sensitivity=sensitivity, decline=decline
+            )
+            states = list(zip(mrf_ends, vtt_ends, strict=True))
+            for column, s in enumerate(members):
+                mrf_s, vtt_s, checkpoint = out[s]
+                mrf_s[lo:hi] = mrf[:, column]
+                vtt_s[lo:hi] = vtt[:, column]
+                if hi == checkpoint_indices[s] + 1:
+                    checkpoint = Checkpoint(
+                        float(hourlies[s].hours[hi - 1]),
+                        states[column][1],
+                        states[column][0],
+                        fingerprint(holdings[s], params[s]),
+                    )
+                out[s] = (mrf_s, vtt_s, checkpoint)
+    return out

@@ -10,9 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Update, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Update,
+    bindparam,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from repoclimate.alerts.model import Alert, AlertState, Event, Finding, Severity, Subject
+from repoclimate.alerts.state.database import driver_fetch, driver_many
 from repoclimate.alerts.state.schema import alerts, events, iso, opt_time, parse_iso
 
 
@@ -51,6 +62,17 @@ class OpenBrief:
     threshold: float
     clear_s: float = 0.0
     last_seen: str | None = None
+    site: str | None = None
+    room: str | None = None
+    sensor: str | None = None
+    subject_key: str | None = None
+    value: float = 0.0
+    unit: str = ""
+    summary: str = ""
+
+    def subject_of(self) -> Subject:
+        """The alert's subject, as `Alert.subject` holds it."""
+        return Subject(self.site, self.room, self.sensor, self.subject_key)
 
 
 def _alert(row: RowMapping) -> Alert:
@@ -105,13 +127,67 @@ def _stored(value: Any) -> Any:
     return value
 
 
-OPEN = alerts.c.state != AlertState.RESOLVED.value
+def _new_alert(finding: Finding, state: AlertState, now: datetime) -> dict[str, Any]:
+    """The row of a new alert opened by ``finding`` at ``now``."""
+    subject = finding.subject
+    return dict(
+        rule=finding.rule,
+        subject=subject.id,
+        site=subject.site,
+        room=subject.room,
+        sensor=subject.sensor,
+        subject_key=subject.key,
+        state=state.value,
+        severity=int(finding.severity),
+        since=iso(finding.since),
+        value=finding.value,
+        threshold=finding.threshold,
+        peak_value=finding.value,
+        unit=finding.unit,
+        summary=finding.summary,
+        advice=finding.advice,
+        page=int(finding.page),
+        for_s=finding.for_s,
+        created_at=iso(now),
+        updated_at=iso(now),
+        fired_at=iso(now) if state is AlertState.FIRING else None,
+        ack_token=secrets.token_urlsafe(16),
+        clear_s=finding.clear_s,
+        last_seen=iso(now),
+    )
+
+
+def _event(
+    alert_id: int,
+    when: datetime,
+    from_state: AlertState | None,
+    to_state: AlertState,
+    actor: str,
+    note: str = "",
+) -> dict[str, Any]:
+    return dict(
+        alert_id=alert_id,
+        time=iso(when),
+        from_state=None if from_state is None else from_state.value,
+        to_state=to_state.value,
+        actor=actor,
+        note=note,
+    )
+
+
+OPEN = alerts.c.state != literal_column(f"'{AlertState.RESOLVED.value}'")
+"""Open alerts. The literal, not a bound parameter: SQLite prepares a statement again at every
+execution when a parameter is compared with a column of a partial index's condition (here
+``alerts_one_open``'s ``state != 'resolved'``), which made reading the open alerts 7 × slower."""
 
 # The statements run once per alert and evaluation are built once: building one costs more
 # than running it.
 _GET = select(alerts).where(alerts.c.id == bindparam("alert_id"))
 _INSERT_EVENT = insert(events)
+_EVENT_COLUMNS = ("alert_id", "time", "from_state", "to_state", "actor", "note")
+_INSERT_EVENTS = insert(events).values({name: bindparam(name) for name in _EVENT_COLUMNS})
 _INSERT_ALERT = insert(alerts)
+_INSERT_ALERTS = insert(alerts).returning(alerts.c.id, alerts.c.rule, alerts.c.subject)
 _OPEN_BRIEF = (
     select(
         alerts.c.id,
@@ -124,6 +200,13 @@ _OPEN_BRIEF = (
         alerts.c.threshold,
         alerts.c.clear_s,
         alerts.c.last_seen,
+        alerts.c.site,
+        alerts.c.room,
+        alerts.c.sensor,
+        alerts.c.subject_key,
+        alerts.c.value,
+        alerts.c.unit,
+        alerts.c.summary,
     )
     .where(OPEN)
     .order_by(alerts.c.id)
@@ -170,9 +253,14 @@ class AlertRows:
         wanted = set(rules)
         return [
             OpenBrief(
-                r[0], r[1], r[2], AlertState(r[3]), Severity(r[4]), r[5], r[6], r[7], r[8], r[9]
+                r[0],
+                r[1],
+                r[2],
+                AlertState(r[3]),
+                Severity(r[4]),
+                *r[5:],
             )
-            for r in self.conn.execute(_OPEN_BRIEF)
+            for r in driver_fetch(self.conn, _OPEN_BRIEF)
             if r[1] in wanted
         ]
 
@@ -210,38 +298,47 @@ class AlertRows:
         return [_alert(row) for row in self.conn.execute(query).mappings()]
 
     def insert_alert(self, finding: Finding, state: AlertState, now: datetime) -> int:
-        subject = finding.subject
-        result = self.conn.execute(
-            _INSERT_ALERT,
-            dict(
-                rule=finding.rule,
-                subject=subject.id,
-                site=subject.site,
-                room=subject.room,
-                sensor=subject.sensor,
-                subject_key=subject.key,
-                state=state.value,
-                severity=int(finding.severity),
-                since=iso(finding.since),
-                value=finding.value,
-                threshold=finding.threshold,
-                peak_value=finding.value,
-                unit=finding.unit,
-                summary=finding.summary,
-                advice=finding.advice,
-                page=int(finding.page),
-                for_s=finding.for_s,
-                created_at=iso(now),
-                updated_at=iso(now),
-                fired_at=iso(now) if state is AlertState.FIRING else None,
-                ack_token=secrets.token_urlsafe(16),
-                clear_s=finding.clear_s,
-                last_seen=iso(now),
-            ),
-        )
+        result = self.conn.execute(_INSERT_ALERT, _new_alert(finding, state, now))
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def insert_alerts(
+        self, opened: Sequence[tuple[Finding, AlertState]], now: datetime
+    ) -> list[int]:
+        """Insert new alerts in one statement (a multi-row insert); their ids, in order.
+
+        Each (rule, subject) is new among the open alerts (the unique index ``alerts_one_open``
+        says so), so the ids are matched to the alerts by it, whatever order the database
+        returns the rows in."""
+        if not opened:
+            return []
+        if len(opened) == 1:
+            finding, state = opened[0]
+            return [self.insert_alert(finding, state, now)]
+        rows = self.conn.execute(
+            _INSERT_ALERTS, [_new_alert(finding, state, now) for finding, state in opened]
+        )
+        ids = {(rule, subject): int(alert_id) for alert_id, rule, subject in rows}
+        return [ids[(finding.rule, finding.subject.id)] for finding, _ in opened]
+
+    def update_alerts(self, changes: Sequence[tuple[int, dict[str, Any]]], now: datetime) -> None:
+        """`update_alert` for many alerts: one executemany per set of columns changed."""
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for alert_id, fields in changes:
+            values = {column: _stored(value) for column, value in fields.items()}
+            values["updated_at"] = iso(now)
+            groups.setdefault(frozenset(values), []).append({**values, "alert_id": alert_id})
+        for columns, params in groups.items():
+            driver_many(self.conn, _update_statement(columns), params)
+
+    def add_events(
+        self,
+        rows: Sequence[tuple[int, datetime, AlertState | None, AlertState, str, str]],
+    ) -> None:
+        """Insert events (alert id, time, from, to, actor, note) in one executemany, in order."""
+        if rows:
+            driver_many(self.conn, _INSERT_EVENTS, [_event(*row) for row in rows])
 
     def update_alert(self, alert_id: int, now: datetime, **fields: Any) -> None:
         """Set columns of an alert (datetimes, enums, severities and lists converted)."""
@@ -259,17 +356,7 @@ class AlertRows:
         actor: str,
         note: str = "",
     ) -> None:
-        self.conn.execute(
-            _INSERT_EVENT,
-            dict(
-                alert_id=alert_id,
-                time=iso(when),
-                from_state=None if from_state is None else from_state.value,
-                to_state=to_state.value,
-                actor=actor,
-                note=note,
-            ),
-        )
+        self.conn.execute(_INSERT_EVENT, _event(alert_id, when, from_state, to_state, actor, note))
 
     def events(self, alert_id: int | None = None) -> list[Event]:
         query = select(events)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 """The alembic script directory (its ``env.py`` and ``versions/``), inside the package."""
@@ -43,6 +46,9 @@ BUSY_TIMEOUT_S = 30.0
 
 MIGRATION_LOCK = 0x7265706F636C696D
 """PostgreSQL advisory lock held while migrating (``repoclim`` in ASCII)."""
+
+WRITE_LOCK = 0x7265706F636C7778
+"""PostgreSQL advisory lock each write transaction holds (``repoclwx``): writers take turns."""
 
 
 class StateError(RuntimeError):
@@ -111,9 +117,16 @@ def begin(connection: Connection, write: bool) -> None:
     starts here, before the first read; SQLAlchemy's commit and rollback end it. (A ``begin``
     event would do the same but puts every statement on SQLAlchemy's slower, event-dispatching
     path.) On other databases SQLAlchemy begins the transaction itself.
+
+    On PostgreSQL a write transaction first takes the advisory lock `WRITE_LOCK` until it
+    ends, so writers take turns there too. The lifecycle and dispatch read and then write (the
+    open alerts, what has been told); under PostgreSQL's READ COMMITTED two engines sharing the
+    state would otherwise both open the same alert or both page for it.
     """
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    elif write and connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
 def create_state_engine(target: Path | str) -> Engine:
@@ -138,6 +151,74 @@ def create_state_engine(target: Path | str) -> Engine:
         )
     event.listen(engine, "connect", _sqlite_connect)
     return engine
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A Core statement compiled for one dialect, to run on the driver's cursor: ``names`` is
+    the order of its parameters for a positional paramstyle (SQLite's ``?``), None for a
+    named one (psycopg's ``%(name)s``)."""
+
+    sql: str
+    names: tuple[str, ...] | None
+    statement: ClauseElement  # kept alive: the cache is keyed by its id
+
+    def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        return params if self.names is None else tuple(params[name] for name in self.names)
+
+
+_DRIVER: dict[tuple[int, str], DriverStatement] = {}
+
+
+def driver_statement(connection: Connection, statement: ClauseElement) -> DriverStatement:
+    """``statement`` compiled once per dialect by SQLAlchemy, for `driver_fetch` and
+    `driver_many`."""
+    key = (id(statement), connection.dialect.name)
+    found = _DRIVER.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=connection.dialect)
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a SQL statement: {statement!r}")
+        names = tuple(compiled.positiontup or ()) if compiled.positional else None
+        found = _DRIVER[key] = DriverStatement(compiled.string, names, statement)
+    return found
+
+
+def _cursor(connection: Connection) -> Any:
+    raw = connection.connection.dbapi_connection
+    assert raw is not None, "the connection was closed"
+    return raw.cursor()
+
+
+def driver_fetch(connection: Connection, statement: ClauseElement) -> list[tuple[Any, ...]]:
+    """The rows of a parameterless query, run on the driver's cursor in the connection's
+    transaction.
+
+    For the few statements run once per evaluation step (the lifecycle's): SQLAlchemy's own
+    execution costs about 40 µs a statement more than the driver (its result and parameter
+    machinery), several times what SQLite needs to run them. Only for statements whose columns
+    need no SQLAlchemy type conversion (text, integers, floats)."""
+    cursor = _cursor(connection)
+    try:
+        cursor.execute(driver_statement(connection, statement).sql)
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def driver_many(
+    connection: Connection, statement: ClauseElement, params: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run a DML statement once per parameter set (the driver's ``executemany``: psycopg
+    pipelines them) in the connection's transaction; see `driver_fetch`."""
+    if not params:
+        return
+    compiled = driver_statement(connection, statement)
+    cursor = _cursor(connection)
+    try:
+        cursor.executemany(compiled.sql, [compiled.arguments(p) for p in params])
+    finally:
+        cursor.close()
 
 
 def dialect_insert(connection: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:

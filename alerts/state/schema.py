@@ -171,6 +171,19 @@ api_tokens = Table(
     Index("api_tokens_user", "user_name"),
 )
 
+sessions = Table(
+    "sessions",
+    METADATA,
+    Column("id_hash", Text, primary_key=True),
+    Column("user_name", Text, ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
+    Index("sessions_user", "user_name"),
+    Index("sessions_expiry", "expires_at"),
+)
+"""Browser sessions of the API (migration 0004): only the SHA-256 of a session id is kept."""
+
 
 def iso(when: datetime) -> str:
     """UTC ISO-8601 text with microseconds: sorts as it compares."""

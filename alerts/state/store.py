@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from repoclimate.alerts.model import Alert, AlertState, Event, Silence
 from repoclimate.alerts.rules.mould import Checkpoint
@@ -62,10 +62,15 @@ class AlertStore:
             with self._lock:
                 yield self._memory
 
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (`alerts.partition` takes its locks on a connection of it)."""
+        return self._engine
+
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        """A write transaction (SQLite: ``BEGIN IMMEDIATE``): committed on success, rolled back
-        on error."""
+        """A write transaction, committed on success, rolled back on error. Write transactions
+        take turns, on SQLite (``BEGIN IMMEDIATE``) and on PostgreSQL alike (see `begin`)."""
         with self._connection() as conn, conn.begin():
             begin(conn, write=True)
             yield Tx(conn)

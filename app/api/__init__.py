@@ -6,6 +6,9 @@
 - ``/api/alerts``, ``/api/silences`` and the notifications' ack link ``/alerts/{id}/ack``
   (`alerts`);
 - ``/api/unassigned`` (`sensors`): devices the registry does not place;
+- ``/api/deadletters`` (`deadletters`): the collector's refused messages, by reason;
+- ``/api/export`` (`exports`): history as CSV or Parquet; ``/api/import`` (`imports`): logger
+  files uploaded into the store;
 - ``/api/admin/reload`` (`admin`); ``/api/login``, ``/api/logout``, ``/api/session`` (`auth`);
 - ``/healthz``, ``/readyz``, ``/metrics`` (`health`).
 
@@ -28,7 +31,19 @@ from fastapi.responses import FileResponse, HTMLResponse
 from swagger_ui_bundle import swagger_ui_path
 
 from repoclimate.app import web
-from repoclimate.app.api import admin, alerts, auth, health, history, sensors, sites
+from repoclimate.app.api import (
+    admin,
+    alerts,
+    auth,
+    deadletters,
+    exports,
+    health,
+    history,
+    imports,
+    reports,
+    sensors,
+    sites,
+)
 from repoclimate.app.api.errors import described
 from repoclimate.app.services import Services
 
@@ -79,6 +94,10 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(history.router)
     app.include_router(alerts.router, responses=unreadable)
     app.include_router(admin.router)
+    app.include_router(reports.router)
+    app.include_router(exports.router)  # GET /api/export: CSV or Parquet, streamed
+    app.include_router(imports.router, responses=unreadable)  # POST /api/import: logger files
+    app.include_router(deadletters.router)  # /api/deadletters: the collector's refusals
     web.install(app)  # the built-in pages (app/web/): /, /rooms/…, /alerts, /sensors, /login
     return app
 

@@ -4,8 +4,9 @@ Two ways in:
 
 - Browsers log in with ``POST /api/login`` (name and password, checked by the user store). The
   answer sets a session cookie — ``Secure``, ``HttpOnly``, ``SameSite=Strict`` — holding a random
-  256-bit session id; the sessions themselves live in this process (`SessionStore`, only a hash of
-  the id is kept), so logging out or restarting ends them and nothing about the user travels in
+  256-bit session id; the sessions themselves live in the service's state database
+  (`SessionStore` over `UserStore`, only a hash of the id is kept), so a restart or another API
+  replica keeps the login, logging out ends it everywhere, and nothing about the user travels in
   the cookie or the URL. Every request that changes something and rides on the cookie must also
   carry the session's CSRF token (synchronizer token: header ``X-CSRF-Token`` or a form field
   ``csrf_token``), which the login answer and ``GET /api/session`` give to the page.
@@ -16,17 +17,20 @@ Roles rank ``viewer`` < ``responder`` < ``admin``: `require` (role) is the depen
 declares; anonymous callers get 401, under-privileged ones 403. Reads need ``viewer``, or nobody
 at all when ``api.public_read`` is true. Failed logins are counted per remote address
 (`LoginLimiter`) and logged with that address, never with the password.
+
+Tokens and sessions are verified against the database at most once per ``api.auth_cache_s``
+seconds per process (see `repoclimate.app.users`): a logout or revocation in this process
+applies at once, one made elsewhere (the CLI, another replica) within that time.
 """
 
-import hashlib
 import hmac
 import logging
-import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
@@ -35,7 +39,7 @@ from pydantic import BaseModel
 
 from repoclimate.app.api.errors import AUTH_RESPONSES, described
 from repoclimate.app.services import Services
-from repoclimate.app.users import Role, User
+from repoclimate.app.users import Role, Session, User, UserStore
 
 logger = logging.getLogger(__name__)
 
@@ -49,59 +53,30 @@ LOGIN_FAILURES = 10
 LOGIN_WINDOW_S = 300.0
 MAX_ADDRESSES = 100_000
 """Remote addresses whose failed logins are remembered at most."""
-MAX_SESSIONS = 10_000
-"""Sessions kept at most; the oldest go first (a flood of logins cannot exhaust memory)."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Monotonic = Callable[[], float]
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    """One logged-in browser: who, the CSRF token its pages send back, when it ends."""
-
-    user: User
-    csrf_token: str
-    expires: float
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 class SessionStore:
-    """Browser sessions of this process, by the hash of their id (the id is only in the cookie)."""
+    """Browser sessions in the user store's database, by the hash of their id (the id is only
+    in the cookie); each ends ``ttl_s`` after login or at logout."""
 
-    def __init__(self, ttl_s: float = SESSION_TTL_S, monotonic: Monotonic = time.monotonic):
+    def __init__(self, users: UserStore, ttl_s: float = SESSION_TTL_S) -> None:
+        self.users = users
         self.ttl_s = ttl_s
-        self._monotonic = monotonic
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
 
     def create(self, user: User) -> tuple[str, Session]:
         """A new session for ``user``: its id (for the cookie) and the session."""
-        session_id = secrets.token_urlsafe(32)
-        session = Session(user, secrets.token_urlsafe(32), self._monotonic() + self.ttl_s)
-        with self._lock:
-            while len(self._sessions) >= MAX_SESSIONS:
-                del self._sessions[next(iter(self._sessions))]
-            self._sessions[_digest(session_id)] = session
-        return session_id, session
+        return self.users.create_session(user.name, timedelta(seconds=self.ttl_s))
 
     def get(self, session_id: str) -> Session | None:
-        """The live session of an id, or None (unknown or expired)."""
-        key = _digest(session_id)
-        with self._lock:
-            session = self._sessions.get(key)
-            if session is not None and session.expires <= self._monotonic():
-                del self._sessions[key]
-                return None
-        return session
+        """The live session of an id, or None (unknown, ended, expired, or its user gone)."""
+        return self.users.session(session_id)
 
     def end(self, session_id: str) -> None:
-        with self._lock:
-            self._sessions.pop(_digest(session_id), None)
+        self.users.end_session(session_id)
 
 
 class LoginLimiter:
@@ -158,7 +133,9 @@ class Auth:
         limiter: LoginLimiter | None = None,
     ) -> None:
         self.services = services
-        self.sessions = sessions or SessionStore(float(services.settings.api.session_max_age_s))
+        self.sessions = sessions or SessionStore(
+            services.users, float(services.settings.api.session_max_age_s)
+        )
         self.limiter = limiter or LoginLimiter()
         self.cookie_secure = services.settings.api.cookie_secure
         """False only behind plain HTTP on a trusted network (``api.cookie_secure``)."""
@@ -239,14 +216,11 @@ async def current_caller(
         return Caller(user)
     if session_id is None:
         return None
+    # The user as stored now: a removed user's session ends, a changed role applies.
     session = auth.sessions.get(session_id)
     if session is None:
         raise _unauthorized("session expired or unknown: log in again")
-    # The user as stored now: a removed user's session ends, a changed role applies at once.
-    user = auth.services.users.get(session.user.name)
-    if user is None:
-        auth.sessions.end(session_id)
-        raise _unauthorized(f"user {session.user.name} no longer exists")
+    user = session.user
     if request.method not in SAFE_METHODS:
         sent = await _csrf_token_of(request)
         if sent is None or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):

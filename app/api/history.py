@@ -9,6 +9,16 @@ holdings: ``dew_point`` [°C], ``mrf`` (IPI mould risk factor), ``vtt`` (VTT mou
 (IPI preservation index [years]), ``emc`` (wood equilibrium moisture content [%]). The
 cumulative ones (MRF, VTT) start from zero at ``start``: they describe the window asked for.
 
+``every=1h`` and ``every=1d`` are read from the store's hourly and daily rollups
+(``climate_1h`` / ``climate_1d``, `HistoryStore.rollups`) for the whole intervals they cover,
+and aggregated from the raw readings only for what the rollups cannot answer: a partial first
+or last interval (bounds that are not on the hour or the UTC day) and the intervals of the last
+`SETTLE` (which the InfluxDB store of another process may not have rolled up yet). The answer
+is the raw aggregation's — the same intervals, minima, maxima and counts, means equal to within
+floating-point rounding — for a 30-day hourly history in about a tenth of the time.
+``api.history_rollups: false`` aggregates everything from the raw readings (a store file from
+before rollups needs ``repoclimate history rollup`` once before it can answer from them).
+
 Limits keep one request bounded: raw history spans at most `MAX_RAW_SPAN`, aggregated history
 at most `MAX_BUCKETS` intervals.
 """
@@ -26,12 +36,17 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from repoclimate.app.api.auth import get_services, require
 from repoclimate.app.api.errors import AUTH_RESPONSES, described, invalid
 from repoclimate.app.api.sites import NOT_FOUND, find_room, find_sensor
 from repoclimate.app.services import Services
 from repoclimate.app.users import Role
+from repoclimate.history.influx import ROLLUP_EVERY_S
+from repoclimate.history.rollups import Period
+from repoclimate.history.store import AggregatePoint, HistoryStore
+from repoclimate.history.timestamps import duration_ns, from_ns, to_ns
 from repoclimate.preservation.metrics import room_metrics
 
 router = APIRouter(prefix="/api", tags=["history"], dependencies=[Depends(require(Role.VIEWER))])
@@ -45,6 +60,11 @@ INTERVALS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
     "1d": timedelta(days=1),
 }
+ROLLUP_PERIODS: dict[str, Period] = {"1h": "1h", "1d": "1d"}
+"""The ``every=`` values the store keeps rollups of."""
+SETTLE = timedelta(seconds=2 * ROLLUP_EVERY_S)
+"""Intervals holding any of the last this long are aggregated from the raw readings: an
+InfluxDB store rolls up what another process wrote only every `ROLLUP_EVERY_S`."""
 MAX_RAW_SPAN = timedelta(days=31)
 MAX_BUCKETS = 20_000
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -75,6 +95,10 @@ class HistoryPoint(BaseModel):
     vtt: float | None = None
     pi: float | None = None
     emc: float | None = None
+
+
+Point = dict[str, Any]
+"""One point's `HistoryPoint` fields, before validation."""
 
 
 class History(BaseModel):
@@ -124,49 +148,100 @@ class Window:
             )
         self.derived: list[Derived] = list(dict.fromkeys(derived or []))
 
-    def points(self, services: Services, sensor: str, holdings: str) -> list[HistoryPoint]:
+    def aggregate(self, services: Services, sensor: str) -> list[AggregatePoint]:
+        """The sensor's intervals: whole ones that have settled from the rollups, the rest
+        (partial first and last ones, recent ones) from the raw readings."""
+        assert self.step is not None and self.every is not None
         store = services.store
-        points: list[HistoryPoint]
+        period = ROLLUP_PERIODS.get(self.every)
+        if period is None or not services.settings.api.history_rollups:
+            return store.aggregate(sensor, self.start, self.end, self.step)
+        low, high = rollup_span(self.start, self.end, self.step, services.clock.now() - SETTLE)
+        if high <= low:
+            return store.aggregate(sensor, self.start, self.end, self.step)
+        return from_rollups(store, period, sensor, self.start, self.end, low, high, self.step)
+
+    def points(self, services: Services, sensor: str, holdings: str) -> list[Point]:
+        """The sensor's points as `HistoryPoint` fields (validated once, with the answer)."""
+        store = services.store
+        points: list[Point]
         if self.step is None:
             points = [
-                HistoryPoint(
-                    time=r.time,
-                    sensor=sensor,
-                    temperature=_number(r.temperature),
-                    humidity=_number(r.humidity),
-                )
+                {
+                    "time": r.time,
+                    "sensor": sensor,
+                    "temperature": _number(r.temperature),
+                    "humidity": _number(r.humidity),
+                }
                 for r in store.history(sensor, self.start, self.end)
             ]
         else:
             points = [
-                HistoryPoint(
-                    time=a.time,
-                    sensor=sensor,
-                    temperature=_number(a.temperature_mean),
-                    humidity=_number(a.humidity_mean),
-                    temperature_min=_number(a.temperature_min),
-                    temperature_max=_number(a.temperature_max),
-                    humidity_min=_number(a.humidity_min),
-                    humidity_max=_number(a.humidity_max),
-                    count=a.count,
-                )
-                for a in store.aggregate(sensor, self.start, self.end, self.step)
+                {
+                    "time": a.time,
+                    "sensor": sensor,
+                    "temperature": _number(a.temperature_mean),
+                    "humidity": _number(a.humidity_mean),
+                    "temperature_min": _number(a.temperature_min),
+                    "temperature_max": _number(a.temperature_max),
+                    "humidity_min": _number(a.humidity_min),
+                    "humidity_max": _number(a.humidity_max),
+                    "count": a.count,
+                }
+                for a in self.aggregate(services, sensor)
             ]
         if self.derived and points:
             _add_derived(points, self.derived, holdings)
         return points
 
+    def history(self, subject: str, points: list[Point]) -> dict[str, Any]:
+        """The answer's `History` fields."""
+        return {
+            "subject": subject,
+            "start": self.start,
+            "end": self.end,
+            "every": self.every,
+            "derived": self.derived,
+            "points": points,
+        }
 
-def _add_derived(points: list[HistoryPoint], wanted: Sequence[Derived], holdings: str) -> None:
+
+def rollup_span(
+    start: datetime, end: datetime, step: timedelta, settled: datetime
+) -> tuple[datetime, datetime]:
+    """The whole epoch-aligned intervals of ``step`` within ``[start, end)`` that end by
+    ``settled``, as ``(low, high)``; ``high <= low`` when there are none."""
+    step_ns = duration_ns(step)
+    low = -(-to_ns(start) // step_ns) * step_ns
+    high = min(to_ns(end), to_ns(settled)) // step_ns * step_ns
+    return from_ns(low), from_ns(high)
+
+
+def from_rollups(
+    store: HistoryStore,
+    period: Period,
+    sensor: str,
+    start: datetime,
+    end: datetime,
+    low: datetime,
+    high: datetime,
+    step: timedelta,
+) -> list[AggregatePoint]:
+    head = store.aggregate(sensor, start, low, step) if start < low else []
+    tail = store.aggregate(sensor, high, end, step) if high < end else []
+    return [*head, *store.rollups(period, low, high, sensor=sensor), *tail]
+
+
+def _add_derived(points: list[Point], wanted: Sequence[Derived], holdings: str) -> None:
     nan = float("nan")
-    t = np.array([nan if p.temperature is None else p.temperature for p in points])
-    rh = np.array([nan if p.humidity is None else p.humidity for p in points])
-    metrics = room_metrics([p.time for p in points], t, rh, holdings=holdings)
+    t = np.array([nan if p["temperature"] is None else p["temperature"] for p in points])
+    rh = np.array([nan if p["humidity"] is None else p["humidity"] for p in points])
+    metrics = room_metrics([p["time"] for p in points], t, rh, holdings=holdings)
     series = metrics.series()
     for name in wanted:
         values = series[_DERIVED_FIELD[name]]
         for point, value in zip(points, values, strict=True):
-            setattr(point, name, _number(float(value)))
+            point[name] = _number(float(value))
 
 
 _CSV_BASE = ["time", "sensor", "temperature", "humidity"]
@@ -189,8 +264,18 @@ def _csv(history: History) -> Response:
     )
 
 
-def _answer(history: History, fmt: Format) -> History | Response:
-    return _csv(history) if fmt == "csv" else history
+def _answer(history: dict[str, Any], fmt: Format) -> Response:
+    """CSV, or JSON written by pydantic-core straight from the `History` fields.
+
+    The fields are built from the store's typed rows (floats or None, ints, aware datetimes),
+    so nothing is left to validate: building a `HistoryPoint` per point and letting FastAPI
+    validate, dump and encode the answer took a third of a history request's CPU (py-spy,
+    bench/api.py). The JSON is the same: `History` stays the documented ``response_model``,
+    and the schema tests check every answer against it.
+    """
+    if fmt == "csv":
+        return _csv(History.model_validate(history))
+    return Response(to_json(history), media_type="application/json")
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -215,40 +300,24 @@ def sensor_history(
     every: EveryQuery = None,
     derived: DerivedQuery = None,
     format: FormatQuery = "json",
-) -> History | Response:
+) -> Response:
     """A registry sensor's readings (raw or per interval) between ``start`` and ``end``."""
     _site, room, _sensor = find_sensor(services, sensor_id)
     window = Window(services, start, end, every, derived)
-    holdings = str(room.holdings)
-    history = History(
-        subject=sensor_id,
-        start=window.start,
-        end=window.end,
-        every=window.every,
-        derived=window.derived,
-        points=window.points(services, sensor_id, holdings),
-    )
+    history = window.history(sensor_id, window.points(services, sensor_id, str(room.holdings)))
     return _answer(history, format)
 
 
 def _room_history(
     services: Services, site_id: str | None, room_id: str, window: Window, fmt: Format
-) -> History | Response:
+) -> Response:
     site, room = find_room(services, room_id, site_id)
-    points: list[HistoryPoint] = []
+    points: list[Point] = []
     for sensor in room.sensors:
         if not sensor.surface:
             points.extend(window.points(services, sensor.id, str(room.holdings)))
-    points.sort(key=lambda p: (p.time, p.sensor))
-    history = History(
-        subject=f"{site.id}/{room.id}",
-        start=window.start,
-        end=window.end,
-        every=window.every,
-        derived=window.derived,
-        points=points,
-    )
-    return _answer(history, fmt)
+    points.sort(key=lambda p: (p["time"], p["sensor"]))
+    return _answer(window.history(f"{site.id}/{room.id}", points), fmt)
 
 
 @router.get(
@@ -263,7 +332,7 @@ def site_room_history(
     every: EveryQuery = None,
     derived: DerivedQuery = None,
     format: FormatQuery = "json",
-) -> History | Response:
+) -> Response:
     """Each air sensor's history in a room, between ``start`` and ``end``."""
     window = Window(services, start, end, every, derived)
     return _room_history(services, site_id, room_id, window, format)
@@ -283,7 +352,7 @@ def room_history(
     every: EveryQuery = None,
     derived: DerivedQuery = None,
     format: FormatQuery = "json",
-) -> History | Response:
+) -> Response:
     """A room's history by room id (``?site=`` when ambiguous)."""
     window = Window(services, start, end, every, derived)
     return _room_history(services, site, room_id, window, format)

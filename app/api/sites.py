@@ -1,12 +1,19 @@
 """Sites, rooms and sensors from the registry, each with its present state: latest reading, dew
 point, the band of its room's profile, a status and the open alerts about it.
 
+Each sensor also carries its calibration in force now (the registry's offsets, which the
+pipeline added to its raw values) and its health: the open alerts of the health rules
+(`alerts.rules.health`: silent, stuck, battery low, out of range) about it, each with its since.
+
 Status of a sensor: ``silent`` when its latest reading is older than the health rule's
 ``silent_factor`` × its expected interval (or it was never heard), else the worse of its
 temperature and humidity against the band (`preservation.status`: ``ok``, ``near``, ``out``, or
 ``missing`` when it sent neither); a surface (wall) sensor is judged for silence only. A room's
-and a site's status is the worst of their sensors'. ``unassigned`` is the status of readings
-from devices the registry does not know (``GET /api/unassigned``).
+and a site's status is the worst of their sensors', worst first: ``out`` (the collection is in
+conditions that harm it now), ``silent`` (nobody knows), ``near``, ``ok``, ``missing``. A room
+with one sensor out and another silent is ``out``: the silent one is counted beside it.
+``unassigned`` is the status of readings from devices the registry does not know
+(``GET /api/unassigned``).
 
 A room id is unique within its site: ``/api/sites/{site}/rooms/{room}`` always names one room,
 ``/api/rooms/{room}`` does when no other site has a room of that id (else 409; ``?site=`` picks).
@@ -24,8 +31,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel
 
 from repoclimate.alerts.config import HealthParams
-from repoclimate.alerts.model import Alert
-from repoclimate.app.api.alerts import AlertOut, alert_out
+from repoclimate.alerts.model import Alert, AlertState
+from repoclimate.alerts.rules.health import RULES as HEALTH_RULES
+from repoclimate.app.api.alerts import AlertOut, SeverityName, alert_out
 from repoclimate.app.api.auth import get_services, require
 from repoclimate.app.api.errors import AUTH_RESPONSES, described
 from repoclimate.app.services import Services
@@ -33,11 +41,12 @@ from repoclimate.app.users import Role
 from repoclimate.preservation.profiles import PROFILES
 from repoclimate.preservation.psychrometrics import dew_point
 from repoclimate.preservation.status import Band, Status, profile_band, worst
+from repoclimate.sensors.calibration import Calibration
 from repoclimate.sensors.reading import Reading
 from repoclimate.sensors.registry import Room, SensorSpec, Site
 
 SensorStatus = Literal["ok", "near", "out", "missing", "silent", "unassigned"]
-_STATUS_RANK = {"missing": 0, "ok": 1, "near": 2, "out": 3, "silent": 4, "unassigned": 4}
+_STATUS_RANK = {"missing": 0, "ok": 1, "near": 2, "silent": 3, "unassigned": 3, "out": 4}
 
 router = APIRouter(prefix="/api", tags=["sites"], dependencies=[Depends(require(Role.VIEWER))])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: described("No such site, room or sensor")}
@@ -50,6 +59,30 @@ class BandOut(BaseModel):
     t_max_c: float | None
     rh_min_pct: float | None
     rh_max_pct: float | None
+
+
+class CalibrationOut(BaseModel):
+    """The registry's calibration entry in force: offsets added to the raw values."""
+
+    since: datetime
+    """When the entry came into force (its ``from``, in the site's zone, as an instant)."""
+    temperature_offset: float
+    """[°C]"""
+    humidity_offset: float
+    """[%RH]"""
+    note: str | None
+
+
+class HealthOut(BaseModel):
+    """An open alert of the health rules about a sensor."""
+
+    alert: int
+    rule: str
+    """``sensor.silent``, ``sensor.stuck``, ``sensor.battery_low`` or ``sensor.out_of_range``."""
+    state: AlertState
+    severity: SeverityName
+    since: datetime
+    """When the condition began."""
 
 
 class SensorState(BaseModel):
@@ -70,6 +103,10 @@ class SensorState(BaseModel):
     status: SensorStatus
     open_alerts: list[int]
     """Ids of open alerts about this sensor."""
+    calibration: CalibrationOut | None
+    """The entry in force now; null before the first one, or with none."""
+    health: list[HealthOut]
+    """Open alerts of the health rules about this sensor, oldest first."""
 
 
 class RoomState(BaseModel):
@@ -123,6 +160,10 @@ class Present:
         self.now = services.clock.now()
         self.silent_factor = HealthParams().silent_factor
         self.open_alerts: list[Alert] = services.state.open_alerts()
+        self.by_sensor: dict[str, list[Alert]] = {}
+        for alert in sorted(self.open_alerts, key=lambda a: (a.since, a.id)):
+            if alert.subject.sensor is not None:
+                self.by_sensor.setdefault(alert.subject.sensor, []).append(alert)
         if sensors is None:
             self.latest = {r.sensor: r for r in services.store.latest()}
         else:
@@ -177,6 +218,31 @@ class Present:
             dew_point=dew,
             status=state,
             open_alerts=[a.id for a in self.open_alerts if a.subject.sensor == sensor.id],
+            calibration=self._calibration(site, sensor),
+            health=[
+                HealthOut.model_validate(
+                    {
+                        "alert": a.id,
+                        "rule": a.rule,
+                        "state": a.state,
+                        "severity": a.severity.label,
+                        "since": a.since,
+                    }
+                )
+                for a in self.by_sensor.get(sensor.id, ())
+                if a.subject.site == site.id and a.rule in HEALTH_RULES
+            ],
+        )
+
+    def _calibration(self, site: Site, sensor: SensorSpec) -> CalibrationOut | None:
+        entry = in_force(sensor.calibration, site, self.now)
+        if entry is None:
+            return None
+        return CalibrationOut(
+            since=entry.starts_at(site.zone),
+            temperature_offset=entry.temperature_offset,
+            humidity_offset=entry.humidity_offset,
+            note=entry.note,
         )
 
     def room(self, site: Site, room: Room) -> RoomState:
@@ -214,15 +280,27 @@ class Present:
         )
 
 
+def in_force(entries: Iterable[Calibration], site: Site, now: datetime) -> Calibration | None:
+    """The calibration entry in force at ``now``: the latest to start at or before it (starts
+    in the site's zone, `sensors.calibration`); None before the first."""
+    started = [e for e in entries if e.starts_at(site.zone) <= now]
+    return max(started, key=lambda e: e.starts_at(site.zone), default=None)
+
+
 def _merged(readings: list[Reading]) -> Reading:
-    """The last reading, its missing temperature or humidity taken from the latest earlier one
-    that has it (devices that send one quantity per message)."""
+    """The last reading, its missing temperature, humidity or battery taken from the latest
+    earlier one that has it (devices that send one quantity per message)."""
     last = readings[-1]
-    temperature = next(
-        (r.temperature for r in reversed(readings) if r.temperature is not None), None
+
+    def latest(field: str) -> float | None:
+        return next((v for r in reversed(readings) if (v := getattr(r, field)) is not None), None)
+
+    return replace(
+        last,
+        temperature=latest("temperature"),
+        humidity=latest("humidity"),
+        battery=latest("battery"),
     )
-    humidity = next((r.humidity for r in reversed(readings) if r.humidity is not None), None)
-    return replace(last, temperature=temperature, humidity=humidity)
 
 
 def _worst(statuses: Iterable[SensorStatus]) -> SensorStatus:

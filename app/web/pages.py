@@ -39,14 +39,12 @@ from repoclimate.app.api.auth import (
 from repoclimate.app.api.sites import Present, RoomState, SiteState, find_room
 from repoclimate.app.services import Services
 from repoclimate.app.users import Role
-from repoclimate.app.web import i18n
+from repoclimate.app.web import i18n, network
 
 _HERE = files("repoclimate.app.web")
 STATIC_PATH = "/static"
 REFRESH_S = 60
 """The overview asks for fresh tiles this often [s]."""
-STATUS_ORDER = {"out": 0, "silent": 1, "unassigned": 1, "near": 2, "missing": 3, "ok": 4}
-"""Worst first, for the network view and the room list."""
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -184,21 +182,24 @@ def at_site(when: datetime, zone: str | None) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
+def local_date(when: datetime, zone: str | None) -> str:
+    """The date of ``when`` in the site's zone (``2026-05-20``): a calibration's day."""
+    return f"{when.astimezone(ZoneInfo(zone or 'UTC')):%Y-%m-%d}"
+
+
 def _zones(services: Services) -> dict[str, str]:
     """Site id → its IANA zone, for `at_site` in the templates."""
     return {s.id: str(s.timezone) for s in services.registry.sites}
 
 
-_env.globals.update(local_time=local_time, site_zone=site_zone, at_site=at_site)
+_env.globals.update(
+    local_time=local_time, site_zone=site_zone, at_site=at_site, local_date=local_date
+)
 
 
 def _sites(services: Services) -> tuple[datetime, list[SiteState]]:
     present = Present(services)
     return present.now, [present.site(site) for site in services.registry.sites]
-
-
-def _worst_first(sites: list[SiteState]) -> list[SiteState]:
-    return sorted(sites, key=lambda s: (STATUS_ORDER.get(s.status, 5), s.id))
 
 
 # -- pages -----------------------------------------------------------------------------------
@@ -213,9 +214,12 @@ def overview(
 ) -> HTMLResponse:
     """Every site and its rooms as tiles; several sites also get the network view."""
     now, sites = _sites(services)
+    ranks = network.ranked(sites, now) if len(sites) > 1 else []
     context: dict[str, Any] = {
         "now": now,
-        "sites": _worst_first(sites) if len(sites) > 1 else sites,
+        "sites": [r.site for r in ranks] or sites,
+        "network": ranks,
+        "counted": network.COUNTED,
         "refresh_s": REFRESH_S,
     }
     return render(request, viewer, "_tiles.html" if fragment else "overview.html", **context)

@@ -2,8 +2,10 @@
 
 Every format module exposes ``sniff(lines) -> bool`` (whether the first lines of a file look like
 that format) and ``parse(text, source) -> LoggerFile`` (the file's rows, local times as written,
-values in °C and %RH, row numbers kept). `read_logger_file` decodes the bytes (`base.decode_text`)
-and picks the reader by name, or by sniffing for ``"auto"``. Turning local times into UTC,
+values in °C and %RH, row numbers kept). `read_logger_file` decodes the bytes (`base.decode_text`;
+an ``.xlsx`` workbook becomes the CSV text of its data sheet, `xlsx.workbook_text`; a binary
+``.xls`` is refused with what to do instead) and picks the reader by name, or by sniffing for
+``"auto"``. Turning local times into UTC,
 validating and storing is the importer's job (`repoclimate.ingest.importer`).
 """
 
@@ -22,12 +24,20 @@ from repoclimate.sensors.loggers import (
     meaco,
     miniclima,
     rotronic,
+    switchbot,
     tandd,
     testo,
     tinytag,
     trend,
+    xlsx,
 )
-from repoclimate.sensors.loggers.base import LoggerFile, LoggerFileError, decode_text, text_lines
+from repoclimate.sensors.loggers.base import (
+    LoggerFile,
+    LoggerFileError,
+    decode_text,
+    no_cyclic_gc,
+    text_lines,
+)
 
 __all__ = [
     "LOGGER_FORMATS",
@@ -61,6 +71,7 @@ LOGGER_FORMATS: dict[str, LoggerFormat] = {
         LoggerFormat("meaco", meaco.sniff, meaco.parse),
         LoggerFormat("lascar", lascar.sniff, lascar.parse),
         LoggerFormat("miniclima", miniclima.sniff, miniclima.parse),
+        LoggerFormat("switchbot", switchbot.sniff, switchbot.parse),
         LoggerFormat("govee", govee.sniff, govee.parse),
         LoggerFormat("trend", trend.sniff, trend.parse),
         LoggerFormat("testo", testo.sniff, testo.parse),
@@ -68,6 +79,10 @@ LOGGER_FORMATS: dict[str, LoggerFormat] = {
     )
 }
 """Every reader by its ``--format`` name."""
+
+
+def _sniffs_any(lines: list[str]) -> bool:
+    return any(fmt.sniff(lines) for fmt in LOGGER_FORMATS.values())
 
 
 def detect_logger_format(text: str, source: str) -> str:
@@ -89,12 +104,19 @@ def read_logger_file(
     ``mapping`` names the columns of a generic ``csv`` file (`csvmap.parse`). Raises
     `LoggerFileError` naming ``source``, the row and the column of what cannot be read.
     """
-    text = decode_text(data)
-    name = detect_logger_format(text, source) if fmt == "auto" else fmt
-    if name not in LOGGER_FORMATS:
+    if fmt != "auto" and fmt not in LOGGER_FORMATS:
         raise LoggerFileError(
-            source, f"unknown format {name!r}; known: auto, {', '.join(LOGGER_FORMATS)}"
+            source, f"unknown format {fmt!r}; known: auto, {', '.join(LOGGER_FORMATS)}"
         )
-    if name == "csv" and mapping:
-        return csvmap.parse(text, source, mapping)
-    return LOGGER_FORMATS[name].parse(text, source)
+    if xlsx.is_binary_xls(data):
+        raise xlsx.refuse_binary_xls(source)
+    if xlsx.is_xlsx(data):
+        sniff = _sniffs_any if fmt == "auto" else LOGGER_FORMATS[fmt].sniff
+        text = xlsx.workbook_text(data, source, sniff, else_first=fmt != "auto")
+    else:
+        text = decode_text(data)
+    name = detect_logger_format(text, source) if fmt == "auto" else fmt
+    with no_cyclic_gc():
+        if name == "csv" and mapping:
+            return csvmap.parse(text, source, mapping)
+        return LOGGER_FORMATS[name].parse(text, source)

@@ -24,15 +24,18 @@ Errors are `LoggerFileError`, naming the file, the row (1-based line number) and
 from __future__ import annotations
 
 import csv
+import gc
 import itertools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = [
     "Columns",
+    "ExcelSerialGrammar",
     "LoggerFile",
     "LoggerFileError",
     "LoggerRow",
@@ -41,6 +44,7 @@ __all__ = [
     "decode_text",
     "find_columns",
     "grammars",
+    "no_cyclic_gc",
     "normalise_units",
     "parse_number",
     "read_rows",
@@ -65,11 +69,11 @@ class LoggerFileError(ValueError):
         self.column = column
 
 
-@dataclass(frozen=True, slots=True)
-class LoggerRow:
+class LoggerRow(NamedTuple):
     """One measurement row: its line number, its time as written, its values [°C, %RH].
 
-    ``time`` is naive (the logger's local clock) unless the row itself carried an offset.
+    ``time`` is naive (the logger's local clock) unless the row itself carried an offset. A
+    named tuple: a year of minute data makes half a million of them.
     """
 
     row: int
@@ -112,6 +116,8 @@ _MOJIBAKE = (
     ("∞", "°"),
     ("\ufffd", "°"),
     ("Ã‚Â°", "°"),
+    ("℃", "°C"),  # U+2103, in Chinese and Japanese software's headers
+    ("℉", "°F"),
 )
 
 
@@ -174,6 +180,25 @@ def _data_cells(line: str, delimiter: str) -> list[str]:
     if '"' not in line:
         return line.split(delimiter)
     return next(csv.reader([line], delimiter=delimiter))
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused while a file's rows are read (and, in the importer,
+    become stored readings).
+
+    A year of minute data makes millions of small acyclic objects (rows, cells, datetimes,
+    readings); each allocation burst triggers full collections that scan them all, about half of
+    the reading time. Reference counting still frees everything; the collector resumes after
+    (unless it was off already).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # ----- numbers and units -----------------------------------------------------------------------
@@ -279,29 +304,218 @@ class TimeGrammar:
     a space, a comma or a ``T``; ``%y`` is 2000–2099; ``%z`` is ``Z`` or ``±hh:mm``.
 
     ``parse(text)`` is the time ``text`` writes under this grammar, or ``None`` if it does not
-    fit. It is built once per grammar as a closure over the group positions (a year of minute
-    data calls it half a million times); ISO-shaped patterns try `datetime.fromisoformat` first.
+    fit. It is built once per grammar as a closure over the group positions; ISO-shaped patterns
+    try `datetime.fromisoformat` first. ``column_parser()`` gives a parse function for one file's
+    column that caches the date part and the clock part separately (a year of minute data repeats
+    365 dates and 1440 clock readings half a million times).
     """
 
-    __slots__ = ("parse", "pattern")
+    __slots__ = ("_split", "parse", "pattern")
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        self.parse: Callable[[str], datetime | None] = _compile(pattern)
+        self.parse: Callable[[str], datetime | None]
+        self._split: _Split | None
+        self.parse, self._split = _compile(pattern)
 
     def __repr__(self) -> str:
         return f"TimeGrammar({self.pattern!r})"
 
+    def column_parser(self) -> Callable[[str], datetime | None]:
+        """A function giving, for every text, what `parse` gives, faster over a file's column.
 
-def _compile(pattern: str) -> Callable[[str], datetime | None]:
-    parts: list[str] = []
+        Its caches belong to the function (one per file read), so nothing is shared between
+        files or threads. A text is split into its date and clock parts at the separator the
+        first rows use; a date part and a clock part both seen before (and confirmed by the
+        grammar's own regex when first seen) give their cached values; anything else goes
+        through `parse`. Times with an offset (``%z``) are not cached.
+        """
+        split = self._split
+        full = self.parse
+        if split is None:
+            return full
+        if split.clock_first is None:
+            return _date_only_parser(full)
+        return _date_clock_parser(full, split)
+
+
+class ExcelSerialGrammar(TimeGrammar):
+    """Times written as Excel serial days (``45992.541666667``: 2025-12-01 13:00), 1900 system.
+
+    A text export keeps no trace of the workbook's date system; the 1900 system is Excel's
+    default on every platform since Excel 2016 for Mac (a 1904 workbook's ``.xlsx`` is read with
+    its own system, `repoclimate.sensors.loggers.xlsx`). Serials are rounded to the millisecond;
+    only 36526–2958465 (the years 2000–9999) are read as times.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self.pattern = "Excel serial days (1900 date system)"
+        self._split = None
+        self.parse = _excel_serial
+
+    def column_parser(self) -> Callable[[str], datetime | None]:
+        """`parse` itself: serials repeat no part a cache could keep."""
+        return self.parse
+
+
+_EXCEL_1900 = datetime(1899, 12, 30)  # serial 0 once Lotus's 29 Feb 1900 is past (serial 61)
+_EXCEL_SERIAL = re.compile(r"\d{5,7}(?:[.,]\d+)?")
+
+
+def _excel_serial(text: str) -> datetime | None:
+    text = text.strip()
+    if not _EXCEL_SERIAL.fullmatch(text):
+        return None
+    days = float(text.replace(",", "."))
+    if not 36526.0 <= days < 2958466.0:
+        return None
+    milliseconds = round(days * 86_400_000)
+    return _EXCEL_1900 + timedelta(milliseconds=milliseconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """Where a pattern's date and clock parts are: its regex with both parts as named groups."""
+
+    regex: re.Pattern[str]
+    clock_first: bool | None
+    """``None`` for a date without a clock."""
+
+
+def _date_only_parser(full: Callable[[str], datetime | None]) -> Callable[[str], datetime | None]:
+    seen: dict[str, datetime | None] = {}
+
+    def parse(text: str) -> datetime | None:
+        try:
+            return seen[text]
+        except KeyError:
+            when = seen[text] = full(text)
+            return when
+
+    return parse
+
+
+def _date_clock_parser(
+    full: Callable[[str], datetime | None], split: _Split
+) -> Callable[[str], datetime | None]:
+    dates: dict[str, datetime] = {}
+    clocks: dict[str, timedelta] = {}
+    regex, clock_first = split.regex, bool(split.clock_first)
+    separator = ""
+    inner = 0  # how many separators the first part holds ("11:00:00 AM" holds one space)
+
+    def parts(text: str) -> tuple[str, str] | None:
+        if not inner:
+            first, found, second = text.partition(separator)
+            if not found:
+                return None
+        else:
+            cut = text.split(separator, inner + 1)
+            if len(cut) != inner + 2:
+                return None
+            first, second = separator.join(cut[: inner + 1]), cut[inner + 1]
+        return (second, first) if clock_first else (first, second)
+
+    def learn(text: str, when: datetime) -> bool:
+        nonlocal separator, inner
+        match = regex.fullmatch(text)
+        if match is None:
+            return False
+        date, clock = match.group("_D"), match.group("_C")
+        if clock_first:
+            between = text[match.end("_C") : match.start("_D")]
+        else:
+            between = text[match.end("_D") : match.start("_C")]
+        if not separator:
+            if not between:
+                return False
+            separator = between
+            inner = (clock if clock_first else date).count(separator)
+        if between != separator or parts(text) != (date, clock):
+            return False
+        base = when.replace(hour=0, minute=0, second=0, microsecond=0)
+        dates[date] = base
+        clocks[clock] = when - base
+        return True
+
+    failures = 0  # a column whose texts never split as the first did stops learning
+
+    def parse(text: str) -> datetime | None:
+        nonlocal failures
+        text = text.strip()
+        if separator:
+            cut = parts(text)
+            if cut is not None:
+                base = dates.get(cut[0])
+                if base is not None:
+                    delta = clocks.get(cut[1])
+                    if delta is not None:
+                        return base + delta
+        when = full(text)
+        if when is not None and when.tzinfo is None and failures < _LEARNING_FAILURES:
+            failures += not learn(text, when)
+        return when
+
+    return parse
+
+
+_LEARNING_FAILURES = 256
+
+
+_DATE_TOKENS = frozenset({"%Y", "%y", "%m", "%d", "%b"})
+_CLOCK_TOKENS = frozenset({"%H", "%I", "%M", "%S", "%p"})
+
+
+def _regex_parts(pattern: str) -> list[tuple[str, str]]:
+    """The pattern as (token or literal, regex) pairs."""
+    parts: list[tuple[str, str]] = []
     position = 0
     for token in _TOKEN.finditer(pattern):
-        parts.append(re.escape(pattern[position : token.start()]))
-        parts.append(_TOKENS[token.group(0)])
+        if token.start() > position:
+            literal = pattern[position : token.start()]
+            parts.append((literal, re.escape(literal)))
+        parts.append((token.group(0), _TOKENS[token.group(0)]))
         position = token.end()
-    parts.append(re.escape(pattern[position:]))
-    regex = re.compile("".join(parts))
+    if position < len(pattern):
+        parts.append((pattern[position:], re.escape(pattern[position:])))
+    return parts
+
+
+def _split_of(parts: list[tuple[str, str]]) -> tuple[str, _Split | None]:
+    """The whole regex of a pattern, and its date/clock split (``None``: not cacheable)."""
+    whole = "".join(regex for _, regex in parts)
+    names = [name for name, _ in parts]
+    if "%z" in names:
+        return whole, None
+    dates = [i for i, name in enumerate(names) if name in _DATE_TOKENS]
+    clocks = [i for i, name in enumerate(names) if name in _CLOCK_TOKENS]
+    if not dates:
+        return whole, None
+    if not clocks:
+        return whole, _Split(re.compile(whole), None)
+    clock_first = clocks[0] < dates[0]
+    first, second = (clocks, dates) if clock_first else (dates, clocks)
+    if first[-1] > second[0]:
+        return whole, None
+    cut = next(
+        (i for i in range(first[-1] + 1, second[0]) if names[i] == " "),
+        None,
+    )
+    if cut is None:
+        return whole, None
+    head = "".join(regex for _, regex in parts[:cut])
+    tail = "".join(regex for _, regex in parts[cut + 1 :])
+    head_name, tail_name = ("_C", "_D") if clock_first else ("_D", "_C")
+    grouped = f"(?P<{head_name}>{head}){parts[cut][1]}(?P<{tail_name}>{tail})"
+    return whole, _Split(re.compile(grouped), clock_first)
+
+
+def _compile(pattern: str) -> tuple[Callable[[str], datetime | None], _Split | None]:
+    parts = _regex_parts(pattern)
+    whole, split = _split_of(parts)
+    regex = re.compile(whole)
     fullmatch, index = regex.fullmatch, regex.groupindex
 
     def at(name: str) -> int:
@@ -355,7 +569,7 @@ def _compile(pattern: str) -> Callable[[str], datetime | None]:
         offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
         return when.replace(tzinfo=timezone(sign * offset))
 
-    return parse
+    return parse, split
 
 
 _DATES = (
@@ -437,7 +651,9 @@ _DATE_ONLY = re.compile(r"^(date|datum)$", re.I)
 _CLOCK_ONLY = re.compile(r"^(time|zeit|uhrzeit)\b", re.I)
 _TEMPERATURE = re.compile(r"temp|celsius|fahrenheit|^t\b|^t\s*[/(\[]|°\s*[CF]", re.I)
 _HUMIDITY = re.compile(r"\brh\b|humid|feuchte|%\s*r[hF]|^r\.?h", re.I)
-_EXCLUDED = re.compile(r"dew|taupunkt|alarm|set|serial|min|max|average|battery|abs", re.I)
+_EXCLUDED = re.compile(
+    r"dew|dpt|taupunkt|alarm|set|serial|min|max|average|battery|abs|vpd|heat\s*index", re.I
+)
 _EVENTS = re.compile(
     r"coupler|host connected|stopped|end of file|bad battery|button|logged|started", re.I
 )
@@ -496,6 +712,7 @@ def find_columns(header: Sequence[str], source: str, row: int) -> Columns:
     return Columns(time, clock, temperature, humidity, unit, tuple(events))
 
 
+_HUMIDITY_UNIT = re.compile(r"%|\brh\b|\brf\b", re.I)
 _END_MARKERS = re.compile(r"^\W*(end of (data|file)|-+\s*end of data|alarm limits)", re.I)
 
 
@@ -550,8 +767,8 @@ def read_rows(
     samples = [time_text(cells) for _, cells in table[:500]]
     grammar = choose_grammar(samples, candidates, source, table[0][0] if table else start + 1)
     fahrenheit = columns.temperature_unit == "F"
-    rows = out.rows
-    parse_time = grammar.parse
+    append, new_row = out.rows.append, tuple.__new__  # a LoggerRow without its __new__
+    parse_time = grammar.column_parser()
 
     def value_of(cells: list[str], index: int | None, row: int, temperature: bool) -> float | None:
         if index is None or index >= len(cells):
@@ -563,6 +780,18 @@ def read_rows(
         if parsed is None:
             return None
         value, unit = parsed
+        if unit and (
+            (temperature_unit(unit) is None and unit != "°")
+            if temperature
+            else not _HUMIDITY_UNIT.search(unit)
+        ):
+            wanted = "°C or °F" if temperature else "%RH"
+            raise LoggerFileError(
+                source,
+                f"{cells[index].strip()!r}: the unit {unit!r} is not {wanted}",
+                row=row,
+                column=column_name(index),
+            )
         if temperature:
             cell_unit = temperature_unit(unit) if unit else None
             if cell_unit == "F" or (cell_unit is None and fahrenheit):
@@ -618,7 +847,7 @@ def read_rows(
                 row=row,
                 column=column_name(time_index),
             )
-        rows.append(LoggerRow(row, when, temperature, humidity))
+        append(new_row(LoggerRow, (row, when, temperature, humidity)))
     return out
 
 

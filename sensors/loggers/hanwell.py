@@ -4,7 +4,8 @@ Logger export: a blank line, ``Database Valid``, an indented ``key:,value`` bloc
 ``Serial No:``, ``Data Starts:,00:00 21/Nov/2025``, ``No. of Readings:``), then the header
 ``Time, Temperature (C),Humidity (RH(%)),`` over rows ``HH:MM:SS DD/Mon/YYYY,t,rh,`` (time before
 date, month abbreviations, a trailing comma). EMS export: a sensor line above ``Date Time``,
-``Temperature (C)``, ``Humidity (%RH)`` with day-first dates, ending at ``---- END OF DATA ----``
+``Temperature (C)``, ``Humidity (%RH)`` with day-first dates or Excel serial days (1900 date
+system in a text file; an ``.xlsx`` is read with its own), ending at ``---- END OF DATA ----``
 and a summary. Neither states a time zone.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 
 from repoclimate.sensors.loggers.base import (
+    ExcelSerialGrammar,
     LoggerFile,
     LoggerFileError,
     find_line,
@@ -23,7 +25,7 @@ from repoclimate.sensors.loggers.base import (
 )
 
 _DATES = ("%d/%b/%Y", "%d/%b/%y", "%d-%b-%Y", "%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d")
-GRAMMARS = grammars(_DATES, time_first=True) + grammars(_DATES)
+GRAMMARS = [*grammars(_DATES, time_first=True), *grammars(_DATES), ExcelSerialGrammar()]
 _HEADER = re.compile(r"^\s*\"?(date\s*time|time)\"?\s*[,;\t]", re.I)
 
 

@@ -8,6 +8,9 @@ file (no daylight saving). Dates follow the PC's preferences: ``10/10/19 11:00:0
 (month-first, 12 h) is the common one, ``24/07/20 21:00:00`` (year-first!) is seen too; the
 grammar under which the rows step regularly is taken.
 
+Older HOBOware writes ``"Time, GMT…"`` and ``Temp, °C()``, and the plot title may be left out:
+the ``"#"`` column beside a time with ``GMT``/``UTC`` is the signature then.
+
 HOBOconnect: ``"#","Date-Time (EDT)","Ch: 1 - Temperature   (°C)","Ch: 2 - RH   (%)", …``. A
 single zone abbreviation is a fixed offset (`ABBREVIATIONS`); a pair (``EST/EDT``) means a clock
 that follows daylight saving, so the file has no offset of its own and the importer's zone
@@ -42,6 +45,7 @@ _DATES = (
 )  # fmt: skip
 GRAMMARS = grammars(_DATES)
 _HEADER = re.compile(r"^\W*#\W*[,;\t]\W*(date|time)", re.I)
+_GMT = re.compile(r"(date\s*)?time,\s*(GMT|UTC)", re.I)
 _ABBREVIATION = re.compile(r"date[\s\-]*time\s*\(([A-Z]{2,5})\)", re.I)
 
 
@@ -51,8 +55,9 @@ def sniff(lines: list[str]) -> bool:
     return (
         "Plot Title" in head
         or "LGR S/N" in head
-        or bool(
-            lines and _HEADER.match(lines[0]) and ("Ch:" in lines[0] or "Date-Time" in lines[0])
+        or any(
+            _HEADER.match(line) and ("Ch:" in line or "Date-Time" in line or _GMT.search(line))
+            for line in lines[:2]
         )
     )
 

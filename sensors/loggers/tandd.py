@@ -24,9 +24,10 @@ GRAMMARS = grammars(("%Y/%m/%d", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y")
 
 
 def sniff(lines: list[str]) -> bool:
-    """Whether the first lines are a T&D export (a units row with lx, or Cumulative channels)."""
+    """Whether the first lines are a T&D export: Cumulative channels, or ``No.1`` channels with
+    a units row holding lx or a ``Serial Value`` column (a T/RH-only TR-72 has no lx)."""
     head = "\n".join(lines[:4])
-    return "Cumulative" in head or ("No.1" in head and "lx" in head)
+    return "Cumulative" in head or ("No.1" in head and ("lx" in head or "Serial Value" in head))
 
 
 def parse(text: str, source: str) -> LoggerFile:

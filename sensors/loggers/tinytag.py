@@ -31,13 +31,16 @@ GRAMMARS = grammars(("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%m/%d/%Y", "%d.%m.%Y")
 
 def sniff(lines: list[str]) -> bool:
     """Whether the first lines are a Tinytag export."""
-    return any(line.startswith(("Property,", "Property;", "Property\t")) for line in lines[:8])
+    return any(
+        line.lstrip('"').startswith(("Property,", "Property;", "Property\t", 'Property"'))
+        for line in lines[:8]
+    )
 
 
 def parse(text: str, source: str) -> LoggerFile:
     """The rows of a Tinytag Explorer export."""
     lines = text_lines(text)
-    index = find_line(lines, lambda line: line.startswith("Property"), limit=12)
+    index = find_line(lines, lambda line: line.lstrip('"').startswith("Property"), limit=12)
     if index is None:
         raise LoggerFileError(source, "no 'Property' line in the Tinytag header block")
     delimiter = sniff_delimiter(lines[index : index + 3])

@@ -5,8 +5,10 @@ resolves nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from repoclimate.alerts.model import Alert, AlertState, Finding, Severity, Subje
 from repoclimate.alerts.rota import Rota
 from repoclimate.alerts.series import SensorSeries
 from repoclimate.alerts.state import AlertStore
+from repoclimate.alerts.topology import RoomNode, SensorNode, SiteNode, Topology
 from repoclimate.history import HistoryStore, StoreSettings, open_store
 from repoclimate.history.derived import PRESERVATION
 from repoclimate.preservation.decay import preservation_index
@@ -300,3 +303,64 @@ def test_unknown_rule_class_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="unknown rule classes"):
         engine.evaluate(T0, ["nonsense"])
+
+
+def two_sites() -> Topology:
+    """The test room at two sites: "city" (s1) and "town" (t1)."""
+    city = topology(("s1",)).sites[0]
+    room = RoomNode("town", "vault", "test-paper", "paper", (SensorNode("t1", "town", "vault"),))
+    return Topology([city, SiteNode("town", ZoneInfo("Europe/London"), (room,))])
+
+
+def test_sites_limit_what_is_evaluated_and_resolved(tmp_path: Path) -> None:
+    # both sites damp for 3 h, then town dries; an alert about a room town no longer has
+    store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp_path / "readings.sqlite"))
+    store.write(readings(series("s1", 6, humidity=damp)))
+    drying = lambda h: np.where((h >= 2) & (h < 3.5), 70.0, 50.0)  # noqa: E731
+    store.write(
+        [replace(r, site="town", room="vault") for r in readings(series("t1", 6, humidity=drying))]
+    )
+    state = AlertStore(":memory:")
+    with state.transaction() as tx:
+        gone = Finding(
+            "sensor.silent", Subject("town", "old-room", "t9"), Severity.WARNING,
+            at(2), 1.0, 1.0, "s", "silent", "check it",
+        )  # fmt: skip
+        apply_findings(tx, [gone], [gone.rule], [gone.subject.id], at(2))
+    engine = AlertEngine(store, two_sites(), state, bands=bands)
+
+    def open_ids() -> set[str]:
+        return {f"{a.rule}@{a.subject.id}" for a in state.open_alerts()}
+
+    engine.evaluate(at(3.25), ["excursion"], sites={"city"})
+    assert open_ids() == {
+        "excursion.humidity_high@city/stack-3/s1",
+        "sensor.silent@town/old-room/t9",
+    }
+    engine.catch_up(at(3), at(3.25), ["excursion"], sites=["town"])
+    assert open_ids() == {
+        "excursion.humidity_high@city/stack-3/s1",
+        "excursion.humidity_high@town/vault/t1",
+    }  # town's removed room resolved by the engine holding town, city's alert untouched
+    (removed,) = [a for a in state.list_alerts() if a.subject.sensor == "t9"]
+    assert state.events(removed.id)[-1].note == "sensor removed from registry"
+    # city clears nothing of town's: town's episode ended at 3.5 h, city's goes on
+    engine.evaluate(at(5), ["excursion"], sites={"city"})
+    assert "excursion.humidity_high@town/vault/t1" in open_ids()
+    engine.evaluate(at(5), ["excursion"], sites={"town"})
+    assert open_ids() == {"excursion.humidity_high@city/stack-3/s1"}
+    # an empty partition evaluates nothing and resolves nothing
+    report = engine.run(at(5.5), sites=())
+    assert report.transitions == [] and open_ids() == {"excursion.humidity_high@city/stack-3/s1"}
+    store.close()
+
+
+def test_unknown_evaluator_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown evaluator 'fast'"):
+        AlertEngine(
+            None,  # type: ignore[arg-type]
+            topology(),
+            AlertStore(":memory:"),
+            bands=bands,
+            evaluator="fast",  # type: ignore[arg-type]
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -37,7 +38,12 @@ def test_jobs_coalesce_and_never_pile_up(tmp_path: Path, monkeypatch: pytest.Mon
     runs: list[tuple[datetime | None, list[str]]] = []
     lock = threading.Lock()
 
-    def counting(now: datetime | None = None, classes: list[str] | None = None) -> list[object]:
+    def counting(
+        now: datetime | None = None,
+        classes: list[str] | None = None,
+        *,
+        sites: Collection[str] | None = None,
+    ) -> list[object]:
         with lock:
             runs.append((now, list(classes or [])))
         return []

@@ -7,6 +7,8 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -129,6 +131,35 @@ def test_export_of_a_room_reads_its_hourly_and_daily_rollups(config: Path) -> No
         "2026-11-01T00:00:00Z",
         "2026-11-02T00:00:00Z",
     ]
+
+
+def test_parquet_export_reads_back_with_the_csv_columns_and_values(
+    config: Path, tmp_path: Path
+) -> None:
+    args = ["--sensor", "s3-north", "--derived", "dew_point", "--derived", "absolute_humidity"]
+    csv_lines = export(config, *args).splitlines()
+    out = tmp_path / "out.parquet"
+    export(config, *args, "--format", "parquet", "--out", str(out))
+    table = pq.read_table(out)
+    assert table.schema.names == csv_lines[0].split(",")
+    assert table.schema.field("time").type == pa.timestamp("us", tz="UTC")
+    assert [table.schema.field(n).type for n in table.schema.names[1:]] == [pa.float64()] * 4
+    rows = table.to_pylist()
+    assert [row["time"] for row in rows] == [r.time for r in READINGS if r.sensor == "s3-north"]
+    for row, line in zip(rows, csv_lines[1:], strict=True):
+        cells = line.split(",")[1:]
+        assert [row[n] for n in table.schema.names[1:]] == [
+            None if c == "" else float(c) for c in cells
+        ]
+    assert rows[1]["temperature"] == 0.1 + 0.2  # exactly, as in the CSV
+    assert rows[2]["humidity"] is None
+
+
+def test_parquet_of_a_room_from_its_daily_rollups(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "room.parquet"
+    export(config, "--room", "stack-3", "--every", "1d", "--format", "parquet", "-o", str(out))
+    times = pq.read_table(out).column("time").to_pylist()
+    assert times == [datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)]
 
 
 @pytest.mark.parametrize(

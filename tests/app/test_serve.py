@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -300,7 +300,9 @@ class FlakyEngine:
     def __init__(self) -> None:
         self.evaluations = 0
 
-    def evaluate(self, now: object, classes: list[str]) -> None:
+    def evaluate(
+        self, now: object, classes: list[str], sites: Collection[str] | None = None
+    ) -> None:
         self.evaluations += 1
         if self.evaluations == 1:
             raise RuntimeError("evaluation crashed")

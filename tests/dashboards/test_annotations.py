@@ -22,9 +22,11 @@ from repoclimate.alerts.runtime import build_channels
 from repoclimate.alerts.settings import AlertSettings
 from repoclimate.alerts.state import AlertStore
 from repoclimate.dashboards import build
+from repoclimate.sensors.registry import parse_registry
 from tests.alerts.conftest import T0
 from tests.alerts.conftest import topology as alert_topology
 from tests.dashboards.grafana_server import recording_grafana
+from tests.dashboards.test_build import REGISTRY
 
 TOKEN = "glsa_annotations-789"
 SINCE = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
@@ -133,11 +135,16 @@ def test_a_rota_broadcast_contact_carries_alert_periods_to_grafana() -> None:
         assert closed["timeEnd"] is not None and "open" not in closed["tags"]
 
 
-def test_the_dashboards_filter_on_the_tags_the_channel_writes() -> None:
-    assert (channel_module.ANNOTATION_TAG, channel_module.OPEN_TAG) == (
-        build.ANNOTATION_TAG,
-        build.OPEN_TAG,
-    )
+def test_the_room_dashboard_filters_on_the_tags_the_channel_writes() -> None:
+    data = build.to_json(build.room(parse_registry(REGISTRY, "r.yaml")))
+    (alerts,) = [a for a in data["annotations"]["list"] if a["name"] == "Alerts"]
+    wanted = [tag.replace("$room", "vault") for tag in alerts["target"]["tags"]]
+    item = {"id": 41, "site": "arch", "room": "vault", "rule": "r", "severity": "warning"}
+    for open_ in (True, False):  # the period is drawn while open and after it closed
+        assert set(wanted) <= set(channel_module.alert_tags(item, open_=open_))
+    other_room = channel_module.alert_tags({**item, "room": "film"}, open_=True)
+    assert not set(wanted) <= set(other_room)
+    assert alerts["target"]["matchAny"] is False  # every tag must match, not any
 
 
 def test_a_wrong_token_fails_permanently_and_a_missing_one_too() -> None:

@@ -141,9 +141,11 @@ def by_tag(series: list[Any], tag: str) -> dict[str, list[Any]]:
 
 
 def targets(dashboard: gm.Dashboard) -> dict[str, list[str]]:
+    """The InfluxQL texts by panel title (the API panels: `tests.dashboards.test_api_panels`)."""
     out: dict[str, list[str]] = {}
     for title, target in build.iter_targets(build.to_json(dashboard)):
-        out.setdefault(title, []).append(target["query"])
+        if target["datasource"]["uid"] == build.DATASOURCE_UID:
+            out.setdefault(title, []).append(target["query"])
     return out
 
 
@@ -269,6 +271,26 @@ def test_condition_history_from_rollups(seeded: tuple[InfluxDB, str], registry: 
     assert totals(t_out) == {}
     (worst,) = run(seeded, t["Monthly worst preservation index"][0], site="arch", room="film")
     assert {r[1] for r in worst["values"]} == {900.0}
+    (vtt,) = run(seeded, t["Monthly worst vtt mould index"][0], site="arch", room="vault")
+    assert {r[1] for r in vtt["values"]} == {0.1}  # the room row, not the sensor rows' 99
+    (temp,) = run(
+        seeded,
+        t["Monthly temperature (daily rollups: mean, min, max)"][0],
+        site="annex",
+        room="store",
+    )
+    rows = temp["values"]  # a1 at 20 °C: the daily rollup's min/max are 19/21 (hourly: 19.5/20.5)
+    assert {r[1] for r in rows} == {20.0}
+    assert min(r[2] for r in rows) == 19.0 and max(r[3] for r in rows) == 21.0
+
+
+def test_condition_history_reads_only_rollups_and_derived_series(registry: Registry) -> None:
+    """Long ranges must not scan raw readings (InfluxDB 3 Core refuses queries over too many
+    files): every query names a rollup or the ``preservation`` measurement."""
+    for title, queries in targets(build.condition_history(registry)).items():
+        for query in queries:
+            (measurement,) = re.findall(r'FROM "(\w+)"', query)
+            assert measurement in {"climate_1h", "climate_1d", "preservation"}, (title, query)
 
 
 def test_every_dashboard_round_trips_and_has_no_dangling_reference(
@@ -280,10 +302,18 @@ def test_every_dashboard_round_trips_and_has_no_dangling_reference(
         again = build.to_json(gm.Dashboard.from_json(json.loads(build.dumps(dashboard))))
         assert again == data, name
         variables = {v["name"] for v in data.get("templating", {}).get("list", [])}
-        for _title, target in build.iter_targets(data):
+        api = {"type": build.API_DATASOURCE_TYPE, "uid": build.API_DATASOURCE_UID}
+        for title, target in build.iter_targets(data):
+            if target["datasource"] == api:  # relative to the API data source's base URL
+                assert target["url"].startswith("/api/") and "$" not in target["url"], title
+                continue
             assert target["datasource"] == {"type": "influxdb", "uid": build.DATASOURCE_UID}
             used = set(re.findall(r"\$(\w+)", target["query"] + target.get("alias", "")))
             assert used <= variables | macros, (name, used - variables - macros)
+        for panel in data["panels"]:
+            if "datasource" in panel:
+                uid = panel["datasource"]["uid"]
+                assert uid in {build.DATASOURCE_UID, build.API_DATASOURCE_UID}, panel["title"]
         for v in data.get("templating", {}).get("list", []):
             assert v["datasource"]["uid"] == build.DATASOURCE_UID
         for a in data.get("annotations", {}).get("list", []):

@@ -53,9 +53,12 @@ def test_push_with_token_from_env_then_file(config: Path, tmp_path: Path) -> Non
         first = CliRunner().invoke(app, args, env={"GRAFANA_TOKEN": TOKEN})
         assert first.exit_code == 0, first.output
         assert "created   datasource" in first.output and TOKEN not in first.output
-        (ds,) = grafana.datasources.values()
+        by_name = {d["name"]: d for d in grafana.datasources.values()}
+        ds = by_name["repoclimate InfluxDB"]
         assert ds["jsonData"]["dbName"] == "archive" and ds["url"] == "http://influxdb:8086"
         assert ds["secureJsonData"] == {"httpHeaderValue1": "Token influx-token"}
+        api = by_name["repoclimate API"]  # no --api-url: where api.listen serves
+        assert api["url"] == "http://127.0.0.1:8080" and api["jsonData"]["auth_method"] == "none"
         token_file = tmp_path / "grafana-token"
         token_file.write_text(TOKEN + "\n")
         second = CliRunner().invoke(app, [*args, "--token-file", str(token_file)], env={})
@@ -70,3 +73,26 @@ def test_push_without_token_or_with_a_wrong_one_fails(config: Path) -> None:
         assert missing.exit_code == 1 and "GRAFANA_TOKEN" in missing.output
         wrong = CliRunner().invoke(app, args, env={"GRAFANA_TOKEN": "nope-secret"})
         assert wrong.exit_code == 1 and "401" in wrong.output and "nope-secret" not in wrong.output
+
+
+def test_push_gives_grafana_the_api_url_and_viewer_token(config: Path, tmp_path: Path) -> None:
+    token_file = tmp_path / "viewer-token"
+    token_file.write_text("rc_viewer-secret\n")
+    with recording_grafana(TOKEN) as (url, grafana):
+        args = ["dashboards", "push", "--config", str(config), "--grafana-url", url]
+        args += ["--api-url", "http://repoclimate:8080", "--api-token-file", str(token_file)]
+        result = CliRunner().invoke(app, args, env={"GRAFANA_TOKEN": TOKEN})
+        assert result.exit_code == 0, result.output
+        assert "created   api-datasource" in result.output
+        assert "rc_viewer-secret" not in result.output
+        (api,) = [d for d in grafana.datasources.values() if d["name"] == "repoclimate API"]
+        assert api["url"] == "http://repoclimate:8080"
+        assert api["secureJsonData"] == {"bearerToken": "rc_viewer-secret"}
+        from_env = CliRunner().invoke(
+            app,
+            [*args[:-2], "--update-secret"],
+            env={"GRAFANA_TOKEN": TOKEN, "API_VIEWER_TOKEN": "rc_other"},
+        )
+        assert from_env.exit_code == 0, from_env.output
+        (api,) = [d for d in grafana.datasources.values() if d["name"] == "repoclimate API"]
+        assert api["secureJsonData"] == {"bearerToken": "rc_other"}

@@ -9,8 +9,10 @@ import pytest
 
 from repoclimate.dashboards import build
 from repoclimate.dashboards.push import (
+    API_DATASOURCE_NAME,
     DATASOURCE_NAME,
     FOLDER_UID,
+    ApiSource,
     InfluxSource,
     PushError,
     client,
@@ -143,3 +145,46 @@ def test_the_secret_is_kept_unless_asked_to_update() -> None:
 def test_bad_grafana_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="--grafana-url"):
         client(url, TOKEN)
+
+
+def test_the_api_data_source_is_created_once_and_its_token_kept() -> None:
+    api_source = ApiSource("http://repoclimate:8080/", "viewer-token-1")
+    with recording_grafana(TOKEN) as (url, grafana):
+        api = client(url, TOKEN)
+        first = push(api, {}, SOURCE, api_source=api_source)
+        assert first.changes == {
+            "folder": "created",
+            "datasource": "created",
+            "api-datasource": "created",
+        }
+        (post,) = [r for r in grafana.writes() if r.body.get("name") == API_DATASOURCE_NAME]
+        assert (post.method, post.path) == ("POST", "/api/datasources")
+        assert post.body == {
+            "name": API_DATASOURCE_NAME,
+            "uid": build.API_DATASOURCE_UID,
+            "type": "yesoreyeram-infinity-datasource",
+            "access": "proxy",
+            "url": "http://repoclimate:8080",
+            "isDefault": False,
+            "jsonData": {
+                "auth_method": "bearerToken",
+                "allowedHosts": ["http://repoclimate:8080"],
+                "timeoutInSeconds": 10,
+            },
+            "secureJsonData": {"bearerToken": "viewer-token-1"},
+        }
+        before = len(grafana.requests)
+        again = push(api, {}, SOURCE, api_source=api_source)
+        assert not again.changed
+        assert [r.method for r in grafana.requests[before:]] == ["GET"] * 3
+        # a new token is sent only when asked: Grafana never shows the stored one
+        renewed = ApiSource("http://repoclimate:8080", "viewer-token-2")
+        assert not push(api, {}, SOURCE, api_source=renewed).changed
+        assert push(api, {}, SOURCE, api_source=renewed, update_secret=True).changed
+        (stored,) = [d for d in grafana.datasources.values() if d["name"] == API_DATASOURCE_NAME]
+        assert stored["secureJsonData"] == {"bearerToken": "viewer-token-2"}
+
+
+def test_an_api_data_source_without_token_sends_no_credential() -> None:
+    body = ApiSource("http://repoclimate:8080").body(with_secret=True)
+    assert body["jsonData"]["auth_method"] == "none" and "secureJsonData" not in body

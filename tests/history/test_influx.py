@@ -217,10 +217,30 @@ def test_a_server_error_is_unavailable_not_rejected(
     # InfluxDB 1.6 answers 500 for an unknown retention policy: a configuration error, so the
     # collector must spool (and be fixed), not dead-letter good readings.
     store = make_influx_store(
-        url=influxdb.url, database=influx_db_name, retention_policy="nope", api_version="v1"
+        url=influxdb.url,
+        database=influx_db_name,
+        retention_policy="nope",
+        api_version="v1",
+        create_database=False,
     )
     with pytest.raises(StoreUnavailable, match="retention policy not found"):
         store.write([Reading("s1", T0, 20.0)])
+
+
+def test_a_missing_raw_retention_policy_is_created_when_allowed(
+    influxdb: InfluxDB, influx_db_name: str, make_influx_store: MakeStore
+) -> None:
+    store = make_influx_store(
+        url=influxdb.url, database=influx_db_name, retention_policy="raw", api_version="v1"
+    )
+    store.write([Reading("s1", T0, 20.0)])
+    assert store.count() == 1
+    policies = store._query(f'SHOW RETENTION POLICIES ON "{influx_db_name}"')
+    durations = {values[0]: values[1] for values in policies[0]["values"]}
+    assert durations["raw"] == "0s"  # DURATION INF
+    # the point is in "raw", not in the default policy
+    default = f'SELECT count(temperature) FROM "{influx_db_name}"."autogen".climate'
+    assert store._query(default) == []
 
 
 def test_a_missing_database_is_created_when_allowed(

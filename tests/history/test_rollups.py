@@ -12,14 +12,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from repoclimate.history import DerivedRow
 from repoclimate.history import influx as influx_module
 from repoclimate.history.influx import InfluxStore
+from repoclimate.history.rollups import DERIVED_FIELDS
 from repoclimate.sensors.reading import Reading
 from tests.history.rollup_model import (
     RollupStore,
     StoreMaker,
     assert_same,
+    assert_same_derived,
     expected,
+    expected_derived,
+    final_derived,
     final_state,
 )
 from tests.servers import InfluxDB
@@ -46,11 +51,30 @@ def readings(draw: st.DrawFn) -> Reading:
     )
 
 
-@pytest.fixture(params=["sqlite", "influxdb"])
+@st.composite
+def derived_rows(draw: st.DrawFn) -> DerivedRow:
+    """A ``preservation`` row of a sensor or of a room, with some of the rolled-up fields (and
+    one that is not rolled up)."""
+    if draw(st.booleans()):
+        sensor = draw(st.sampled_from(sorted(PLACES)))
+        site, room = PLACES[sensor]
+        tags = {"site": site, "room": room, "sensor": sensor, "scope": "sensor"}
+    else:
+        site, room = draw(st.sampled_from(sorted(set(PLACES.values()))))
+        tags = {"site": site, "room": room, "scope": "room"}
+    names = draw(st.sets(st.sampled_from([*DERIVED_FIELDS, "frost_point"]), min_size=1))
+    number = st.floats(-10, 120, allow_nan=False).map(lambda v: round(v, 3))
+    fields = {name: draw(number) for name in sorted(names)}
+    minutes = draw(st.integers(-60, 2 * 24 * 60))
+    return DerivedRow("preservation", tags, fields, T0 + timedelta(minutes=minutes))
+
+
+@pytest.fixture(params=["sqlite", "influxdb", "influxdb-rp"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreMaker]:
-    """Fresh stores of one kind."""
-    influxdb = request.getfixturevalue("influxdb") if request.param == "influxdb" else None
-    maker = StoreMaker(request.param, tmp_path, influxdb)
+    """Fresh stores of one kind (``influxdb-rp``: rollups in their own retention policy)."""
+    influxdb = request.getfixturevalue("influxdb") if request.param != "sqlite" else None
+    policy = "forever" if request.param == "influxdb-rp" else None
+    maker = StoreMaker(request.param, tmp_path, influxdb, rollup_retention_policy=policy)
     yield maker
     maker.close()
 
@@ -65,18 +89,16 @@ def place(
 
 
 def check_all(store: RollupStore, batches: list[list[Reading]]) -> None:
+    """The readings' rollups equal the recomputation; buckets holding only derived values (no
+    readings: count 0) are not the readings' and are left to `check_derived`."""
     held = final_state(batches)
     for every, period in ((HOUR, "1h"), (DAY, "1d")):
         for sensor in PLACES:
-            assert_same(
-                store.rollups(period, *SPAN, sensor=sensor),  # type: ignore[arg-type]
-                expected(held, every, sensor=sensor),
-            )
+            got = store.rollups(period, *SPAN, sensor=sensor)  # type: ignore[arg-type]
+            assert_same([p for p in got if p.count], expected(held, every, sensor=sensor))
         for site, room in set(PLACES.values()):
-            assert_same(
-                store.rollups(period, *SPAN, site=site, room=room),  # type: ignore[arg-type]
-                expected(held, every, site=site, room=room),
-            )
+            got = store.rollups(period, *SPAN, site=site, room=room)  # type: ignore[arg-type]
+            assert_same([p for p in got if p.count], expected(held, every, site=site, room=room))
 
 
 @settings(
@@ -95,6 +117,71 @@ def test_rollups_equal_a_recomputation_from_raw_data(
     check_all(store, batches)
     store.rebuild_rollups(*SPAN)
     check_all(store, batches)
+
+
+def check_derived(store: RollupStore, batches: list[list[DerivedRow]]) -> None:
+    held = final_derived(batches)
+    owners = [(s, "", "") for s in PLACES] + [("", *place) for place in set(PLACES.values())]
+    for every, period in ((HOUR, "1h"), (DAY, "1d")):
+        for sensor, site, room in owners:
+            got = (
+                store.rollups(period, *SPAN, sensor=sensor)  # type: ignore[arg-type]
+                if sensor
+                else store.rollups(period, *SPAN, site=site, room=room)  # type: ignore[arg-type]
+            )
+            assert_same_derived(got, expected_derived(held, every, (sensor, site, room)))
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    batches=st.lists(
+        st.tuples(
+            st.lists(readings(), max_size=8), st.lists(derived_rows(), min_size=1, max_size=8)
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_derived_rollups_equal_a_recomputation_from_the_derived_rows(
+    make_store: StoreMaker, batches: list[tuple[list[Reading], list[DerivedRow]]]
+) -> None:
+    """Derived rows and readings interleaved in any order, rows replaced and filled in later:
+    the derived series' rollups follow the derived rows, the readings' follow the readings."""
+    store = make_store()
+    for readings_batch, derived_batch in batches:
+        store.write(readings_batch)
+        store.write_derived(derived_batch)
+    derived = [d for _, d in batches]
+    check_derived(store, derived)
+    check_all(store, [r for r, _ in batches])
+    make_store.wipe_rollups(store)
+    store.rebuild_rollups(*SPAN)
+    check_derived(store, derived)
+    check_all(store, [r for r, _ in batches])
+
+
+def test_influxdb_rollups_live_in_their_retention_policy_which_keeps_them_forever(
+    influxdb: InfluxDB, tmp_path: Path
+) -> None:
+    maker = StoreMaker("influxdb", tmp_path, influxdb, rollup_retention_policy="forever")
+    store = maker()
+    assert isinstance(store, InfluxStore)
+    database = store.settings.database
+    store.write([place("s1", m, 20.0, 50.0) for m in (0, 10, 70)])
+    assert len(store.rollups("1h", *SPAN, sensor="s1")) == 2
+    answer = influxdb.query(f'SHOW RETENTION POLICIES ON "{database}"', database)
+    (series,) = answer["results"][0]["series"]  # type: ignore[index]
+    durations = {values[0]: values[1] for values in series["values"]}
+    assert durations["forever"] == "0s"  # created, DURATION INF
+    in_policy = influxdb.query(f'SELECT count(*) FROM "{database}"."forever".climate_1h', database)
+    assert in_policy["results"][0]["series"]  # type: ignore[index]
+    default = influxdb.query(f'SELECT count(*) FROM "{database}"."autogen".climate_1h', database)
+    assert "series" not in default["results"][0]  # type: ignore[index]
+    maker.close()
 
 
 def test_a_late_reading_updates_its_hour_and_day(make_store: StoreMaker) -> None:

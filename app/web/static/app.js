@@ -80,6 +80,7 @@
   // -- room charts --------------------------------------------------------------------------
   const box = document.getElementById("chart");
   const RANGES = { day: [1, null], week: [7, "1h"], month: [30, "1h"], year: [365, "1d"] };
+  const FLOOR = { humidity: 0, mrf: 0, vtt: 0 }, CEILING = { humidity: 100, vtt: 6 }, MIN_TOP = { mrf: 1, vtt: 1 };
   const COLOURS = ["#1f5fa8", "#c2410c", "#6d28d9", "#0f766e", "#9d174d", "#4d7c0f"];
 
   function el(name, attrs, parent) {
@@ -89,15 +90,16 @@
     return node;
   }
   function num(v) { return v === "" || v === undefined ? null : Number(v); }
+  // Times are the site's (data-zone), on a 24-hour clock in every language (hourCycle h23).
   function fmtTime(ms, span) {
     const opts = { timeZone: box.dataset.zone };
-    if (span <= 2 * 86400e3) { opts.hour = "2-digit"; opts.minute = "2-digit"; }
+    if (span <= 2 * 86400e3) { opts.hour = "2-digit"; opts.minute = "2-digit"; opts.hourCycle = "h23"; }
     else { opts.month = "short"; opts.day = "numeric"; }
     if (span > 200 * 86400e3) { delete opts.day; opts.year = "numeric"; }
     return new Intl.DateTimeFormat(locale, opts).format(new Date(ms));
   }
   function fmtFull(ms) {
-    return new Intl.DateTimeFormat(locale, { timeZone: box.dataset.zone, dateStyle: "medium", timeStyle: "short" }).format(new Date(ms));
+    return new Intl.DateTimeFormat(locale, { timeZone: box.dataset.zone, dateStyle: "medium", timeStyle: "short", hourCycle: "h23" }).format(new Date(ms));
   }
 
   function drawChart(holder, quantity, bySensor, t0, t1, band, label, unit, alerts) {
@@ -113,6 +115,11 @@
     if (!isFinite(lo) || !isFinite(hi)) { lo = 0; hi = 1; }
     if (hi - lo < 1) { lo -= 0.5; hi += 0.5; }
     const pad = (hi - lo) * 0.08; lo -= pad; hi += pad;
+    // quantities with natural limits keep their axis inside them: no negative mould index, no RH
+    // above 100 %; MRF and VTT show at least 0–1 (MRF 1 = germination), so a flat zero is low
+    if (quantity in FLOOR) lo = Math.max(lo, FLOOR[quantity]);
+    if (quantity in CEILING) hi = Math.min(hi, CEILING[quantity]);
+    if (quantity in MIN_TOP) hi = Math.max(hi, MIN_TOP[quantity]);
     svg.dataset.lo = String(lo); svg.dataset.hi = String(hi);
     const x = (ms) => L + ((ms - t0) / (t1 - t0)) * (W - L - R);
     const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
@@ -136,7 +143,7 @@
     const ticks = W < 500 ? 3 : 6;
     for (let i = 0; i <= ticks; i++) {
       const ms = t0 + ((t1 - t0) * i) / ticks;
-      const text = el("text", { x: x(ms), y: H - 6, "text-anchor": i === 0 ? "start" : i === ticks ? "end" : "middle" }, svg);
+      const text = el("text", { class: "tick-x", x: x(ms), y: H - 6, "text-anchor": i === 0 ? "start" : i === ticks ? "end" : "middle" }, svg);
       text.textContent = fmtTime(ms, t1 - t0);
     }
     const sensors = Object.keys(bySensor).sort();

@@ -4,27 +4,23 @@ in a temporary directory, served in-process (`fastapi.testclient.TestClient`).""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from repoclimate.alerts.clock import ManualClock
-from repoclimate.alerts.model import AlertState, Finding, Severity, Subject
+from repoclimate.alerts.model import Subject
 from repoclimate.alerts.state import AlertStore
 from repoclimate.app.api import create_app
-from repoclimate.app.services import Metrics, Services
-from repoclimate.app.settings import load_settings
-from repoclimate.app.users import Role, UserStore
-from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.app.services import Services
+from repoclimate.app.users import Role
 from repoclimate.sensors.reading import UNASSIGNED, Reading
-from repoclimate.sensors.registry import load_registry
+from tests.app import seeding
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -41,7 +37,13 @@ sites:
         profile: iso11799-paper
         holdings: paper
         sensors:
-          - {id: s1, match: {format: generic}, expected_interval_s: 300}
+          - id: s1
+            match: {format: generic}
+            expected_interval_s: 300
+            calibration:  # the second is in force at NOW; the third not yet
+              - {from: 2026-01-10, temperature_offset: -0.4}
+              - {from: 2026-05-20, temperature_offset: -0.2, humidity_offset: 1.5, note: ref 7}
+              - {from: 2026-07-01, humidity_offset: 2.0}
           - {id: s2, match: {format: generic}, expected_interval_s: 300}
       - id: vault
         profile: iso11799-paper
@@ -96,63 +98,25 @@ def _readings() -> list[Reading]:
 
 def fire(state: AlertStore, sensor: str = "s1", rule: str = "excursion.rh") -> int:
     """A firing alert about ``sensor`` in city/stack-1 (as the lifecycle would store it)."""
-    finding = Finding(
-        rule=rule,
-        subject=Subject("city", "stack-1", sensor),
-        severity=Severity.WARNING,
-        since=NOW - timedelta(hours=1),
-        value=72.0,
-        threshold=65.0,
-        unit="%RH",
-        summary=f"RH 72 % in stack-1 ({sensor})",
-        advice="Check the dehumidifier.",
-    )
-    with state.transaction() as tx:
-        alert_id = tx.insert_alert(finding, AlertState.FIRING, NOW)
-        tx.add_event(alert_id, NOW, None, AlertState.FIRING, "engine", finding.summary)
-    return alert_id
+    finding = seeding.rh_finding(Subject("city", "stack-1", sensor), NOW, 72.0, 65.0, rule=rule)
+    return seeding.fire(state, [finding], NOW)[0]
 
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name in list(os.environ):
-        if name.startswith("REPOCLIMATE_"):
-            monkeypatch.delenv(name)
-    registry_file = tmp_path / "registry.yaml"
-    registry_file.write_text(REGISTRY)
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"registry: {registry_file}\n"
-        f"store: {{kind: sqlite, sqlite_path: {tmp_path / 'history.sqlite'}}}\n"
-        f"collector: {{spool_dir: {tmp_path / 'spool'}}}\n"
-        f"alerts: {{state_path: {tmp_path / 'state.sqlite'}}}\n"
+    for name in seeding.settings_variables():
+        monkeypatch.delenv(name)
+    seeded = seeding.seed(tmp_path, REGISTRY, _readings(), NOW, password=PASSWORD)
+    services = seeded.services
+    tokens = {role: services.users.create_token(role.value, "tests") for role in Role}
+    firing = fire(services.state)
+    yield World(
+        create_app(services),
+        services,
+        seeded.clock,
+        tokens,
+        seeded.config,
+        seeded.registry_file,
+        firing,
     )
-    settings = load_settings(config)
-    clock = ManualClock(NOW)
-    store = SQLiteStore(settings.store.sqlite_path)
-    store.write(_readings())
-    state = AlertStore(settings.alerts.state_path)
-    users = UserStore(
-        settings.alerts.state_path,
-        clock=clock,
-        hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
-    )
-    tokens = {}
-    for role in Role:
-        users.add(role.value, PASSWORD, role)
-        tokens[role] = users.create_token(role.value, "tests")
-    services = Services(
-        settings=settings,
-        registry=load_registry(registry_file),
-        store=store,
-        state=state,
-        users=users,
-        collector=None,
-        scheduler=None,
-        clock=clock,
-        metrics=Metrics(),
-        config_path=config,
-    )
-    firing = fire(state)
-    yield World(create_app(services), services, clock, tokens, config, registry_file, firing)
     services.close()

@@ -5,12 +5,12 @@ Debian's Chromium driven by Playwright (never ``playwright install``: the browse
 Seeded site ``city`` (Europe/London), one room per status the overview must show:
 ``in-band`` (16 °C, 38 %RH), ``near`` (17.8 °C: within 0.5 K of the 18 °C limit), ``out``
 (55 %RH, with a firing alert), ``silent`` (last heard two hours ago); and site ``county``
-(Asia/Shanghai) with one room in band, so the network view shows.
+(Asia/Shanghai) with one room in band and one damp (25 °C, RH rising 88 → 97 % over the day, so
+its mould risk rises), so the network view shows. Sensor a1 has a calibration entry in force.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -21,18 +21,14 @@ from typing import Any
 
 import pytest
 import uvicorn
-from argon2 import PasswordHasher
 
-from repoclimate.alerts.clock import ManualClock
-from repoclimate.alerts.model import AlertState, Finding, Severity, Subject
+from repoclimate.alerts.model import Subject
 from repoclimate.alerts.state import AlertStore
 from repoclimate.app.api import create_app
-from repoclimate.app.services import Metrics, Services
-from repoclimate.app.settings import load_settings
-from repoclimate.app.users import Role, UserStore
-from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.app.services import Services
+from repoclimate.app.users import Role
 from repoclimate.sensors.reading import UNASSIGNED, Reading
-from repoclimate.sensors.registry import load_registry
+from tests.app import seeding
 from tests.servers import free_port
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -60,7 +56,11 @@ sites:
         profile: iso11799-paper
         holdings: paper
         sensors:
-          - {id: a1, match: {format: generic}, expected_interval_s: 300}
+          - id: a1
+            match: {format: generic}
+            expected_interval_s: 300
+            calibration:
+              - {from: 2026-05-20, temperature_offset: -0.3, humidity_offset: 1.2, note: HM40 check}
       - id: near
         name: Stack B
         profile: iso11799-paper
@@ -89,8 +89,16 @@ sites:
         holdings: paper
         sensors:
           - {id: e1, match: {format: generic}, expected_interval_s: 300}
+      - id: damp
+        name: Basement store
+        profile: jgj25-paper
+        holdings: paper
+        sensors:
+          - {id: f1, match: {format: generic}, expected_interval_s: 300}
 """
 EXPECTED_STATUS = {"in-band": "ok", "near": "near", "out": "out", "silent": "silent"}
+DAMP_T, DAMP_RH = 25.0, (88.0, 97.0)
+"""The county's damp room over the last day: warm, its RH rising — MRF and VTT rise with it."""
 DAYS = 10
 """History seeded before `NOW` for the in-band room (for the week and month ranges)."""
 
@@ -107,6 +115,8 @@ def readings() -> list[Reading]:
             out.append(Reading("b1", when, 17.8, 40.0, 80.0, site="city", room="near"))
             out.append(Reading("c1", when, 16.0, 55.0, 70.0, site="city", room="out"))
             out.append(Reading("e1", when, 16.0, 50.0, site="county", room="county-stack"))
+            damp = DAMP_RH[1] - (DAMP_RH[1] - DAMP_RH[0]) * step / 287  # rising to NOW
+            out.append(Reading("f1", when, DAMP_T, damp, site="county", room="damp"))
     out.append(
         Reading("d1", NOW - timedelta(hours=2), 12.0, 35.0, 60.0, site="city", room="silent")
     )
@@ -117,21 +127,9 @@ def readings() -> list[Reading]:
 
 
 def fire(state: AlertStore, sensor: str, room: str) -> int:
-    finding = Finding(
-        rule="excursion.rh",
-        subject=Subject("city", room, sensor),
-        severity=Severity.WARNING,
-        since=NOW - timedelta(hours=1),
-        value=55.0,
-        threshold=45.0,
-        unit="%RH",
-        summary=f"RH 55 % in {room} ({sensor})",
-        advice="Check the dehumidifier.",
-    )
-    with state.transaction() as tx:
-        alert_id = tx.insert_alert(finding, AlertState.FIRING, NOW)
-        tx.add_event(alert_id, NOW, None, AlertState.FIRING, "engine", finding.summary)
-    return alert_id
+    """A firing RH alert about ``sensor`` in ``room`` of site city, since an hour before NOW."""
+    finding = seeding.rh_finding(Subject("city", room, sensor), NOW, 55.0, 45.0)
+    return seeding.fire(state, [finding], NOW)[0]
 
 
 @dataclass
@@ -153,44 +151,13 @@ class _Server(uvicorn.Server):
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    for name in list(os.environ):
-        if name.startswith("REPOCLIMATE_"):
-            monkeypatch.delenv(name)
-    registry_file = tmp_path / "registry.yaml"
-    registry_file.write_text(REGISTRY)
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"registry: {registry_file}\n"
-        f"store: {{kind: sqlite, sqlite_path: {tmp_path / 'history.sqlite'}}}\n"
-        f"collector: {{spool_dir: {tmp_path / 'spool'}}}\n"
-        f"alerts: {{state_path: {tmp_path / 'state.sqlite'}}}\n"
-        "api: {cookie_secure: false}\n"  # plain HTTP on loopback
+    for name in seeding.settings_variables():
+        monkeypatch.delenv(name)
+    seeded = seeding.seed(
+        tmp_path, REGISTRY, readings(), NOW, password=PASSWORD, cookie_secure=False
     )
-    settings = load_settings(config)
-    clock = ManualClock(NOW)
-    store = SQLiteStore(settings.store.sqlite_path)
-    store.write(readings())
-    state = AlertStore(settings.alerts.state_path)
-    users = UserStore(
-        settings.alerts.state_path,
-        clock=clock,
-        hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
-    )
-    for role in Role:
-        users.add(role.value, PASSWORD, role)
-    services = Services(
-        settings=settings,
-        registry=load_registry(registry_file),
-        store=store,
-        state=state,
-        users=users,
-        collector=None,
-        scheduler=None,
-        clock=clock,
-        metrics=Metrics(),
-        config_path=config,
-    )
-    alert_id = fire(state, "c1", "out")
+    services = seeded.services
+    alert_id = fire(services.state, "c1", "out")
     port = free_port()
     server = _Server(
         uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")

@@ -4,6 +4,7 @@ request gets the language it asks for (``?lang=``, kept in a cookie; else Accept
 from __future__ import annotations
 
 import re
+import typing
 from importlib.resources import files
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from repoclimate.app.web import i18n
+from repoclimate.sensors.registry import Holdings
 from tests.app.web.conftest import PASSWORD, Site
 
 TEMPLATES = files("repoclimate.app.web").joinpath("templates")
@@ -19,6 +21,7 @@ DYNAMIC = {  # shown through _(value): statuses, roles, alert states and severit
     *("viewer", "responder", "admin"),
     *("open", "pending", "firing", "acknowledged", "resolved"),
     *("info", "warning", "critical"),
+    *typing.get_args(Holdings),  # the room page's holdings
 }
 
 

@@ -42,7 +42,7 @@ def test_overview_colours_and_numbers_are_the_apis(site: Site, tab: Tab) -> None
     page = tab.page
     rooms = {(s["id"], r["id"]): r for s in api(tab, site, "/api/sites") for r in s["rooms"]}
     tiles = page.locator("a.tile")
-    assert tiles.count() == len(rooms) == 5
+    assert tiles.count() == len(rooms) == 6
     seen = {}
     for i in range(tiles.count()):
         tile = tiles.nth(i)
@@ -68,9 +68,16 @@ def test_overview_colours_and_numbers_are_the_apis(site: Site, tab: Tab) -> None
     # the network view, worst first; each site's local time with its zone
     chips = page.locator(".site-chip")
     assert [chips.nth(i).get_attribute("data-site") for i in range(chips.count())] == [
-        "city",
+        "city",  # one room out, like the county, but also one silent and one near
         "county",
     ]
+    counts = {
+        (c.get_attribute("data-state"), c.get_attribute("data-count"))
+        for c in chips.first.locator(".room-count").all()
+    }
+    assert counts == {("out", "1"), ("silent", "1"), ("near", "1")}
+    # the city's oldest open alert about its out room is the firing one, since 11:00 UTC
+    assert chips.first.locator(".since time").inner_text() == "2026-06-01 12:00 BST"
     assert "13:00 BST (Europe/London)" in page.locator("#site-city h2").inner_text()
     assert "20:00 CST (Asia/Shanghai)" in page.locator("#site-county h2").inner_text()
     assert page.locator("button, form.silence").count() == 1  # only the logout button
@@ -196,24 +203,37 @@ def test_room_chart_holds_the_seeded_points_and_switches_range(site: Site, tab: 
     assert tab.errors == []
 
 
-PAGES = ["/", "/rooms/in-band?site=city", "/alerts", "/alerts/{alert}", "/sensors", "/login"]
+PAGES = [
+    "/",
+    "/rooms/in-band?site=city",
+    "/rooms/damp?site=county",
+    "/alerts",
+    "/alerts/{alert}",
+    "/sensors",
+    "/login",
+]
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
 @pytest.mark.parametrize("width", [1280, 390])
-def test_every_page_fits_and_stays_on_this_host(site: Site, tab: Tab, width: int) -> None:
+def test_every_page_fits_and_stays_on_this_host(
+    site: Site, tab: Tab, width: int, lang: str
+) -> None:
     page = tab.page
-    login(tab, site, Role.RESPONDER)
+    login(tab, site, Role.RESPONDER, lang=lang)
     page.set_viewport_size({"width": width, "height": 900})
     for path in PAGES:
         url = site.url + path.format(alert=site.alert_id)
         page.goto(url)
         page.wait_for_load_state("networkidle")
+        if path.startswith("/rooms/"):
+            page.wait_for_selector("#chart[data-loaded]")
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, (path, width, overflow)
         name = re.sub(r"[^a-z0-9]+", "-", path.format(alert=site.alert_id)).strip("-") or "overview"
-        page.screenshot(path=site.shots / f"{name}-{width}.png", full_page=True)
+        page.screenshot(path=site.shots / f"{name}-{lang}-{width}.png", full_page=True)
     foreign = [u for u in tab.requests if not u.startswith(site.url + "/")]
     assert foreign == []
     assert tab.errors == []

@@ -19,6 +19,11 @@ from tests.app.web.conftest import NOW, PASSWORD, Site, Tab, login
 DERIVED = ("dew_point", "mrf", "vtt", "pi")
 
 
+def last_seen(page: Any, sensor: str) -> str:
+    text: str = page.locator(f'tr[data-sensor="{sensor}"] td.last-seen time').inner_text()
+    return text
+
+
 def test_alert_and_sensor_times_are_the_sites_local_time(site: Site, tab: Tab) -> None:
     login(tab, site, Role.VIEWER)
     page = tab.page
@@ -30,13 +35,22 @@ def test_alert_and_sensor_times_are_the_sites_local_time(site: Site, tab: Tab) -
     assert "UTC" not in page.locator("main").inner_text()
     page.screenshot(path=site.shots / "alert-local-time.png", full_page=True)
     page.goto(f"{site.url}/sensors")
-    assert page.locator('tr[data-sensor="a1"] time').inner_text() == "2026-06-01 13:00 BST"
-    assert page.locator('tr[data-sensor="e1"] time').inner_text() == "2026-06-01 20:00 CST"
+    assert (
+        page.locator('tr[data-sensor="a1"] td.last-seen time').inner_text()
+        == "2026-06-01 13:00 BST"
+    )
+    assert (
+        page.locator('tr[data-sensor="e1"] td.last-seen time').inner_text()
+        == "2026-06-01 20:00 CST"
+    )
     # a device of no site: UTC, said so
     assert page.locator('li[data-sensor="stray-7"] time').inner_text() == "2026-06-01 11:57 UTC"
     page.screenshot(path=site.shots / "sensors-local-time.png", full_page=True)
     page.goto(f"{site.url}/rooms/in-band?site=city")
-    assert page.locator('tr[data-sensor="a1"] time').inner_text() == "2026-06-01 13:00 BST"
+    assert (
+        page.locator('tr[data-sensor="a1"] td.last-seen time').inner_text()
+        == "2026-06-01 13:00 BST"
+    )
     assert tab.errors == []
 
 
@@ -94,29 +108,47 @@ def drawn(page: Any, quantity: str, sensor: str) -> tuple[list[tuple[float, floa
     return points, (hi - lo) / height * 0.06
 
 
+RISING = {"mrf": 0.1, "vtt": 0.01}
+"""How far the damp room's cumulative mould indices rise over the day, at least."""
+
+
 def test_room_derived_charts_hold_the_apis_values(site: Site, tab: Tab) -> None:
+    """The county's damp room (25 °C, RH rising 88 → 97 %): its mould risk factor and VTT index
+    rise from zero over the day; every drawn point is the API's value, to the drawing's 0.1 px."""
     login(tab, site, Role.VIEWER)
     page = tab.page
-    page.goto(f"{site.url}/rooms/in-band?site=city")
+    page.goto(f"{site.url}/rooms/damp?site=county")
     page.wait_for_selector('#chart[data-loaded="day"]')
     start = (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     end = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
     query = f"start={start}&end={end}" + "".join(f"&derived={q}" for q in DERIVED)
-    answer = page.request.get(f"{site.url}/api/sites/city/rooms/in-band/history?{query}")
+    answer = page.request.get(f"{site.url}/api/sites/county/rooms/damp/history?{query}")
     assert answer.ok, answer.text()
-    api_points = [p for p in answer.json()["points"] if p["sensor"] == "a1"]
-    assert len(api_points) == 288
+    api_points = [p for p in answer.json()["points"] if p["sensor"] == "f1"]
+    assert len(api_points) == 287  # every 5 min from NOW − 1 day, NOW itself not in [start, end)
     for quantity in DERIVED:
         expected = [p[quantity] for p in api_points if p[quantity] is not None]
-        assert len(expected) > 200, quantity  # the API gives the series, the chart must too
-        points, tolerance = drawn(page, quantity, "a1")
+        assert len(expected) > 200, quantity  # PI: none above 95 %RH, outside IPI's table
+        if quantity in RISING:
+            assert expected == sorted(expected), quantity  # cumulative: never falls here
+            assert expected[-1] - expected[0] >= RISING[quantity], (quantity, expected[-1])
+        points, tolerance = drawn(page, quantity, "f1")
         assert len(points) == len(expected), quantity
         values = [v for _, v in sorted(points)]
         worst = max(abs(v - e) for v, e in zip(values, expected, strict=True))
         assert worst <= tolerance, (quantity, worst, tolerance)
+        assert tolerance < (max(expected) - min(expected)) / 20, quantity  # a rise it can see
     mrf_title = page.locator('.chart[data-quantity="mrf"] svg text').first.text_content()
     assert mrf_title == "Mould risk factor (MRF)"  # a number without a unit
-    page.screenshot(path=site.shots / "room-derived.png", full_page=True)
+    # axes stay inside the quantities' limits: mould indices from 0 (and MRF at least to 1,
+    # germination), RH not above 100 % though the room reaches 97 %
+    for quantity, lo, hi in (("mrf", 0, 1), ("vtt", 0, 1)):
+        svg = page.locator(f'.chart[data-quantity="{quantity}"] svg')
+        assert float(svg.get_attribute("data-lo") or "nan") == lo, quantity
+        assert float(svg.get_attribute("data-hi") or "nan") == hi, quantity
+    rh_svg = page.locator('.chart[data-quantity="humidity"] svg')
+    assert float(rh_svg.get_attribute("data-hi") or "nan") == 100
+    page.screenshot(path=site.shots / "room-derived-damp.png", full_page=True)
     assert tab.errors == []
 
 

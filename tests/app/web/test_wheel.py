@@ -6,17 +6,25 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-FOLDERS = ("sensors", "ingest", "history", "preservation", "alerts", "dashboards", "app")
+
+
+def folders() -> set[str]:
+    """The top-level source folders pyproject.toml maps packages to (a new one needs no edit
+    here: the copy would otherwise lack it and the build fail)."""
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        package_dir = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
+    return {str(path).split("/")[0] for path in package_dir.values() if path}
 
 
 def test_wheel_holds_every_page_file(tmp_path: Path) -> None:
     source = tmp_path / "source"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md", *FOLDERS):
+    for name in ("pyproject.toml", "README.md", *sorted(folders())):
         if (ROOT / name).is_dir():
             skip = shutil.ignore_patterns("__pycache__")
             shutil.copytree(ROOT / name, source / name, ignore=skip)

@@ -120,6 +120,26 @@ CASES = [
         (5, datetime(2025, 4, 5, 0, 3), 21.2, 50.4), None, None,
     ),
     (
+        "hanwell_ems_serial.csv", "hanwell", 5, [],
+        (3, datetime(2026, 3, 1, 0, 0), 19.4, 45.2),
+        (7, datetime(2026, 3, 1, 1, 0), 19.2, 45.6), None, None,
+    ),
+    (
+        "switchbot_meter.csv", "switchbot", 5, [],
+        (2, datetime(2025, 11, 30, 23, 58, 41), 19.6, 52.0),
+        (6, datetime(2025, 12, 1, 0, 3, 2), 19.4, 54.0), None, None,
+    ),
+    (
+        "switchbot_old_app.csv", "switchbot", 4, [(5, "no_value")],
+        (2, datetime(2023, 2, 10, 8, 0), 18.2, 48.0),
+        (6, datetime(2023, 2, 10, 8, 4), 18.3, 47.0), None, None,
+    ),
+    (
+        "switchbot_co2_fahrenheit.csv", "switchbot", 3, [],
+        (2, datetime(2025, 7, 4, 12, 0), 20.0, 50.0),
+        (4, datetime(2025, 7, 4, 12, 2, 9), 20.2222, 49.0), None, None,
+    ),
+    (
         "repoclimate_export.csv", "repoclimate", 4, [],
         (2, datetime(2026, 11, 1, 10, 0, tzinfo=UTC), 18.25, 47.5),
         (5, datetime(2026, 11, 1, 10, 15, 0, 250000, tzinfo=UTC), 18.35, 47.8), None, None,

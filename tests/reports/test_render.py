@@ -1,0 +1,94 @@
+"""The report as PDF: rendered to PNG (pdftoppm) and read back as text (pdftotext); its numbers
+are the metrics' (printed with the report's decimals); pages and charts are there; Chinese text
+is in the text layer and its CJK font is embedded (pdffonts). The PNGs stay in the test's
+temporary directory for a person to look at."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from repoclimate.reports.gather import Report, gather
+from repoclimate.reports.periods import parse_period
+from repoclimate.reports.render import number, render, render_html
+from tests.reports.conftest import NOW, Seeded
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="poppler-utils (scripts/setup-system.sh) missing"
+)
+
+
+@pytest.fixture(scope="module")
+def november(seeded: Seeded) -> Report:
+    return gather(seeded.sources(), parse_period("2026-11"), NOW, site_id="shanghai")
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def pages(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True)
+    match = re.search(r"^Pages:\s+(\d+)", info.stdout, re.MULTILINE)
+    assert match is not None
+    return int(match.group(1))
+
+
+def to_png(pdf: Path, prefix: Path) -> list[Path]:
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(pdf), str(prefix)], check=True)
+    return sorted(prefix.parent.glob(prefix.name + "-*.png"))
+
+
+def test_english_pdf_holds_the_metrics_numbers_and_charts(november: Report, tmp_path: Path) -> None:
+    pdf = tmp_path / "report-en.pdf"
+    pdf.write_bytes(render(november, "pdf", "en"))
+    text = pdf_text(pdf)
+    stack = next(r for r in november.rooms if r.room.id == "stack-a")
+    m = stack.current.metrics
+    assert m is not None and m.compliance is not None
+    figures_line = next(line for line in text.splitlines() if "Time in band %" in line)
+    assert number(m.compliance.time_in_band_pct, 1) in figures_line
+    for label, value in (
+        ("TWPI (years)", number(m.twpi, 0)),
+        ("Mean lifetime multiplier", number(m.mean_lifetime_multiplier, 2)),
+        ("MRF, highest", number(m.mrf_max, 2)),
+        ("VTT mould index, highest", number(m.vtt_max, 2)),
+    ):
+        line = next(line for line in text.splitlines() if label in line)
+        assert value in line, (label, value, line)
+    assert "Rooms ranked by risk" in text and "Mould risk rising in Stack A" in text
+    assert "Asia/Shanghai (UTC+08:00)" in text
+    assert "2026-11-10 14:00" in text  # the alert's start, in Shanghai time
+    # summary, then each room on its own page(s)
+    assert pages(pdf) >= 1 + len(november.rooms)
+    html = render_html(november, "en")
+    assert html.count('data-chart="series"') == 4 and html.count('data-chart="climate"') == 2
+    assert 'class="alert-span"' in html and 'class="band"' in html
+    pngs = to_png(pdf, tmp_path / "en")
+    assert len(pngs) == pages(pdf)
+    assert all(p.stat().st_size > 10_000 for p in pngs)  # drawn pages, not blank ones
+
+
+def test_chinese_pdf_renders_its_labels_in_an_embedded_cjk_font(
+    november: Report, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "report-zh.pdf"
+    pdf.write_bytes(render(november, "pdf", "zh-Hans"))
+    text = pdf_text(pdf)
+    for label in ("馆藏环境报告", "库房风险排序", "范围内时间", "告警记录", "露点"):
+        assert label in text, label
+    fonts = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True)
+    assert re.search(r"NotoSansCJK|Noto-Sans-CJK", fonts.stdout), fonts.stdout
+    to_png(pdf, tmp_path / "zh")
+
+
+def test_html_report_is_one_document_in_the_language_asked(november: Report) -> None:
+    html = render(november, "html", "zh-Hans").decode("utf-8")
+    assert html.startswith("<!DOCTYPE html>") and '<html lang="zh-Hans">' in html
+    assert "主要指标" in html and "Key figures" not in html

@@ -1,0 +1,106 @@
+"""The monthly report e-mail: last month's PDF to the rota's managers through the outbox and a
+real SMTP server (aiosmtpd), once per site and month, however often the job runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from repoclimate.alerts.clock import ManualClock
+from repoclimate.alerts.notify.smtp import SmtpChannel, SmtpSettings
+from repoclimate.alerts.outbox import OutboxWorker
+from repoclimate.alerts.rota import Rota
+from repoclimate.alerts.state import AlertStore
+from repoclimate.reports.periods import parse_period
+from repoclimate.reports.schedule import (
+    JOB_ID,
+    REPORT_KIND,
+    report_key,
+    schedule_reports,
+    send_monthly_reports,
+)
+from tests.alerts.conftest import SmtpServer
+from tests.reports.conftest import NOW, Seeded
+
+ROTA = """\
+timezone: Asia/Shanghai
+people:
+  li:
+    manager: [shanghai]
+    language: zh-Hans
+    contacts: [{email: li@example.org}, {webhook: "https://chat.example.org/x"}]
+  kim:
+    contacts: [{email: kim@example.org}]
+shifts:
+  - who: [kim]
+"""
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_last_months_pdf_goes_once_to_the_managers(
+    seeded: Seeded, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    rota_file = tmp_path / "rota.yaml"
+    rota_file.write_text(ROTA)
+    rota = Rota.load(rota_file)
+    state_path = tmp_path / "state.sqlite"
+    state = AlertStore(state_path)
+    try:
+        queued = send_monthly_reports(seeded.store, seeded.registry, state, rota, NOW)
+        assert queued == [report_key("shanghai", parse_period("2026-11"))]
+        # the job again, and after a restart: nothing more
+        assert send_monthly_reports(seeded.store, seeded.registry, state, rota, NOW) == []
+    finally:
+        state.close()
+    state = AlertStore(state_path)
+    try:
+        assert send_monthly_reports(seeded.store, seeded.registry, state, rota, NOW) == []
+        rows = state.outbox()
+        assert [(r.kind, r.person, r.channel, r.target) for r in rows] == [
+            (REPORT_KIND, "li", "email", "li@example.org")
+        ]
+        channel = SmtpChannel(SmtpSettings(host="127.0.0.1", port=smtp.port))
+        report = OutboxWorker(state, {"email": channel}).deliver_due(NOW)
+        assert report.sent == 1, report.errors
+    finally:
+        state.close()
+    (message,) = smtp.messages
+    assert message["To"] == "li@example.org"
+    assert "月度馆藏环境报告" in str(message["Subject"]) and "2026-11" in str(message["Subject"])
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == "condition-report-shanghai-2026-11.pdf"
+    assert attachment.get_content().startswith(b"%PDF")
+
+
+def test_no_manager_no_report(seeded: Seeded, tmp_path: Path) -> None:
+    state = AlertStore(tmp_path / "state.sqlite")
+    try:
+        nobody = Rota.model_validate({"people": {"kim": {"contacts": [{"email": "k@x.org"}]}}})
+        assert send_monthly_reports(seeded.store, seeded.registry, state, nobody, NOW) == []
+        assert state.outbox() == []
+    finally:
+        state.close()
+
+
+def test_the_job_is_scheduled_only_with_the_alert_engine() -> None:
+    scheduler = BackgroundScheduler(timezone=UTC)
+    clock = ManualClock(datetime(2026, 12, 1, tzinfo=UTC))
+    without = SimpleNamespace(store=None, registry=None, clock=clock, alerting=None)
+    assert schedule_reports(scheduler, without) is None
+    with_engine = SimpleNamespace(store=None, registry=None, clock=clock, alerting=object())
+    assert schedule_reports(scheduler, with_engine) == JOB_ID
+    job = scheduler.get_job(JOB_ID)
+    assert job is not None and job.trigger.interval.total_seconds() == 3600
