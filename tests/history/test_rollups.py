@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repoclimate.history import DerivedRow
+from repoclimate.history import DerivedRow, rollups
 from repoclimate.history import influx as influx_module
 from repoclimate.history.influx import InfluxStore
 from repoclimate.history.rollups import DERIVED_FIELDS
+from repoclimate.history.timestamps import from_ns
 from repoclimate.sensors.reading import Reading
 from tests.history.rollup_model import (
     RollupStore,
@@ -278,3 +279,34 @@ def test_influxdb_writes_defer_their_rollups_and_reads_bring_them_up_to_date(
     (row,) = stored_hours()
     assert row["temperature_mean"] == 20.0
     store.close()
+
+
+_STAT = st.one_of(st.none(), st.floats(-50, 100, allow_nan=False))
+_SERIES = st.tuples(_STAT, _STAT, _STAT, st.integers(0, 60))
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(-(10**18), 10**18),
+            st.lists(_SERIES, min_size=2 + len(DERIVED_FIELDS), max_size=2 + len(DERIVED_FIELDS)),
+        ),
+        max_size=8,
+    )
+)
+def test_lean_points_equal_the_per_row_points(
+    rows: list[tuple[int, list[tuple[float | None, float | None, float | None, int]]]],
+) -> None:
+    """`rollups.points` (the store's read path) builds the same points as `rollups.point` over
+    named values, for every mix of missing values, zero counts and derived series."""
+    selected = [
+        (time_ns, *(v for series in values for v in series))
+        for time_ns, values in rows
+        # a derived series with a count and a mean has its min and max (as the SQL writes it)
+        if all(s[0] is None or (s[1] is not None and s[2] is not None) for s in values[2:])
+    ]
+    expected = [
+        rollups.point(from_ns(row[0]), dict(zip(rollups.ALL_NAMES, row[1:], strict=True)))
+        for row in selected
+    ]
+    assert rollups.points(selected) == expected

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from repoclimate.history import DerivedRow, StoreUnavailable
+from repoclimate.history import DerivedRow, InvalidPoint, StoreUnavailable
+from repoclimate.history import sqlite as sqlite_module
+from repoclimate.history.lineprotocol import LineEncoder
 from repoclimate.history.sqlite import SQLiteStore
 from repoclimate.sensors.reading import Reading
 
@@ -133,3 +135,72 @@ def test_derived_rollups_search_the_derived_index_per_bucket(tmp_path: Path) -> 
         ):
             plan = " ".join(row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql))
             assert f"USING INDEX {index}" in plan and "time_ns>? AND time_ns<?" in plan, plan
+
+
+def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(path) as connection:
+        return {
+            table: connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4").fetchall()
+            for table in ("readings", "climate_1h", "stale_days")
+        }
+
+
+def test_the_fast_write_path_stores_what_the_encoder_path_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`write` validates and marks buckets in one pass (issue 14); the rows, rollups and marks
+    are those of the line-encoder path it replaced, also for interleaved sensors, readings
+    without a placement, and batches with and without battery and link quality (whose upsert
+    binds NULLs that must not erase a stored battery)."""
+    batches = [
+        [
+            Reading("s1", T0 + timedelta(minutes=20 * i), 20.0 + i, 50.0, site="a", room="r")
+            for i in range(7)
+        ]
+        + [Reading("s2", T0 + timedelta(minutes=130), 18.0, None, site="a", room="r")]
+        + [Reading("s1", T0 + timedelta(minutes=30), None, 40.0, site="a", room="r")]
+        + [Reading("s3", T0 + timedelta(hours=5), 17.0, 60.0)],
+        [Reading("s2", T0 + timedelta(minutes=70), 19.0, 55.0, 3.1, 90.0, site="b", room="q")],
+        [Reading("s2", T0 + timedelta(minutes=70), 19.5, None, site="b", room="q")],
+    ]
+    fast, slow = SQLiteStore(tmp_path / "fast.db"), SQLiteStore(tmp_path / "slow.db")
+    calls: list[int] = []
+
+    def unchecked(readings: list[Reading]) -> None:
+        calls.append(len(readings))
+        raise sqlite_module._Unchecked
+
+    monkeypatch.setattr(slow, "_checked_rows", unchecked)
+    for batch in batches:
+        fast.write(batch)
+        slow.write(batch)
+    fast.close()
+    slow.close()
+    assert calls == [len(batch) for batch in batches]
+    stored = _dump(tmp_path / "fast.db")
+    assert stored == _dump(tmp_path / "slow.db")
+    # hours: s1 three, room a/r three, s2 two, s3 one, room b/q one
+    assert len(stored["climate_1h"]) == 10
+    (kept,) = [row for row in stored["readings"] if row[0] == "s2" and row[2] == "b"]
+    assert kept[4:] == (19.5, 55.0, 3.1, 90.0)
+
+
+def test_a_bad_reading_is_refused_with_the_encoders_error_and_index(tmp_path: Path) -> None:
+    """The fast validation hands doubtful batches to the line encoder, so the error and index
+    are the ones the InfluxDB store gives, and nothing of the batch is written."""
+    store = SQLiteStore(tmp_path / "s.db")
+    store.write([Reading("s1", T0, 20.0, 50.0, site="a", room="r")])  # placement now known
+    bad = [
+        Reading("s1", T0 + timedelta(minutes=1), 20.0, 50.0, site="a", room="r"),
+        Reading("s1", T0 + timedelta(minutes=2), float("inf"), 50.0, site="a", room="r"),
+    ]
+    with pytest.raises(InvalidPoint) as refused:
+        store.write(bad)
+    with pytest.raises(InvalidPoint) as encoded:
+        LineEncoder().encode_readings(bad)
+    assert refused.value.index == encoded.value.index == 1
+    assert str(refused.value) == str(encoded.value)
+    with pytest.raises(InvalidPoint, match="reading 0: sensor 'bad\\\\n'"):
+        store.write([Reading("bad\n", T0, 20.0, 50.0)])
+    assert store.count() == 1
+    store.close()
