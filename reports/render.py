@@ -13,7 +13,6 @@ Sans CJK SC first, so the Chinese glyphs are embedded from it.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -23,13 +22,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from repoclimate.preservation.compliance import Excursion
 from repoclimate.preservation.metrics import RoomMetrics
+from repoclimate.reports.catalogue import compiled
 from repoclimate.reports.charts import Span, climate_chart, series_chart
 from repoclimate.reports.gather import STANDARDS, Report, RoomReport, jgj25_for
 from repoclimate.reports.ranking import RankedRoom, rank_rooms
@@ -62,16 +60,7 @@ def translations(lang: str) -> NullTranslations:
     """The compiled report catalogue of ``lang``."""
     if lang not in LANGUAGES:
         raise CatalogueError(f"no report catalogue {lang!r}; known: {', '.join(LANGUAGES)}")
-    source = files("repoclimate.reports").joinpath("locale", lang, "LC_MESSAGES", "reports.po")
-    with source.open("rb") as po:
-        try:
-            catalog = read_po(po, locale=lang)
-        except (ValueError, SyntaxError) as exc:
-            raise CatalogueError(f"{lang}/LC_MESSAGES/reports.po: {exc}") from exc
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
+    return compiled("repoclimate.reports", "reports", lang, CatalogueError)
 
 
 def number(value: float | None, decimals: int = 1) -> str:

@@ -11,13 +11,11 @@ else the best of the browser's ``Accept-Language``, else English.
 
 from __future__ import annotations
 
-import io
 from functools import lru_cache
-from importlib.resources import files
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
+
+from repoclimate.reports.catalogue import compiled
 
 LANG_COOKIE = "repoclimate_lang"
 LANGUAGES: dict[str, str] = {"en": "English", "zh_Hans": "简体中文"}
@@ -73,13 +71,4 @@ def translations(lang: str) -> NullTranslations:
     """The compiled catalogue of ``lang`` (English: the msgids themselves)."""
     if lang not in LANGUAGES:
         raise CatalogueError(f"no catalogue {lang!r}; known: {', '.join(LANGUAGES)}")
-    source = files("repoclimate.app.web").joinpath("locale", lang, "LC_MESSAGES", "messages.po")
-    with source.open("rb") as po:
-        try:
-            catalog = read_po(po, locale=lang)
-        except (ValueError, SyntaxError) as exc:
-            raise CatalogueError(f"{lang}/LC_MESSAGES/messages.po: {exc}") from exc
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
+    return compiled("repoclimate.app.web", "messages", lang, CatalogueError)
