@@ -3,8 +3,11 @@ that would have fired and resolved, with times — so a site can tune thresholds
 data before switching paging on.
 
 The rules, the evaluator and the lifecycle are the live ones; only the history source (arrays
-loaded once) and the state (an in-memory database) differ. Each rule class is evaluated at its
-live interval across the period; no notification is sent.
+loaded once: from the SQLite store without a `Reading` per row) and the state (an in-memory
+database, the whole replay in one transaction with the open alerts kept in memory and the
+writes batched: `alerts.state.alerts.BufferedAlerts`) differ. Each rule class is evaluated at
+its live interval across the period, all its steps in one `Evaluator.run`; the lifecycle steps
+only where a class has findings or open alerts. No notification is sent.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from repoclimate.alerts.profiles import band_for
 from repoclimate.alerts.render import local, rule_title
 from repoclimate.alerts.rules.base import Band
 from repoclimate.alerts.series import SensorSeries
-from repoclimate.alerts.state import AlertStore
+from repoclimate.alerts.state import AlertStore, parse_iso
+from repoclimate.alerts.state.alerts import BufferedAlerts
 from repoclimate.alerts.topology import Topology
-from repoclimate.history.store import Store
+from repoclimate.history.store import ReadsArrays, Store
 
 
 @dataclass
@@ -70,11 +74,25 @@ class BacktestResult:
 def load_history(
     store: Store, topology: Topology, start: datetime, end: datetime
 ) -> dict[str, SensorSeries]:
-    """Every sensor's readings in ``[start, end]`` as arrays."""
+    """Every sensor's readings in ``[start, end]`` as arrays: from a store that reads arrays
+    (`history.store.ReadsArrays`) in one call, else with `Store.history` sensor by sensor."""
+    ids = [sensor.id for sensor in topology.sensors()]
+    until = end + timedelta(microseconds=1)
+    if not isinstance(store, ReadsArrays):
+        return {
+            sid: SensorSeries.from_readings(
+                sid, store.history(sid, start, until), start.timestamp()
+            )
+            for sid in ids
+        }
     series = {}
-    for sensor in topology.sensors():
-        readings = store.history(sensor.id, start, end + timedelta(microseconds=1))
-        series[sensor.id] = SensorSeries.from_readings(sensor.id, readings, start.timestamp())
+    for sid, arrays in store.history_arrays(ids, start, until).items():
+        # whole microseconds, as `Reading.time` keeps them, in epoch seconds as its
+        # ``timestamp()`` gives them (the same correctly rounded division)
+        times = (arrays.times_ns // 1000).astype(np.float64) / 1e6
+        series[sid] = SensorSeries(
+            sid, times, arrays.temperature, arrays.humidity, arrays.battery, start.timestamp()
+        )
     return series
 
 
@@ -110,10 +128,14 @@ def backtest(
     bands: Callable[[str], Band] = band_for,
     history: Mapping[str, SensorSeries] | None = None,
     evaluator: EvaluatorKind = "reference",
+    batched: bool = True,
 ) -> BacktestResult:
     """Replay ``[start, end]``: every class at its interval, the live lifecycle, no paging.
 
-    ``evaluator``: as `alerts.engine.AlertEngine` takes it (the same episodes either way)."""
+    ``evaluator``: as `alerts.engine.AlertEngine` takes it (the same episodes either way).
+    ``batched``: the whole replay in one transaction on the private state, the alerts kept in
+    memory and written in batches (`alerts.state.alerts.BufferedAlerts`); false: one
+    transaction per step, as the live engine writes (the same episodes, slower)."""
     began = time.perf_counter()
     if end <= start:
         raise ValueError("backtest end must be after its start")
@@ -130,31 +152,90 @@ def backtest(
     silent_from = start.timestamp() if first_data is None else max(start.timestamp(), first_data)
     evaluating = EVALUATORS[evaluator](topology, rules, ArraySource(history), bands, silent_from)
 
-    schedule: list[tuple[float, int, str, int]] = []
-    per_class: dict[str, ClassSteps] = {}
-    for order, name in enumerate(wanted):
+    per_class: list[ClassSteps] = []
+    times: list[np.ndarray] = []
+    for name in wanted:
         at = steps(start, end, every[name])
         if at.size == 0:
             continue
-        per_class[name] = ClassSteps(evaluating.run([name], at, {})[name])
-        schedule.extend((float(t), order, name, i) for i, t in enumerate(at))
-    schedule.sort()
+        per_class.append(ClassSteps(evaluating.run([name], at, {})[name]))
+        times.append(at)
+    schedule = _schedule(times)
 
     state = AlertStore(":memory:")
-    open_count: dict[str, int] = defaultdict(int)
+    if batched:
+        with state.transaction() as tx:
+            rows = BufferedAlerts(tx)
+
+            def since_of(alert_id: int) -> datetime:
+                brief = rows.brief(alert_id)
+                assert brief is not None, "an alert that just fired is open"
+                return parse_iso(brief.since)
+
+            def step_buffered(k: int, i: int, now: datetime) -> list[Transition]:
+                return per_class[k].apply(rows, i, now)
+
+            episodes = _replay(schedule, per_class, step_buffered, since_of, result)
+            rows.flush()
+            final = {alert_id: tx.get(alert_id)[0] for alert_id in episodes}
+    else:
+
+        def step(k: int, i: int, now: datetime) -> list[Transition]:
+            with state.transaction() as tx:
+                return per_class[k].apply(tx, i, now)
+
+        episodes = _replay(
+            schedule, per_class, step, lambda alert_id: state.get(alert_id).since, result
+        )
+        final = {alert_id: state.get(alert_id) for alert_id in episodes}
+    state.close()
+    for alert_id, episode in episodes.items():
+        alert = final[alert_id]
+        episode.severity = max(episode.severity, alert.severity)
+        episode.since = alert.since
+    result.episodes = sorted(episodes.values(), key=lambda e: (e.fired_at, e.alert_id))
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _schedule(times: list[np.ndarray]) -> list[tuple[float, int, int]]:
+    """Every class's steps (``times[k]``: class ``k``'s) as (time, class, step), in time
+    order, classes in their order at the same time."""
+    if not times:
+        return []
+    when = np.concatenate(times)
+    which = np.concatenate([np.full(at.size, k, dtype=np.int64) for k, at in enumerate(times)])
+    index = np.concatenate([np.arange(at.size, dtype=np.int64) for at in times])
+    order = np.lexsort((which, when))
+    return list(
+        zip(when[order].tolist(), which[order].tolist(), index[order].tolist(), strict=True)
+    )
+
+
+def _replay(
+    schedule: Iterable[tuple[float, int, int]],
+    per_class: list[ClassSteps],
+    apply: Callable[[int, int, datetime], list[Transition]],
+    since_of: Callable[[int], datetime],
+    result: BacktestResult,
+) -> dict[int, Episode]:
+    """Step the lifecycle through ``schedule`` ((time, class, step), in time order) where a
+    class has findings or open alerts; the episodes fired, by alert id. ``apply`` runs the
+    lifecycle of a class at a step, ``since_of`` tells an open alert's since."""
+    open_count = [0] * len(per_class)
     episodes: dict[int, Episode] = {}
-    for t, _, name, i in schedule:
-        if i not in per_class[name].findings and open_count[name] == 0:
+    found = [steps.findings for steps in per_class]
+    for t, k, i in schedule:
+        if i not in found[k] and open_count[k] == 0:
             continue
         now = from_epoch(t)
-        with state.transaction() as tx:
-            changes = per_class[name].apply(tx, i, now)
+        changes = apply(k, i, now)
         result.evaluations += 1
         for change in changes:
             if change.from_state is None:
-                open_count[name] += 1
+                open_count[k] += 1
             if change.to_state is AlertState.RESOLVED:
-                open_count[name] -= 1
+                open_count[k] -= 1
                 if change.from_state is AlertState.PENDING:
                     result.cleared_before_firing += 1
                     continue
@@ -162,13 +243,12 @@ def backtest(
                 continue
             result.transitions.append(change)
             if change.to_state is AlertState.FIRING:
-                alert = state.get(change.alert_id)
                 episodes[change.alert_id] = Episode(
                     alert_id=change.alert_id,
                     rule=change.rule,
                     subject=change.subject.id,
                     site=change.subject.site,
-                    since=alert.since,
+                    since=since_of(change.alert_id),
                     fired_at=now,
                     severity=change.severity,
                     value=change.value,
@@ -178,14 +258,7 @@ def backtest(
                 )
             elif change.to_state is AlertState.RESOLVED and change.alert_id in episodes:
                 episodes[change.alert_id].resolved_at = now
-    for alert_id, episode in episodes.items():
-        alert = state.get(alert_id)
-        episode.severity = max(episode.severity, alert.severity)
-        episode.since = alert.since
-    state.close()
-    result.episodes = sorted(episodes.values(), key=lambda e: (e.fired_at, e.alert_id))
-    result.seconds = time.perf_counter() - began
-    return result
+    return episodes
 
 
 def format_report(result: BacktestResult, topology: Topology) -> str:

@@ -9,7 +9,7 @@ that stops them being sent twice (after a restart too).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -74,12 +74,26 @@ class Dispatcher:
         self.ack_url_base = ack_url_base
         self.group_wait = timedelta(seconds=group_wait_s)
 
-    def dispatch(self, tx: Tx, now: datetime) -> list[Planned]:
-        """Decide and enqueue every notification due at ``now``."""
+    def dispatch(
+        self, tx: Tx, now: datetime, sites: Collection[str] | None = None
+    ) -> list[Planned]:
+        """Decide and enqueue every notification due at ``now``.
+
+        ``sites``: only the alerts about places of these sites (and those about no place:
+        notification channels) — the sites this engine holds (`alerts.partition`), so that
+        engines sharing one alert state never page, escalate or remind about each other's
+        alerts. None: every alert."""
         silences = tx.silences_active(now)
         buckets: dict[tuple[str, str, int], _Bucket] = {}
         updates: list[tuple[int, dict[str, object]]] = []
         candidates = tx.needing_dispatch()
+        if sites is not None:
+            held = set(sites)
+            candidates = [
+                (alert, book)
+                for alert, book in candidates
+                if alert.subject.key is not None or alert.subject.site in held
+            ]
         first_fired: dict[str, datetime] = {}
         for alert, book in candidates:
             if (

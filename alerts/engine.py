@@ -47,6 +47,7 @@ from repoclimate.alerts.model import Alert, Severity, Transition, from_epoch
 from repoclimate.alerts.profiles import band_for
 from repoclimate.alerts.rota import Rota
 from repoclimate.alerts.rules.base import Band
+from repoclimate.alerts.rules.mould import Checkpoint
 from repoclimate.alerts.series import FloatArray, HourlySeries
 from repoclimate.alerts.state import AlertStore, Tx
 from repoclimate.alerts.topology import Topology
@@ -103,11 +104,21 @@ def scheduled_times(after: float, until: float, interval_s: float) -> FloatArray
     return times
 
 
-def _keep_checkpoints(tx: Tx, results: Mapping[str, ClassResult]) -> None:
-    """Store the mould class's checkpoints (in the evaluation's transaction)."""
+def _keep_checkpoints(
+    tx: Tx, results: Mapping[str, ClassResult], stored: Mapping[str, Checkpoint]
+) -> None:
+    """Store the mould class's checkpoints that changed from ``stored`` (those read at the
+    evaluation's start; in the evaluation's transaction). Within an hour the checkpoints stay
+    where they were: rewriting each sensor's every cycle cost as much as the mould rule."""
     mould_result = results.get("mould")
     if mould_result is not None and mould_result.checkpoints:
-        tx.put_mould_checkpoints(mould_result.checkpoints)
+        changed = {
+            sensor: checkpoint
+            for sensor, checkpoint in mould_result.checkpoints.items()
+            if stored.get(sensor) != checkpoint
+        }
+        if changed:
+            tx.put_mould_checkpoints(changed)
 
 
 def _of_sites(alerts: list[Alert], sites: Collection[str] | None) -> list[Alert]:
@@ -211,11 +222,11 @@ class AlertEngine:
             rows = fleet_derived_rows(fleet.rooms, at)
         self._note_failures(report, results)
         with self.state.transaction() as tx:
-            _keep_checkpoints(tx, results)
+            _keep_checkpoints(tx, results, checkpoints)
             report.transitions = resolve_removed(tx, ours, self.known, when)
             for result in results.values():
                 report.transitions.extend(ClassSteps(result).apply(tx, 0, when))
-            report.notifications = self.dispatcher.dispatch(tx, when)
+            report.notifications = self.dispatcher.dispatch(tx, when, sites)
         if rows:
             report.derived_rows = self._write(rows)
         report.open_alerts = self.state.open_alerts()
@@ -275,7 +286,7 @@ class AlertEngine:
             for i, t in enumerate(at)
         )
         with self.state.transaction() as tx:
-            _keep_checkpoints(tx, results)
+            _keep_checkpoints(tx, results, checkpoints)
             first = from_epoch(schedule[0][0]) if schedule else until
             report.transitions = resolve_removed(tx, _of_sites(open_now, sites), self.known, first)
             for t, entries in groupby(schedule, key=lambda entry: entry[0]):
@@ -291,8 +302,8 @@ class AlertEngine:
                     changes.extend(step)
                 if changes:
                     report.transitions.extend(changes)
-                    report.notifications.extend(self.dispatcher.dispatch(tx, now))
-            report.notifications.extend(self.dispatcher.dispatch(tx, until))
+                    report.notifications.extend(self.dispatcher.dispatch(tx, now, sites))
+            report.notifications.extend(self.dispatcher.dispatch(tx, until, sites))
         if rows:
             report.derived_rows = self._write(rows)
         report.open_alerts = self.state.open_alerts()
@@ -313,11 +324,14 @@ class AlertEngine:
                 r for r in result.failed_rooms if r not in report.failed_rooms
             )
 
-    def dispatch(self, now: datetime | None = None) -> list[Planned]:
-        """Escalations, reminders and pending group notifications due at ``now``."""
+    def dispatch(
+        self, now: datetime | None = None, *, sites: Collection[str] | None = None
+    ) -> list[Planned]:
+        """Escalations, reminders and pending group notifications due at ``now``, for the
+        alerts of ``sites`` (and of notification channels; None: every alert)."""
         when = now or self.clock.now()
         with self.state.transaction() as tx:
-            return self.dispatcher.dispatch(tx, when)
+            return self.dispatcher.dispatch(tx, when, sites)
 
     def open_alerts(self) -> list[Alert]:
         """The alerts open now (pending, firing, acknowledged): the live view."""

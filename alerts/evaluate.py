@@ -16,12 +16,11 @@ from typing import Protocol
 import numpy as np
 
 from repoclimate.alerts.config import RULE_CLASSES, RulesConfig, RuleSet
-from repoclimate.alerts.lifecycle import apply_findings
+from repoclimate.alerts.lifecycle import LifecycleRows, apply_findings
 from repoclimate.alerts.model import Finding, Severity, Transition, from_epoch
 from repoclimate.alerts.rules import condensation, decay, excursion, fluctuation, health, mould
 from repoclimate.alerts.rules.base import Band, RuleOutput
 from repoclimate.alerts.series import FloatArray, HourlySeries, SensorSeries
-from repoclimate.alerts.state import Tx
 from repoclimate.alerts.topology import RoomNode, Topology
 from repoclimate.history.store import AggregatePoint, Store, StoreUnavailable
 
@@ -139,7 +138,7 @@ class ClassSteps:
             self.held.setdefault(i, []).append((rule, subject))
 
     def apply(
-        self, tx: Tx, step: int, now: datetime, track_values: bool = True
+        self, tx: LifecycleRows, step: int, now: datetime, track_values: bool = True
     ) -> list[Transition]:
         """Bring the stored alerts of the class in line with its findings at ``step``."""
         result = self.result

@@ -12,6 +12,12 @@ The per-sensor `Evaluator` is kept as the reference: the golden tests
 (``tests/alerts/test_golden.py``) run both over a synthetic network, cycle for cycle, and the
 benchmark (``bench/alerts.py``) times both in one run.
 
+Kept between runs (the evaluator lives as long as its engine, whose registry and rules are
+fixed: a reload builds a new one): each sensor's hourly means (`HourlyCache`: a run computes
+only the hours whose readings may have changed), the rules resolved per sensor, the lookbacks
+and the excursion directions. The mould rule runs from the hour its indices were continued
+from (the checkpoint), not over the whole month fetched.
+
 Two parts stay per sensor: the mould indices (`alerts.rules.mould.indices`: the models carry a
 state per series, which `preservation.mould` integrates for one series at a time) and the
 surface sensors' air dew point (a few sensors). The findings' texts are built per finding, for
@@ -21,19 +27,21 @@ the few sensors that have one.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
 import numpy as np
 
-from repoclimate.alerts.config import RULE_CLASSES, RuleSet
+from repoclimate.alerts.config import RULE_CLASSES, RulesConfig, RuleSet
 from repoclimate.alerts.evaluate import (
     CLASS_RULES,
     Active,
     ArraySource,
     ClassResult,
     Evaluator,
+    HistorySource,
     RoomData,
     lookbacks,
 )
@@ -50,11 +58,11 @@ from repoclimate.alerts.fleet_series import (
     segment_any,
     since_times,
 )
-from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
+from repoclimate.alerts.model import EpochTimes, Finding, Severity, Subject, from_epoch
 from repoclimate.alerts.rules import condensation, decay, excursion, fluctuation, health, mould
 from repoclimate.alerts.rules.base import Band, Levels, span, when
 from repoclimate.alerts.series import BoolArray, FloatArray, HourlySeries, IntArray, SensorSeries
-from repoclimate.alerts.topology import RoomNode, SensorNode
+from repoclimate.alerts.topology import RoomNode, SensorNode, Topology
 from repoclimate.history.derived import PRESERVATION, DerivedRow
 from repoclimate.history.store import StoreUnavailable
 from repoclimate.preservation.decay import lifetime_multiplier, preservation_index
@@ -248,7 +256,10 @@ class _HourlyRows:
         return local
 
     def matrix(self, values: FloatArray) -> FloatArray:
-        """``values`` (one per hour of the rows) as ``(rows, grid)``, NaN before each row."""
+        """``values`` (one per hour of the rows) as ``(rows, grid)``, NaN before each row (a
+        view of ``values`` when every row spans the whole grid: read, do not write)."""
+        if not self.pad.any():  # every row spans the grid: the rows are end to end already
+            return values.reshape(self.segs.count, self.grid.size)
         out = np.full((self.segs.count, self.grid.size), np.nan)
         columns = np.arange(values.size, dtype=np.int64) - self.segs.first + self.pad[self.segs.seg]
         out[self.segs.seg, columns] = values
@@ -261,6 +272,43 @@ class FleetEvaluator(Evaluator):
     rooms: list[RoomData]
     """The rooms the last `run` evaluated, with their history and mould indices (for
     `derived_rows`)."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        rules: RulesConfig,
+        source: HistorySource,
+        bands: Callable[[str], Band],
+        silent_from: float | None = None,
+    ) -> None:
+        super().__init__(topology, rules, source, bands, silent_from)
+        self.hourly_cache = HourlyCache()
+        """Each sensor's hourly means between runs (preloaded arrays only)."""
+        # What depends only on the registry and the rules, which are fixed for an engine's
+        # lifetime (a reload builds a new engine): resolved once, not every cycle.
+        self._resolved: dict[tuple[str, str, str], RuleSet] = {}
+        self._lookbacks: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = {}
+        self._excursions: dict[str, dict[str, excursion._Direction]] = {}
+
+    def _resolve(self, room: RoomNode, sensor: str) -> RuleSet:
+        key = (room.site, room.id, sensor)
+        found = self._resolved.get(key)
+        if found is None:
+            found = self.rules.resolve(room.site, room.id, room.profile, sensor)
+            self._resolved[key] = found
+        return found
+
+    def _directions(self, m: _Member) -> dict[str, excursion._Direction]:
+        """The member's excursion directions by rule (none when the rule is off)."""
+        found = self._excursions.get(m.sid)
+        if found is None:
+            found = (
+                {d.rule: d for d in excursion._directions(m.band, m.rules.excursion)}
+                if m.rules.excursion.enabled
+                else {}
+            )
+            self._excursions[m.sid] = found
+        return found
 
     def run(
         self,
@@ -316,25 +364,33 @@ class FleetEvaluator(Evaluator):
         self, rooms: Sequence[RoomNode], classes: list[str], at: FloatArray
     ) -> list[RoomData]:
         """`Evaluator.fetch` of every room from preloaded arrays, with the hourly means of all
-        sensors computed in one pass (`hourly_many`) instead of one per sensor."""
+        sensors computed in one pass (`hourly_many`) instead of one per sensor, and kept
+        between runs (`HourlyCache`: each run computes only the hours that changed)."""
         end = float(at[-1])
         first = float(at[0])
         assert isinstance(self.source, ArraySource)
         out: list[RoomData] = []
-        wanted: list[tuple[RoomData, str, SensorSeries, float, float, int]] = []
+        wanted: list[tuple[RoomData, str, float, float, float, int]] = []
+        settles: list[float] = []
         for room in rooms:
             band = self.bands(room.profile)
             data = RoomData(room, {}, {})
             for sensor in room.sensors:
-                rules = self.rules.resolve(room.site, room.id, room.profile, sensor.id)
-                raw_s, hourly_s = lookbacks(rules, band, classes, sensor.expected_interval_s)
+                rules = self._resolve(room, sensor.id)
+                key = (sensor.id, tuple(classes))
+                if key not in self._lookbacks:
+                    interval = sensor.expected_interval_s
+                    self._lookbacks[key] = lookbacks(rules, band, classes, interval)
+                raw_s, hourly_s = self._lookbacks[key]
                 data.raw[sensor.id] = self.source.raw(sensor.id, first - raw_s, end)
                 if hourly_s and not sensor.surface:
                     start = first - hourly_s
-                    series = self.source.raw(sensor.id, start, end)
-                    wanted.append((data, sensor.id, series, start, end, rules.mould.max_gap_hours))
+                    gap = rules.mould.max_gap_hours
+                    wanted.append((data, sensor.id, hourly_s, start, end, gap))
+                    # the mould indices take in readings up to settle_hours late
+                    settles.append((rules.mould.settle_hours + 1) * 3600.0)
             out.append(data)
-        made = hourly_many([w[2:] for w in wanted])
+        made = self.hourly_cache.many(self.source, [w[1:] for w in wanted], settles)
         for (data, sensor_id, *_), hourly in zip(wanted, made, strict=True):
             data.hourly[sensor_id] = hourly
         return out
@@ -346,7 +402,7 @@ class FleetEvaluator(Evaluator):
             band = self.bands(room.profile)
             zone = self.topology.timezone(room.site)
             for sensor in room.sensors:
-                rules = self.rules.resolve(room.site, room.id, room.profile, sensor.id)
+                rules = self._resolve(room, sensor.id)
                 subject = sensor.subject
                 members.append(
                     _Member(
@@ -369,12 +425,7 @@ class FleetEvaluator(Evaluator):
         max_age = _array(
             m.rules.health.silent_factor * m.sensor.expected_interval_s for m in members
         )
-        directions = [
-            {d.rule: d for d in excursion._directions(m.band, m.rules.excursion)}
-            if m.rules.excursion.enabled
-            else {}
-            for m in members
-        ]
+        directions = [self._directions(m) for m in members]
         for rank, rule in enumerate(excursion.RULES):
             found = [d.get(rule) for d in directions]
             judged = np.array([d is not None for d in found], dtype=np.bool_)
@@ -403,13 +454,16 @@ class FleetEvaluator(Evaluator):
             _held(result.output.held, fresh, judged, rule, members)
             side = "above" if above else "below"
             back = "back below" if above else "back above"
-            for s, step, i, critical, since, clearing in hits.rows():
+            starts = EpochTimes()
+            hit_values = values[hits.index].tolist()
+            for (s, step, _, critical, since, clearing), value in zip(
+                hits.rows(), hit_values, strict=True
+            ):
                 m = members[s]
                 p = m.rules.excursion
                 d = found[s]
                 assert d is not None
                 clear_s = p.clear_after_minutes * 60.0
-                value = float(values[i])
                 if clearing:
                     lv = Levels(above, d.limit, d.limit - sign * d.margin, 0.0, 0.0)
                     summary = (
@@ -425,7 +479,7 @@ class FleetEvaluator(Evaluator):
                     rule=rule,
                     subject=m.subject,
                     severity=Severity.CRITICAL if critical else Severity.WARNING,
-                    since=from_epoch(since),
+                    since=starts[since],
                     value=value,
                     threshold=d.limit,
                     unit=unit,
@@ -511,15 +565,23 @@ class FleetEvaluator(Evaluator):
                 times, size, segs, at, max_age, was, was_critical, True, levels
             )
             _held(result.output.held, fresh, judged, rule, members)
-            for s, step, i, critical, since, clearing in hits.rows():
+            starts = EpochTimes()
+            per_hit = zip(
+                hits.rows(),
+                values[hits.index].tolist(),
+                deviation[hits.index].tolist(),
+                mean[hits.index].tolist(),
+                strict=True,
+            )
+            for (s, step, _, critical, since, clearing), value, deviated, mean_i in per_hit:
                 m = members[s]
                 p = m.rules.fluctuation
                 lim = float(limit[s])
-                dev = float(deviation[i]) if np.isfinite(deviation[i]) else 0.0
+                dev = deviated if math.isfinite(deviated) else 0.0
                 clear_s = p.clear_after_minutes * 60.0
                 summary = (
-                    f"{name} {values[i]:.1f} is {dev:+.1f} {unit} from its {window[s]:g}-h "
-                    f"mean {mean[i]:.1f} (allowed ±{lim:g}, {m.band.profile})"
+                    f"{name} {value:.1f} is {dev:+.1f} {unit} from its {window[s]:g}-h "
+                    f"mean {mean_i:.1f} (allowed ±{lim:g}, {m.band.profile})"
                 )
                 if clearing:
                     hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
@@ -531,7 +593,7 @@ class FleetEvaluator(Evaluator):
                     rule=rule,
                     subject=m.subject,
                     severity=Severity.CRITICAL if critical else Severity.WARNING,
-                    since=from_epoch(since),
+                    since=starts[since],
                     value=abs(dev),
                     threshold=lim,
                     unit=unit,
@@ -962,13 +1024,25 @@ class FleetEvaluator(Evaluator):
         )
         mrf_parts: list[FloatArray] = []
         vtt_parts: list[FloatArray] = []
-        for m, (mrf, vtt, checkpoint) in zip(members, computed, strict=True):
+        # The indices are NaN before the hour they were continued from (the checkpoint), so
+        # no hysteresis event happens there: the rule runs from that hour on (capped at the
+        # first hour evaluated), which gives the same states, episodes and findings as the
+        # whole window at a fraction of the cost. ``skipped``: hours left out per member.
+        skipped: list[int] = []
+        trimmed: list[HourlySeries] = []
+        for m, h, e, (mrf, vtt, checkpoint) in zip(
+            members, series, evaluated, computed, strict=True
+        ):
             if checkpoint is not None:
                 result.checkpoints[m.sensor.id] = checkpoint
             m.data.mould[m.sensor.id] = (mrf, vtt)
-            mrf_parts.append(mrf)
-            vtt_parts.append(vtt)
-        rows = _HourlyRows.of(series)
+            finite = np.flatnonzero(np.isfinite(mrf) | np.isfinite(vtt))
+            k0 = min(int(finite[0]) if finite.size else mrf.size, max(int(e[0]), 0))
+            skipped.append(k0)
+            trimmed.append(HourlySeries(h.hours[k0:], h.temperature[k0:], h.humidity[k0:]))
+            mrf_parts.append(mrf[k0:])
+            vtt_parts.append(vtt[k0:])
+        rows = _HourlyRows.of(trimmed)
         segs = rows.segs
         mrf = np.concatenate(mrf_parts)
         vtt = np.concatenate(vtt_parts)
@@ -1001,9 +1075,6 @@ class FleetEvaluator(Evaluator):
         since = np.where(starts >= 0, hour_end[np.maximum(starts, 0)], hour_end)
         days = days_to_mould(rows.temperature, rows.humidity)
         damp = np.isfinite(days)
-        damp_start = since_times(
-            episode_starts(damp, segs, np.zeros(segs.count, dtype=np.bool_)), rows.hours, segs
-        )
         for s, step in zip(seg.tolist(), steps.tolist(), strict=True):
             m = members[s]
             p = params[s]
@@ -1019,8 +1090,11 @@ class FleetEvaluator(Evaluator):
                 value = float(vtt[i])
                 threshold = p.vtt_critical if severity is Severity.CRITICAL else p.vtt_warning
                 unit = "VTT index"
+            damp_since = (
+                _damp_since(series[s], skipped[s] + i - int(segs.starts[s])) if damp[i] else 0.0
+            )
             conditions = (
-                f"damp since {when(float(damp_start[i]), m.zone)}"
+                f"damp since {when(damp_since, m.zone)}"
                 if damp[i]
                 else "conditions no longer favour germination"
             )
@@ -1055,6 +1129,15 @@ class FleetEvaluator(Evaluator):
             result.output.extend(
                 decay.evaluate(HourlySeries.mean_of(hourly), room.subject, rules.decay, at)
             )
+
+
+def _damp_since(hourly: HourlySeries, k: int) -> float:
+    """The first hour of the damp spell (``days_to_mould`` finite) under way at hour ``k``,
+    within the window (its first hour when the spell began before it): `since_times` of
+    `episode_starts` over the whole window, for the one hour a finding reports."""
+    days = days_to_mould(hourly.temperature[: k + 1], hourly.humidity[: k + 1])
+    dry = np.flatnonzero(~np.isfinite(days))
+    return float(hourly.hours[int(dry[-1]) + 1 if dry.size else 0])
 
 
 def derived_rows(rooms: Sequence[RoomData], nows: FloatArray) -> list[DerivedRow]:
@@ -1200,14 +1283,25 @@ def _fields(metrics: Mapping[str, FloatArray], i: int, mrf: float, vtt: float) -
     return fields
 
 
+_HOURLY_BATCH = 4_000_000
+"""Readings per batch of `hourly_many`."""
+
+
 def hourly_many(
     wanted: Sequence[tuple[SensorSeries, float, float, int]],
 ) -> list[HourlySeries]:
     """`HourlySeries.from_series(series, start, end, max_gap_h)` of many series in one pass:
     each hour's mean is summed in the same order (``numpy.bincount`` over the readings in time
-    order), so the means are the same bits."""
+    order), so the means are the same bits. Done in batches of ``_HOURLY_BATCH`` readings
+    (each series' means are its own: the same bits), so that the working arrays of a cold
+    start of 100 000 sensors stay a few hundred MB."""
     if not wanted:
         return []
+    total = 0
+    for k, w in enumerate(wanted):
+        total += len(w[0])
+        if total > _HOURLY_BATCH and k + 1 < len(wanted):
+            return hourly_many(wanted[: k + 1]) + hourly_many(wanted[k + 1 :])
     segs = Segments.from_lengths(np.array([len(w[0]) for w in wanted], dtype=np.int64))
     times = np.concatenate([w[0].times for w in wanted])
     firsts = np.array([np.floor(w[1] / 3600.0) * 3600.0 for w in wanted])
@@ -1248,3 +1342,93 @@ def hourly_many(
         )
         for k in range(len(wanted))
     ]
+
+
+_CacheKey = tuple[str, float, int]
+"""(sensor id, hourly lookback [s], longest gap carried over [h]): the live engine's jobs ask
+for different lookbacks (fluctuation a day, mould a month), each kept on its own."""
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldHours:
+    hours: FloatArray
+    temperature: FloatArray
+    humidity: FloatArray
+    end: float
+
+
+class HourlyCache:
+    """Each sensor's hourly means kept between runs, so that a run computes only the hours
+    whose readings may have changed: the last ``settle_s`` (or the request's longer settle
+    window) before the previous run's end and everything after it, plus the window's first
+    ``max_gap_h + 1`` hours (the first hour's mean has only the readings from the window's
+    start on, and a gap carried over from it reaches ``max_gap_h`` hours further) — the same
+    bits as `hourly_many` over the whole window, as long as readings older than the settle
+    window before a run's end do not change. The evaluator asks for the mould rule's
+    ``settle_hours`` + 1 h, so what the mould indices take in late is taken in here too; a
+    reading later than that is not seen until the engine is rebuilt. A window starting
+    before the one held, an earlier end or another source: computed whole."""
+
+    def __init__(self, settle_s: float = 3600.0) -> None:
+        self.settle_s = settle_s
+        self._held: dict[_CacheKey, _HeldHours] = {}
+        self._source: object | None = None
+
+    def many(
+        self,
+        source: ArraySource,
+        wanted: Sequence[tuple[str, float, float, float, int]],
+        settles: Sequence[float] | None = None,
+    ) -> list[HourlySeries]:
+        """`hourly_many` of ``(sensor, lookback_s, start, end, max_gap_h)`` requests;
+        ``settles``: per request, a longer settle window than ``settle_s`` [s] (the mould
+        rule's ``settle_hours``: readings that late still count)."""
+        if source is not self._source:
+            self._held.clear()
+            self._source = source
+        jobs: list[tuple[SensorSeries, float, float, int]] = []
+        plans: list[tuple[int, int, _HeldHours | None, int, int]] = []
+        for k, (sensor, lookback, start, end, gap) in enumerate(wanted):
+            first = float(np.floor(start / 3600.0) * 3600.0)
+            held = self._held.get((sensor, lookback, gap))
+            settle = self.settle_s if settles is None else max(self.settle_s, settles[k])
+            since = 0.0 if held is None else float(np.floor((held.end - settle) / 3600.0) * 3600.0)
+            head_last = first + gap * 3600.0  # the last hour the window's start reaches
+            if (
+                held is None
+                or held.hours.size == 0
+                or first < held.hours[0]
+                or end < held.end
+                or since <= head_last + 3600.0
+            ):
+                jobs.append((source.raw(sensor, start, end), start, end, gap))
+                plans.append((len(jobs) - 1, -1, None, 0, 0))
+                continue
+            leading = source.raw(sensor, start, min(head_last + 3600.0, end))
+            jobs.append((leading, start, head_last, gap))
+            recent = source.raw(sensor, max(start, since - gap * 3600.0), end)
+            jobs.append((recent, since, end, gap))
+            lo = int(np.searchsorted(held.hours, head_last + 3600.0, side="left"))
+            hi = int(np.searchsorted(held.hours, since, side="left"))
+            plans.append((len(jobs) - 2, len(jobs) - 1, held, lo, hi))
+        made = hourly_many(jobs)
+        out: list[HourlySeries] = []
+        for (sensor, lookback, _, end, gap), (head, tail, held, lo, hi) in zip(
+            wanted, plans, strict=True
+        ):
+            if held is None:
+                hourly = made[head]
+            else:
+                parts = (made[head], held, made[tail])
+                hourly = HourlySeries(
+                    np.concatenate([parts[0].hours, held.hours[lo:hi], parts[2].hours]),
+                    np.concatenate(
+                        [parts[0].temperature, held.temperature[lo:hi], parts[2].temperature]
+                    ),
+                    np.concatenate([parts[0].humidity, held.humidity[lo:hi], parts[2].humidity]),
+                )
+            self._held[(sensor, lookback, gap)] = _HeldHours(
+                hourly.hours, hourly.temperature, hourly.humidity, end
+            )
+            out.append(hourly)
+        return out

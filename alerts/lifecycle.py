@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, Protocol
 
 from repoclimate.alerts.model import Alert, AlertState, Finding, Transition
 from repoclimate.alerts.state import OpenBrief, TransitionError, Tx, parse_iso
@@ -22,6 +25,29 @@ from repoclimate.alerts.state import OpenBrief, TransitionError, Tx, parse_iso
 ENGINE = "engine"
 SYSTEM = "system"
 """The actor of transitions the engine makes for bookkeeping rather than from a rule's finding."""
+
+_stored_since = lru_cache(maxsize=4096)(parse_iso)
+"""`parse_iso` of an open alert's stored ``since``: read back at every step the alert is
+found (thousands in a backtest), the same text each time."""
+
+
+class LifecycleRows(Protocol):
+    """What `apply_findings` reads and writes: a `Tx` (one transaction), or a
+    `alerts.state.alerts.BufferedAlerts` over one (many steps, written in batches)."""
+
+    def open_brief(self, rules: Sequence[str] | None) -> list[OpenBrief]: ...
+
+    def insert_alerts(
+        self, opened: Sequence[tuple[Finding, AlertState]], now: datetime
+    ) -> list[int]: ...
+
+    def update_alerts(
+        self, changes: Sequence[tuple[int, dict[str, Any]]], now: datetime
+    ) -> None: ...
+
+    def add_events(
+        self, rows: Sequence[tuple[int, datetime, AlertState | None, AlertState, str, str]]
+    ) -> None: ...
 
 
 def _transition(
@@ -47,7 +73,7 @@ def _transition(
 
 
 def apply_findings(
-    tx: Tx,
+    tx: LifecycleRows,
     findings: Sequence[Finding],
     rules: Collection[str],
     subjects: Collection[str],
@@ -85,7 +111,8 @@ def apply_findings(
             transitions.extend(_open(changes, next(new_ids), finding, now))
         else:
             transitions.extend(_update(changes, existing, finding, now, track_values))
-    subject_set = set(subjects)
+    # a set already (a class's subjects, the same at every step of a backtest): not copied
+    subject_set = subjects if isinstance(subjects, AbstractSet) else set(subjects)
     held_set = set(held)
     for key, brief in open_alerts.items():
         if key in best or key in held_set or brief.subject not in subject_set:
@@ -123,7 +150,7 @@ class Changes:
     def event(self, alert_id: int, src: AlertState | None, dst: AlertState, note: str) -> None:
         self.events.append((alert_id, src, dst, note))
 
-    def write(self, tx: Tx, now: datetime) -> None:
+    def write(self, tx: LifecycleRows, now: datetime) -> None:
         if self.updates:
             tx.update_alerts(self.updates, now)
         if self.events:
@@ -202,7 +229,7 @@ def _update(
     changes: Changes, alert: OpenBrief, finding: Finding, now: datetime, track_values: bool
 ) -> list[Transition]:
     fields: dict[str, object] = {"last_seen": now, "clear_s": finding.clear_s}
-    stored_since = parse_iso(alert.since)
+    stored_since = _stored_since(alert.since)
     since = min(stored_since, finding.since)
     if since != stored_since:
         fields["since"] = since

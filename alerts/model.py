@@ -55,6 +55,15 @@ def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(float(seconds), tz=UTC)
 
 
+class EpochTimes(dict[float, datetime]):
+    """`from_epoch` of each epoch second converted once: ``times[seconds]``. The findings of one
+    episode (one per step, thousands in a backtest) all carry its start time."""
+
+    def __missing__(self, seconds: float) -> datetime:
+        when = self[seconds] = from_epoch(seconds)
+        return when
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Subject:
     """What an alert is about: a sensor, a room, or (``key`` set) something else such as a

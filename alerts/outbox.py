@@ -187,4 +187,6 @@ class OutboxWorker:
             else:
                 changes = []
             if changes and self.dispatcher is not None:
-                self.dispatcher.dispatch(tx, now)
+                # Only the channel alert just changed: the places' alerts are dispatched by
+                # the engine holding their site (`alerts.partition`), not by every outbox.
+                self.dispatcher.dispatch(tx, now, sites=())

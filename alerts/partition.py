@@ -24,6 +24,10 @@ session-level advisory locks on one connection of its own (the *lease* connectio
 - A site list engine takes over nothing (nobody can tell whose another engine's sites are);
   its sites are still locked.
 
+The dispatch job claims too: an engine pages, escalates and reminds only about the alerts of
+the sites it holds (and about notification channels), never about another engine's
+(`alerts.dispatch.Dispatcher.dispatch`'s ``sites``).
+
 On SQLite (one machine) `StaticSites` only filters: there is nothing to lock between machines.
 """
 

@@ -96,6 +96,8 @@ def build_alerting(
         group_wait_s=settings.group_wait_s,
         write_derived=settings.write_derived,
         clock=clock or SystemClock(),
+        evaluator=settings.evaluator,
+        incremental=settings.incremental,
     )
     outbox = OutboxWorker(
         state,

@@ -46,7 +46,9 @@ def _evaluate(alerting: Alerting, clock: Clock, rule_classes: list[str]) -> None
 
 
 def _dispatch(alerting: Alerting, clock: Clock) -> None:
-    alerting.engine.dispatch(clock.now())
+    """Escalate, remind and notify about the alerts of the sites the partition holds."""
+    with alerting.partition.claim() as sites:
+        alerting.engine.dispatch(clock.now(), sites=sites)
 
 
 def _deliver(alerting: Alerting, clock: Clock) -> None:

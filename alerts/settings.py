@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sqlalchemy.engine import make_url
@@ -97,6 +98,16 @@ class AlertSettings(BaseModel):
         default=None,
         description='the sites this engine evaluates: "N/M" (engine N of M, 1-based) or a '
         "list of site ids; all sites when unset",
+    )
+    evaluator: Literal["fleet", "reference"] = Field(
+        default="fleet",
+        description="fleet: each rule class across all sensors in one array pass; reference: "
+        "sensor by sensor (the same alerts, slower)",
+    )
+    incremental: bool = Field(
+        default=False,
+        description="keep each sensor's history windows between cycles and read only what "
+        "arrived (plus a 1-hour settle window) instead of whole windows",
     )
     rules: Path | None = Field(default=None, description="rules YAML; built-in defaults if unset")
     rota: Path | None = Field(default=None, description="on-call rota YAML")

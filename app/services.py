@@ -307,6 +307,8 @@ def _rebuilt(
         group_wait_s=settings.group_wait_s,
         write_derived=settings.write_derived,
         clock=clock,
+        evaluator=settings.evaluator,
+        incremental=settings.incremental,
     )
     outbox = OutboxWorker(
         running.state,

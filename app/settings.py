@@ -61,6 +61,10 @@ class ApiSettings(BaseModel):
     ``serve --only api`` replicas beside itself and stops them with itself."""
     history_rollups: bool = True
     """Answer ``every=1h|1d`` history from the store's rollups where they cover it."""
+    present_cache_s: float = Field(default=10.0, ge=0, le=300)
+    """A room's present state is kept at most this long [s], and only while the store (SQLite:
+    its data version), the room's open alerts and the registry are unchanged and no reading
+    of it ages out or turns silent (0: computed for every request)."""
     cookie_secure: bool = True
     ready_spool_limit: int = Field(default=100_000, ge=1)
     import_max_mb: float = Field(default=64.0, gt=0)

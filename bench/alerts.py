@@ -19,7 +19,10 @@ Measured:
 - ``backtest``: one site, 10 rooms × 5 sensors, one year at 5-minute readings (5.3 million),
   every class at its live interval (excursion, condensation, health every 5 min, fluctuation
   every 10 min, mould hourly, decay weekly), from preloaded arrays; and the same history loaded
-  from the SQLite store (``--from-store``; the write is not timed, the load is).
+  from the SQLite store (``--from-store``; the write is not timed, the load is). Baselines in
+  the same run: the fleet backtest with one transaction per lifecycle step (``batched=False``)
+  and the store read through `Store.history` (one `Reading` per row). ``--only backtest``
+  skips the cycles.
 
 Run: ``python bench/alerts.py`` (``--quick`` for a smaller run). Prints one line per measurement,
 a JSON summary and, last, ``cycle 10000 sensors <s> s; backtest 50 sensors 1 year <s> s`` (the
@@ -165,20 +168,23 @@ def bench_cycle_arrays(sensors: int, tmp: Path, kind: EvaluatorKind) -> dict[str
     report = engine.run(NOW)
     seconds = time.perf_counter() - began
     began = time.perf_counter()
+    cpu = time.process_time()
     warm = engine.run(NOW + timedelta(minutes=5))
     second = time.perf_counter() - began
+    second_cpu = time.process_time() - cpu
     alerts = alerts_of(state)
     state.close()
     rss = rss_mb()
     print(
         f"cycle (arrays, {kind}), {sensors} sensors, all classes: first {seconds:.2f} s "
         f"({len(report.open_alerts)} open alerts, {report.derived_rows} derived rows); "
-        f"after warm-up {second:.2f} s ({len(warm.transitions)} transitions, "
-        f"{warm.derived_rows} derived rows); RSS {rss:.0f} MB"
+        f"after warm-up {second:.2f} s, CPU {second_cpu:.2f} s ({len(warm.transitions)} "
+        f"transitions, {warm.derived_rows} derived rows); RSS {rss:.0f} MB"
     )
     return {
         f"cycle_{kind}_{sensors}_first_s": seconds,
         f"cycle_{kind}_{sensors}_s": second,
+        f"cycle_{kind}_{sensors}_cpu_s": second_cpu,
         f"cycle_{kind}_{sensors}_open_alerts": len(report.open_alerts),
         f"cycle_{kind}_{sensors}_rss_mb": rss,
         f"_alerts_{kind}_{sensors}": alerts,
@@ -289,6 +295,9 @@ def year_history(topo: Topology, start: datetime, end: datetime) -> dict[str, Se
 
 
 def bench_backtest(days: int, from_store: bool, tmp: Path) -> dict[str, float]:
+    """The backtest with each evaluator (batched lifecycle, the default), and the fleet one
+    with one transaction per lifecycle step (the baseline, as before the batching); from the
+    store, the array read (`SQLiteStore.history_arrays`) and the `Reading` read it replaced."""
     topo = make_topology(10, 5, 1)
     end = NOW
     start = end - timedelta(days=days)
@@ -297,29 +306,41 @@ def bench_backtest(days: int, from_store: bool, tmp: Path) -> dict[str, float]:
     rules = RulesConfig.builtin()
     out: dict[str, float] = {}
     episodes = {}
-    for kind in KINDS:
-        began = time.perf_counter()
-        result = backtest(None, topo, rules, start, end, history=history, evaluator=kind)
-        seconds = time.perf_counter() - began
-        episodes[kind] = [
+    runs: tuple[tuple[str, EvaluatorKind, bool], ...] = (
+        ("fleet", "fleet", True),
+        ("reference", "reference", True),
+        ("fleet_per_step", "fleet", False),
+    )
+    for label, kind, batched in runs:
+        load = os.getloadavg()[0]
+        began, cpu = time.perf_counter(), time.process_time()
+        result = backtest(
+            None, topo, rules, start, end, history=history, evaluator=kind, batched=batched
+        )
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+        episodes[label] = [
             (e.rule, e.subject, e.severity, e.since, e.fired_at, e.resolved_at)
             for e in result.episodes
         ]
+        lifecycle = "batched" if batched else "one transaction per step"
         print(
-            f"backtest ({kind}), 50 sensors, {days} days ({readings} readings, arrays): "
-            f"{seconds:.1f} s, {len(result.episodes)} alerts fired, "
-            f"{result.evaluations} lifecycle steps"
+            f"backtest ({kind}, {lifecycle}), 50 sensors, {days} days ({readings} readings, "
+            f"arrays): {seconds:.1f} s, CPU {cpu:.1f} s, {len(result.episodes)} alerts fired, "
+            f"{result.evaluations} lifecycle steps [load {load:.1f}]"
         )
         out.update(
             {
-                f"backtest_{kind}_arrays_s": seconds,
-                f"backtest_{kind}_alerts": float(len(result.episodes)),
-                f"backtest_{kind}_steps": float(result.evaluations),
+                f"backtest_{label}_arrays_s": seconds,
+                f"backtest_{label}_arrays_cpu_s": cpu,
+                f"backtest_{label}_alerts": float(len(result.episodes)),
+                f"backtest_{label}_steps": float(result.evaluations),
             }
         )
     same_episodes = episodes["fleet"] == episodes["reference"]
     print(f"backtest episodes identical (fleet vs reference): {same_episodes}")
-    out["backtest_same"] = float(same_episodes)
+    same_batched = episodes["fleet"] == episodes["fleet_per_step"]
+    print(f"backtest episodes identical (batched vs one transaction per step): {same_batched}")
+    out["backtest_same"] = float(same_episodes and same_batched)
     if from_store:
         store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp / "year.sqlite"))
         for sensor in topo.sensors():
@@ -337,19 +358,52 @@ def bench_backtest(days: int, from_store: bool, tmp: Path) -> dict[str, float]:
                     for k in range(len(s))
                 ]
             )
-        began = time.perf_counter()
-        loaded = load_history(store, topo, start - timedelta(days=36), end)
-        load_s = time.perf_counter() - began
-        began = time.perf_counter()
-        again = backtest(store, topo, rules, start, end, history=loaded, evaluator="fleet")
-        total = time.perf_counter() - began + load_s
-        store.close()
-        print(
-            f"backtest (fleet) from the SQLite store: load {load_s:.1f} s + rules "
-            f"{total - load_s:.1f} s = {total:.1f} s, {len(again.episodes)} alerts fired"
+        first = start - timedelta(days=36)
+        began, cpu = time.perf_counter(), time.process_time()
+        by_readings = load_history(_ReadingsOnly(store), topo, first, end)  # type: ignore[arg-type]
+        old_s, old_cpu = time.perf_counter() - began, time.process_time() - cpu
+        load = os.getloadavg()[0]
+        began, cpu = time.perf_counter(), time.process_time()
+        loaded = load_history(store, topo, first, end)
+        load_s, load_cpu = time.perf_counter() - began, time.process_time() - cpu
+        same_load = all(
+            np.array_equal(getattr(loaded[k], q), getattr(by_readings[k], q), equal_nan=True)
+            for k in loaded
+            for q in ("times", "temperature", "humidity", "battery")
         )
-        out.update({"backtest_store_load_s": load_s, "backtest_store_total_s": total})
+        began, cpu = time.perf_counter(), time.process_time()
+        again = backtest(store, topo, rules, start, end, history=loaded, evaluator="fleet")
+        rules_s, rules_cpu = time.perf_counter() - began, time.process_time() - cpu
+        store.close()
+        total, total_cpu = load_s + rules_s, load_cpu + rules_cpu
+        print(
+            f"backtest (fleet) from the SQLite store: load {load_s:.1f} s (CPU {load_cpu:.1f} s; "
+            f"the Reading read: {old_s:.1f} s, CPU {old_cpu:.1f} s, same arrays: {same_load}) "
+            f"+ rules {rules_s:.1f} s = {total:.1f} s, CPU {total_cpu:.1f} s, "
+            f"{len(again.episodes)} alerts fired [load {load:.1f}]"
+        )
+        out.update(
+            {
+                "backtest_store_load_s": load_s,
+                "backtest_store_load_cpu_s": load_cpu,
+                "backtest_store_readings_load_s": old_s,
+                "backtest_store_total_s": total,
+                "backtest_store_total_cpu_s": total_cpu,
+                "backtest_store_same_load": float(same_load),
+            }
+        )
     return out
+
+
+class _ReadingsOnly:
+    """A store's `history` alone: `load_history` the way it read before `history_arrays`."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def history(self, sensor: str, start: datetime, end: datetime) -> list[Reading]:
+        readings: list[Reading] = self.store.history(sensor, start, end)
+        return readings
 
 
 def main() -> None:
@@ -360,7 +414,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-store-cycle", action="store_true")
     parser.add_argument(
-        "--growth", action="store_true", help="also the fleet cycle at 1 000 and 100 000 sensors"
+        "--only", choices=("backtest",), help="run only that part (the cycle's figure is nan)"
+    )
+    parser.add_argument(
+        "--growth",
+        action="store_true",
+        help="also the fleet cycle at 1 000, 10 000 and 100 000 sensors",
     )
     args = parser.parse_args()
     sensors = 1_000 if args.quick else 10_000
@@ -372,18 +431,23 @@ def main() -> None:
     results: dict[str, Any] = {"sensors": sensors, "backtest_days": days}
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
-        sizes = sorted({1_000, sensors, 100_000} if args.growth else {sensors})
+        sizes = sorted({1_000, 10_000, sensors, 100_000} if args.growth else {sensors})
+        if args.only == "backtest":
+            sizes = []
+            results[f"cycle_fleet_{sensors}_s"] = float("nan")
         for size in sizes:
             results.update(bench_cycle_arrays(size, tmp, "fleet"))
-        results.update(bench_cycle_arrays(sensors, tmp, "reference"))
-        same_alerts = same(
-            results.pop(f"_alerts_fleet_{sensors}"), results.pop(f"_alerts_reference_{sensors}")
-        )
-        print(f"cycle alerts identical (fleet vs reference, {sensors} sensors): {same_alerts}")
-        results["cycle_same"] = float(same_alerts)
+        if sizes:
+            results.update(bench_cycle_arrays(sensors, tmp, "reference"))
+            same_alerts = same(
+                results.pop(f"_alerts_fleet_{sensors}"),
+                results.pop(f"_alerts_reference_{sensors}"),
+            )
+            print(f"cycle alerts identical (fleet vs reference, {sensors} sensors): {same_alerts}")
+            results["cycle_same"] = float(same_alerts)
         for key in [k for k in results if k.startswith("_alerts_")]:
             del results[key]
-        if not args.skip_store_cycle:
+        if not args.skip_store_cycle and sizes:
             results.update(bench_cycle_store(sensors, tmp))
         results.update(bench_backtest(days, args.from_store, tmp))
     print(json.dumps(results, indent=2, sort_keys=True))

@@ -16,14 +16,19 @@ Measured, in one run:
   process on a free loopback port (``/api/sites/{site}/rooms/{room}``,
   ``/api/sensors/{id}/history?start=…&end=…`` and ``…&every=1h``, in equal shares, rooms,
   sensors and days drawn at random), sent open-loop at a fixed total rate by several client
-  processes (asyncio + httpx, ``Authorization: Bearer``), each request at its scheduled time
-  whether or not earlier ones have answered. Latency is from sending to the last byte of the
-  response; an error is any status other than 200, or a request that failed or timed out.
+  processes (a bare asyncio HTTP/1.1 client, ``Authorization: Bearer``), each request at its
+  scheduled time whether or not earlier ones have answered. Latency is from the scheduled time
+  to the last byte of the response; an error is any status other than 200, or a request that
+  failed or timed out. The server's CPU per request (psutil, every API process) and the load
+  clients' are reported beside it;
+- *cost* (``--cost N``, default 150): N requests of each kind one after another over one
+  connection, the server's CPU per request of each kind.
 
 Run: ``python bench/api.py`` (``--days 7`` for a quicker setup, ``--rate`` / ``--duration`` /
 ``--clients`` to change the load, ``--workers N`` for N API processes (``api.workers``),
 ``--reuse DIR`` to keep the filled store in DIR and reuse it in the next run, topped up to
-the time of that run). Prints one line per measurement, a JSON summary, and last:
+the time of that run, ``--cost-only`` for the cost per kind alone, ``--py-spy FILE`` to
+profile the serving process). Prints one line per measurement, a JSON summary, and last:
 ``api p95 <ms> ms at <rps> req/s, <errors> errors``.
 """
 
@@ -45,6 +50,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -234,48 +240,54 @@ that wait counts in their latency)."""
 
 
 def client(
-    url: str, token: str, urls: list[tuple[str, str]], rate: float, offset: float, t0: float
-) -> list[tuple[str, float, int]]:
-    """One client process: ``urls`` sent open-loop at ``rate`` req/s from wall time ``t0`` +
-    ``offset``; (kind, latency ms, status or 0 for a failed request) per request."""
-    return asyncio.run(_client(url, token, urls, rate, offset, t0))
+    pipe: Connection, url: str, token: str, urls: list[tuple[str, str]], rate: float, offset: float
+) -> None:
+    """One client process: says it is ready on ``pipe``, receives the wall time ``t0`` to start
+    at, sends ``urls`` open-loop at ``rate`` req/s from ``t0`` + ``offset``, and sends back
+    (kind, latency ms, status or 0 for a failed request) per request and its CPU seconds."""
+    pipe.send("ready")
+    t0: float = pipe.recv()
+    cpu = time.process_time()
+    results = asyncio.run(_client(url, token, urls, rate, offset, t0))
+    pipe.send((results, time.process_time() - cpu))
+    pipe.close()
 
 
 async def _client(
     url: str, token: str, urls: list[tuple[str, str]], rate: float, offset: float, t0: float
 ) -> list[tuple[str, float, int]]:
-    """A plain HTTP/1.1 client on asyncio streams, ``CONNECTIONS`` keep-alive connections.
+    """A plain HTTP/1.1 client on asyncio protocols, ``CONNECTIONS`` keep-alive connections.
 
     httpx was the bottleneck here: with requests queued for its pool, httpcore's pool
-    bookkeeping grows with the queue and ate a client process's CPU while the server idled.
+    bookkeeping grows with the queue and ate a client process's CPU while the server idled;
+    asyncio streams with a ``wait_for`` per request still cost ≈ 2.2 CPU-ms per request, as
+    much as the service, so each connection is now a bare `asyncio.Protocol` (`_Connection`).
     Each request's latency runs from its scheduled time to its last byte, so a request that
     waited for a connection or for the server counts that wait (no coordinated omission).
     """
     host, port = url.removeprefix("http://").split(":")
+    loop = asyncio.get_running_loop()
     results: list[tuple[str, float, int]] = []
     queue: asyncio.Queue[tuple[str, str, float] | None] = asyncio.Queue()
+    prefix = "GET "
+    suffix = f" HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
 
     async def connection() -> None:
-        reader: asyncio.StreamReader | None = None
-        writer: asyncio.StreamWriter | None = None
+        conn: _Connection | None = None
         while (job := await queue.get()) is not None:
             kind, path, due = job
             try:
-                if writer is None or reader is None:
-                    reader, writer = await asyncio.open_connection(host, int(port))
-                head = (
-                    f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
-                )
-                writer.write(head.encode())
-                code = await asyncio.wait_for(_answer(reader), timeout=10.0)
-            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+                if conn is None or conn.closed:
+                    _transport, conn = await loop.create_connection(_Connection, host, int(port))
+                code = await conn.request((prefix + path + suffix).encode(), timeout_s=10.0)
+            except (TimeoutError, OSError, ValueError):
                 code = 0
-                if writer is not None:
-                    writer.close()
-                reader = writer = None
+                if conn is not None:
+                    conn.close()
+                conn = None
             results.append((kind, (time.perf_counter() - due) * 1000, code))
-        if writer is not None:
-            writer.close()
+        if conn is not None:
+            conn.close()
 
     workers = [asyncio.create_task(connection()) for _ in range(CONNECTIONS)]
     loop_start = time.perf_counter() + (t0 - time.time())
@@ -289,6 +301,71 @@ async def _client(
         queue.put_nowait(None)
     await asyncio.gather(*workers)
     return results
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: one request at a time, responses with a
+    ``Content-Length`` body (all this service sends to these requests)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[int] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:
+            waiter.set_exception(ValueError("a response without Content-Length"))
+            return
+        stop = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+        total = end + 4 + length
+        if len(self.buffer) < total:
+            return
+        code = int(self.buffer[9:12])
+        del self.buffer[:total]
+        waiter.set_result(code)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+
+    async def request(self, data: bytes, timeout_s: float) -> int:
+        """Send one request; its status code (`TimeoutError` after ``timeout_s``)."""
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        waiter = self.waiter = loop.create_future()
+        timer = loop.call_later(timeout_s, _expire, waiter)
+        self.transport.write(data)
+        try:
+            code: int = await waiter
+        finally:
+            timer.cancel()
+        return code
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _expire(waiter: asyncio.Future[int]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("no answer in time"))
 
 
 async def _answer(reader: asyncio.StreamReader) -> int:
@@ -310,22 +387,101 @@ async def _answer(reader: asyncio.StreamReader) -> int:
     return code
 
 
+def cost(
+    url: str, token: str, requests: list[Request], service: Service, spy: Path | None
+) -> dict[str, dict[str, float]]:
+    """Each kind's requests one after another over one keep-alive connection: the server's CPU
+    [ms per request] (psutil, service and replicas) and the wall time per request; with
+    ``spy``, each kind profiled by py-spy into ``<spy>.<kind>.txt``."""
+    out: dict[str, dict[str, float]] = {}
+    for kind in KINDS:
+        paths = [r.url() for r in requests if r.kind == kind]
+        recorder = None if spy is None else _py_spy(service, spy.with_suffix(f".{kind}.txt"))
+        before = service.cpu_s()
+        started = time.perf_counter()
+        codes = asyncio.run(_sequential(url, token, paths))
+        wall = time.perf_counter() - started
+        cpu = service.cpu_s() - before
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(60)
+        bad = sum(code != 200 for code in codes)
+        if bad:
+            raise RuntimeError(f"cost of {kind}: {bad} of {len(codes)} answers were not 200")
+        out[kind] = {
+            "n": len(paths),
+            "server_cpu_ms": cpu * 1000 / len(paths),
+            "wall_ms": wall * 1000 / len(paths),
+        }
+    return out
+
+
+async def _sequential(url: str, token: str, paths: list[str]) -> list[int]:
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    codes = []
+    try:
+        for path in paths:
+            head = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+            writer.write(head.encode())
+            codes.append(await asyncio.wait_for(_answer(reader), timeout=30.0))
+    finally:
+        writer.close()
+    return codes
+
+
+def _py_spy(service: Service, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording the serving process into ``output`` (raw collapsed stacks) until
+    SIGINT."""
+    return subprocess.Popen(
+        [
+            *("py-spy", "record", "--pid", str(service.proc.pid), "--format", "raw"),
+            *("--rate", "200", "--output", str(output), "--nonblocking"),
+        ]
+    )
+
+
 def load(
     url: str, token: str, requests: list[Request], rate: float, clients: int
-) -> tuple[list[tuple[str, float, int]], float]:
+) -> tuple[list[tuple[str, float, int]], float, float]:
     """``requests`` at ``rate`` req/s in total from ``clients`` processes; (results, seconds
-    from the first scheduled send to the last answer)."""
+    from the first scheduled send to the last answer, the clients' CPU seconds while sending).
+
+    The schedule starts 0.5 s after every client process said it is ready: on a busy machine
+    starting them (spawn, imports) takes seconds, and a fixed start time left the first
+    requests late before any was sent — counted as the server's latency."""
     shares = [[(r.kind, r.url()) for r in requests[i::clients]] for i in range(clients)]
-    t0 = time.time() + 2.0  # every process started and connected by then
     per = rate / clients
     context = multiprocessing.get_context("spawn")
-    with context.Pool(clients) as pool:
-        jobs = [
-            pool.apply_async(client, (url, token, share, per, i / rate, t0))
-            for i, share in enumerate(shares)
-        ]
-        results = [row for job in jobs for row in job.get(timeout=600)]
-    return results, time.time() - t0
+    pipes, procs = [], []
+    for i, share in enumerate(shares):
+        ours, theirs = context.Pipe()
+        proc = context.Process(target=client, args=(theirs, url, token, share, per, i / rate))
+        proc.start()
+        pipes.append(ours)
+        procs.append(proc)
+    try:
+        for pipe in pipes:
+            if not pipe.poll(120) or pipe.recv() != "ready":
+                raise RuntimeError("a load client process did not start")
+        t0 = time.time() + 0.5
+        for pipe in pipes:
+            pipe.send(t0)
+        results: list[tuple[str, float, int]] = []
+        cpu_s = 0.0
+        for pipe in pipes:
+            if not pipe.poll(900):
+                raise RuntimeError("a load client process did not finish")
+            rows, cpu = pipe.recv()
+            results.extend(rows)
+            cpu_s += cpu
+        elapsed = time.time() - t0
+    finally:
+        for proc in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+    return results, elapsed, cpu_s
 
 
 # -- the service ------------------------------------------------------------------------------
@@ -425,13 +581,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="API processes (api.workers)")
     parser.add_argument("--reuse", type=Path, help="keep the store here and reuse it")
     parser.add_argument(
-        "--py-spy", type=Path, help="profile the serving process with py-spy into this file"
+        "--py-spy",
+        type=Path,
+        help="profile the serving process with py-spy into this file (with --cost-only: "
+        "each kind into FILE.<kind>.txt)",
+    )
+    parser.add_argument(
+        "--cost",
+        type=int,
+        default=150,
+        help="requests of each kind sent one after another to measure the server's CPU per "
+        "request (0: none)",
+    )
+    parser.add_argument(
+        "--cost-only", action="store_true", help="measure the cost per kind only, no load"
     )
     args = parser.parse_args(argv)
     if args.days < 1 or args.rate <= 0 or not 0 < args.duration <= 600 or args.clients < 1:
         parser.error("--days ≥ 1, --rate > 0, 0 < --duration ≤ 600, --clients ≥ 1")
     if args.workers < 1:
         parser.error("--workers ≥ 1")
+    if args.cost < 0 or (args.cost_only and args.cost == 0):
+        parser.error("--cost ≥ 0, and > 0 with --cost-only")
     if args.reuse is not None:
         args.reuse.mkdir(parents=True, exist_ok=True)
         return run(args.reuse, args)
@@ -504,16 +675,25 @@ def run(work: Path, args: argparse.Namespace) -> int:
         check(url, token, requests[:3])
         warm = make_requests(layout, end, args.days, 60, seed=4)
         load(url, token, warm, min(args.rate, 50.0), 1)
-        spy = None
-        if args.py_spy is not None:
-            spy = subprocess.Popen(
-                [
-                    *("py-spy", "record", "--pid", str(service.proc.pid), "--format", "raw"),
-                    *("--rate", "200", "--output", str(args.py_spy), "--nonblocking"),
-                ]
-            )
+        costs: dict[str, dict[str, float]] = {}
+        if args.cost:
+            measured = make_requests(layout, end, args.days, args.cost * len(KINDS), seed=5)
+            costs = cost(url, token, measured, service, args.py_spy if args.cost_only else None)
+            for kind, figures in costs.items():
+                print(
+                    f"  cost {kind:<18} server CPU {figures['server_cpu_ms']:6.2f} ms per request"
+                    f"  (wall {figures['wall_ms']:6.2f} ms, n={int(figures['n'])}, one at a time);"
+                    f" load average {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+        if args.cost_only:
+            print(f"baseline: the store queries alone, {args.baseline} requests one after another")
+            for kind in (*KINDS, RAW_HOURLY):
+                print(line(f"  store {kind}", base_stats[kind]))
+            return 0
+        spy = None if args.py_spy is None else _py_spy(service, args.py_spy)
         cpu_before = service.cpu_s()
-        results, elapsed = load(url, token, requests, args.rate, args.clients)
+        results, elapsed, client_cpu_s = load(url, token, requests, args.rate, args.clients)
         server_cpu_s = service.cpu_s() - cpu_before
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -551,6 +731,11 @@ def run(work: Path, args: argparse.Namespace) -> int:
         f"per request ({args.workers} API process{'es' if args.workers > 1 else ''}); "
         f"load average {os.getloadavg()[0]:.1f}"
     )
+    client_ms = client_cpu_s * 1000 / max(len(results), 1)
+    print(
+        f"  load client CPU: {client_cpu_s:.1f} s = {client_ms:.2f} ms per request "
+        f"({args.clients} processes)"
+    )
     for kind in KINDS:
         print(line(f"  api {kind}", api_stats[kind]))
     print(line("  api all", api_all))
@@ -572,6 +757,8 @@ def run(work: Path, args: argparse.Namespace) -> int:
         "errors": errors,
         "failures": failures,
         "server_cpu_ms_per_request": round(cpu_ms, 3),
+        "client_cpu_ms_per_request": round(client_ms, 3),
+        "cost_one_at_a_time": costs,
         "baseline": {**base_stats, "all": base_all},
         "api": {**api_stats, "all": api_all},
     }

@@ -35,6 +35,7 @@ from pathlib import Path
 from logger_import import hoboware  # bench/logger_import.py, beside this file
 
 from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.history.store import Store
 from repoclimate.ingest.importer import import_files
 from repoclimate.sensors.reading import Reading
 from repoclimate.sensors.registry import Registry
@@ -49,7 +50,7 @@ def timed(label: str, action: Callable[[], object]) -> object:
     return result
 
 
-def day_of_sensors(store: SQLiteStore, sensors: int, interval: timedelta) -> int:
+def day_of_sensors(store: Store, sensors: int, interval: timedelta) -> int:
     """Write a day of readings of ``sensors`` sensors, one batch per reporting round."""
     rounds = int(timedelta(days=1) / interval)
     for n in range(rounds):

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import numpy as np
+from numpy.typing import NDArray
+
 from repoclimate.sensors.reading import Reading
 
 if TYPE_CHECKING:
@@ -146,6 +149,32 @@ class KnowsHeld(Protocol):
     def holds(self, readings: Sequence[Reading]) -> list[bool]:
         """For each reading, whether a point of its sensor at its time is stored with the same
         value of each quantity the reading carries and the same site and room."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryArrays:
+    """A sensor's readings as NumPy columns, oldest first: what `Store.history` returns,
+    without a `Reading` per row. ``times_ns``: UTC nanoseconds since the epoch; the quantities
+    NaN where a reading does not carry them."""
+
+    times_ns: NDArray[np.int64]
+    temperature: NDArray[np.float64]
+    humidity: NDArray[np.float64]
+    battery: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.times_ns.size)
+
+
+@runtime_checkable
+class ReadsArrays(Protocol):
+    """A store that reads many sensors' raw history as arrays (the SQLite store)."""
+
+    def history_arrays(
+        self, sensors: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, HistoryArrays]:
+        """For each of ``sensors``, its readings with ``start <= time < end`` (`history`'s),
+        as `HistoryArrays`, read from one consistent snapshot."""
 
 
 @runtime_checkable

@@ -10,7 +10,10 @@ would fill and the stream stop. So a record always ends somewhere within a bound
   that refuses a record — PUBACK ≥ 0x80 (0x87 not authorised, 0x95 packet too large, 0x97 quota)
   or, as Mosquitto does, by dropping the connection — breaks only that connection, never the
   collector's subscription, and the record is not sent again: a broken connection is stopped
-  and the next record opens a fresh one. MQTT 3.1.1 cannot refuse a PUBLISH (a broker
+  and the next record opens a fresh one. Records published before the broker's CONNACK wait
+  in the sink and go out from paho's ``on_connect``: paho sets its socket before it queues
+  CONNECT, so a PUBLISH from another thread in between went out first and the broker dropped
+  the connection. MQTT 3.1.1 cannot refuse a PUBLISH (a broker
   acknowledges it and drops it, Mosquitto then drops the connection): there a record whose
   connection breaks within `DOUBT_S` of its PUBACK counts as not taken.
 - `DeadLetterSink.settle` waits (at most ``timeout``) for the broker's answer to a batch's
@@ -136,6 +139,10 @@ class _Connection:
         cannot settle a later record that reuses the id."""
         self.broken = False
         self.broken_reason = ""
+        self.connected = False
+        """The broker's CONNACK came: records go to paho from here on."""
+        self.held: list[DeadLetter] = []
+        """Records published before the CONNACK, handed to paho by ``on_connect``."""
 
 
 @dataclass(slots=True)
@@ -144,8 +151,15 @@ class DeadLetter:
 
     record: bytes
     connection: _Connection | None
-    mid: int = 0
+    mid: int = 0  # HELD until paho has it, ABANDONED if settled before that
     failure: str | None = None  # why paho could not take it at all
+
+
+HELD = 0
+"""`DeadLetter.mid` of a record waiting for its connection's CONNACK."""
+
+ABANDONED = -1
+"""`DeadLetter.mid` of a held record that `settle` gave up on: it is not sent any more."""
 
 
 class DeadLetterSink:
@@ -226,6 +240,32 @@ class DeadLetterSink:
                     connection.outcomes[mid] = reason_code
                 self._cond.notify_all()
 
+        def on_connect(
+            client: mqtt.Client,
+            userdata: object,
+            flags: mqtt.ConnectFlags,
+            reason_code: ReasonCode,
+            properties: Properties | None,
+        ) -> None:
+            if reason_code.is_failure:
+                return  # paho closes the connection: on_disconnect follows
+            with self._cond:
+                connection.connected = True
+                held, connection.held = connection.held, []
+            for letter in held:
+                with self._cond:
+                    if letter.mid == ABANDONED:
+                        continue
+                mid, failure = self._send(client, letter.record)
+                with self._cond:
+                    if letter.mid == ABANDONED:
+                        connection.abandoned.add(mid)
+                    else:
+                        letter.mid, letter.failure = mid, failure
+                        if failure is not None:
+                            letter.connection = None
+                    self._cond.notify_all()
+
         def on_disconnect(
             client: mqtt.Client,
             userdata: object,
@@ -242,6 +282,7 @@ class DeadLetterSink:
                 self._cond.notify_all()
 
         client.on_publish = on_publish
+        client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         if v5:
             client.connect_async(
@@ -286,13 +327,26 @@ class DeadLetterSink:
         connection, retired = self._current()
         if retired is not None:
             self._stop(retired)
+        with self._cond:
+            if not connection.connected:  # on_connect sends it (see the module's docstring)
+                letter = DeadLetter(record, connection, mid=HELD)
+                connection.held.append(letter)
+                return letter
+        mid, failure = self._send(connection.client, record)
+        if failure is not None:
+            return DeadLetter(record, None, failure=failure)
+        return DeadLetter(record, connection, mid=mid)
+
+    def _send(self, client: mqtt.Client, record: bytes) -> tuple[int, str | None]:
+        """Hand one record to paho (never under ``self._cond``: paho calls ``on_publish`` with
+        its own lock held); (packet id, why paho could not take it)."""
         try:
-            info = connection.client.publish(self.topic, record, qos=1, properties=self._properties)
+            info = client.publish(self.topic, record, qos=1, properties=self._properties)
         except (ValueError, RuntimeError, TypeError) as exc:  # e.g. paho's "Payload too large."
-            return DeadLetter(record, None, failure=f"not sent: {exc}")
+            return 0, f"not sent: {exc}"
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-            return DeadLetter(record, None, failure=f"not sent: {mqtt.error_string(info.rc)}")
-        return DeadLetter(record, connection, mid=info.mid)
+            return 0, f"not sent: {mqtt.error_string(info.rc)}"
+        return info.mid, None
 
     def settle(self, letters: Sequence[DeadLetter], timeout: float) -> Settlement:
         """Wait up to ``timeout`` s for the broker's answers; keep every record it refused or
@@ -313,7 +367,9 @@ class DeadLetterSink:
                     if connection is None:
                         not_taken.append((letter, letter.failure or "not sent"))
                         continue
-                    outcome = connection.outcomes.pop(letter.mid, None)
+                    outcome = (
+                        None if letter.mid == HELD else connection.outcomes.pop(letter.mid, None)
+                    )
                     if outcome is not None:
                         if outcome.is_failure:
                             refused += 1
@@ -333,9 +389,17 @@ class DeadLetterSink:
                 self._cond.wait(remaining)
             if confirmed and self.settings.protocol == "3.1.1":
                 confirmed = self._doubt_confirmations(confirmed, not_taken)
+            given_up: dict[int, _Connection] = {}
             for letter in pending:
-                if letter.connection is not None:
+                if letter.connection is None:
+                    continue
+                if letter.mid == HELD:
+                    letter.mid = ABANDONED
+                    given_up[id(letter.connection)] = letter.connection
+                else:
                     letter.connection.abandoned.add(letter.mid)
+            for connection in given_up.values():
+                connection.held = [h for h in connection.held if h.mid != ABANDONED]
         not_taken.extend((letter, f"not confirmed within {timeout:g} s") for letter in pending)
         kept = lost = 0
         if not_taken:

@@ -25,6 +25,12 @@ All files are read and checked before anything is written: a bad file (a cell th
 number, an impossible value, an unreadable time) raises `LoggerFileError` naming the file and
 row, and nothing of the call is stored. Writing is idempotent: a reading the store already holds
 with the same values is not written again, so importing a file twice stores nothing new.
+
+Speed (issue 14: a year of minute rows in under 5 s): the rows become columns (UTC nanoseconds,
+temperatures, humidities), never one `Reading` each; a store that takes columns
+(`repoclimate.history.columns.WritesColumns`, the SQLite store) gets them in one call, one
+transaction with the rollups of the imported hours computed once at its end; any other store
+gets `Reading` objects built from the columns.
 """
 
 from __future__ import annotations
@@ -34,14 +40,17 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from repoclimate.history.columns import SensorColumns, WritesColumns
 from repoclimate.history.store import KnowsHeld, Store
+from repoclimate.history.timestamps import from_ns, to_ns
 from repoclimate.sensors.calibration import CalibrationTable, correct
 from repoclimate.sensors.loggers import LoggerFileError, read_logger_file
-from repoclimate.sensors.loggers.base import no_cyclic_gc
+from repoclimate.sensors.loggers.base import LoggerRow, no_cyclic_gc
 from repoclimate.sensors.reading import UNASSIGNED, DecodeError, Reading, iso_utc
 from repoclimate.sensors.registry import Registry
 from repoclimate.sensors.validate import (
@@ -64,6 +73,7 @@ __all__ = [
 DstChoice = Literal["earlier", "later"]
 
 _ONE_MICROSECOND = timedelta(microseconds=1)
+_EARLIEST_NS = to_ns(EARLIEST_TIME)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 _LAST_OF_HOUR = timedelta(minutes=59, seconds=59, microseconds=999_999)
@@ -185,16 +195,51 @@ def local_to_utc(
 def _utc_converter(
     zone: tzinfo, offset: timedelta | None, dst: DstChoice | None, source: str
 ) -> Callable[[datetime, int], datetime]:
-    """A function giving the UTC instant of a file's time (and its row, for errors).
+    """`_utc_ns_converter` giving aware UTC datetimes (the reference its tests compare with)."""
+    to_utc_ns = _utc_ns_converter(zone, offset, dst, source)
+
+    def convert(local: datetime, row: int) -> datetime:
+        return from_ns(to_utc_ns(local, row))
+
+    return convert
+
+
+def _fixed_offset(zone: tzinfo, offset: timedelta | None) -> timedelta | None:
+    """The one offset every naive time of a file has: the file's own, or a fixed zone's."""
+    if offset is None and (zone is UTC or isinstance(zone, timezone)):
+        return zone.utcoffset(None)
+    return offset
+
+
+def _in_order_fixed(rows: Sequence[LoggerRow], fixed: timedelta | None) -> _FileColumns | None:
+    """The columns of rows that are all naive local times at one ``fixed`` offset, strictly in
+    order (a year of minute rows: ~0.2 s instead of ~0.45 s row by row); None for anything
+    else (times with their own offset, a zone with daylight saving, a clock reset, a repeated
+    time), which the row-by-row loop of `_file_columns` handles."""
+    if fixed is None or not rows:
+        return None
+    fixed_ns, us = fixed // _ONE_MICROSECOND * 1000, _ONE_MICROSECOND
+    try:
+        times = [(local - _NAIVE_EPOCH) // us * 1000 - fixed_ns for _, local, _, _ in rows]
+    except TypeError:  # an aware time cannot be taken from the naive epoch
+        return None
+    if not all(a < b for a, b in zip(times, islice(times, 1, None), strict=False)):
+        return None
+    return _FileColumns([r[0] for r in rows], times, [r[2] for r in rows], [r[3] for r in rows])
+
+
+def _utc_ns_converter(
+    zone: tzinfo, offset: timedelta | None, dst: DstChoice | None, source: str
+) -> Callable[[datetime, int], int]:
+    """A function giving the UTC instant [ns since the epoch] of a file's time (and its row,
+    for errors).
 
     A time with its own offset keeps it; else the file's ``offset``; else ``zone``. For a zone
     with daylight saving, each local hour is looked up once: an hour with one offset from its
     start to its end (every hour of the year but the one or two around a change) is converted
     by that offset, the others by `local_to_utc` row by row.
     """
-    fixed = offset
-    if fixed is None and (zone is UTC or isinstance(zone, timezone)):
-        fixed = zone.utcoffset(None)
+    fixed = _fixed_offset(zone, offset)
     hours: dict[tuple[int, int], timedelta | None] = {}
 
     def hour_offset(local: datetime) -> timedelta | None:
@@ -207,56 +252,87 @@ def _utc_converter(
         }
         return offsets.pop() if len(offsets) == 1 else None
 
-    # Aware arithmetic keeps the tzinfo: ``UTC epoch + (local - naive epoch) - offset`` is the
-    # UTC instant without a `datetime.replace` per row (the costliest call of a year's import).
-    shifted = _EPOCH - (fixed or timedelta(0))
+    # ``(local - naive epoch) // 1 µs * 1000 - offset`` is the UTC instant without building an
+    # aware datetime per row (`datetime.replace` was the costliest call of a year's import).
+    fixed_ns = None if fixed is None else fixed // _ONE_MICROSECOND * 1000
+    us = _ONE_MICROSECOND
 
-    def convert(local: datetime, row: int) -> datetime:
+    def convert(local: datetime, row: int) -> int:
         if local.tzinfo is not None:
-            return local.astimezone(UTC)
-        if fixed is not None:
-            return shifted + (local - _NAIVE_EPOCH)
+            return (local - _EPOCH) // us * 1000
+        if fixed_ns is not None:
+            return (local - _NAIVE_EPOCH) // us * 1000 - fixed_ns
         key = (local.toordinal(), local.hour)
         try:
             shift = hours[key]
         except KeyError:
             shift = hours[key] = hour_offset(local)
         if shift is None:
-            return local_to_utc(local, zone, dst, source, row)
-        return _EPOCH + (local - _NAIVE_EPOCH - shift)
+            return to_ns(local_to_utc(local, zone, dst, source, row))
+        return (local - _NAIVE_EPOCH - shift) // us * 1000
 
     return convert
 
 
-def _check_readings(readings: Sequence[tuple[int, Reading]], now: datetime, source: str) -> None:
+@dataclass(slots=True)
+class _FileColumns:
+    """A file's readings as columns, in strictly increasing time order, with their row numbers."""
+
+    rows: list[int] = field(default_factory=list)
+    times_ns: list[int] = field(default_factory=list)
+    temperatures: list[float | None] = field(default_factory=list)
+    humidities: list[float | None] = field(default_factory=list)
+
+
+def _present(column: list[float | None]) -> list[float]:
+    """The values of a column, None cells left out (the column itself when it has none)."""
+    if None in column:
+        return [v for v in column if v is not None]
+    return cast(list[float], column)
+
+
+def _check_columns(columns: _FileColumns, place: _Placement, now: datetime, source: str) -> None:
     """`check_reading` of every reading, in bulk: the first that fails raises, naming its row.
 
     The readings are in strictly increasing time order, so the first and the last bound the
     times; the values are checked as columns, and only when something is out does every reading
     go through `check_reading` to find (and word) the first failure.
     """
-    if not readings:
+    times = columns.times_ns
+    if not times:
         return
-    temperatures = [r.temperature for _, r in readings if r.temperature is not None]
-    humidities = [r.humidity for _, r in readings if r.humidity is not None]
+    temperatures, humidities = columns.temperatures, columns.humidities
+    present_t, present_h = _present(temperatures), _present(humidities)
     low_t, high_t = TEMPERATURE_RANGE_C
     low_h, high_h = PERCENT_RANGE
-    fine = (
-        len(temperatures) + len(humidities) > 0
-        and all(r.temperature is not None or r.humidity is not None for _, r in readings)
-        and all(r.battery is None and r.linkquality is None for _, r in readings)
-        # min/max of a list with a NaN depend on where the NaN is; the sum of a list holding a
-        # NaN or an infinity is never finite (nor is one of huge values: those fail below).
-        and math.isfinite(sum(temperatures))
-        and math.isfinite(sum(humidities))
-        and (not temperatures or (low_t <= min(temperatures) and max(temperatures) <= high_t))
-        and (not humidities or (low_h <= min(humidities) and max(humidities) <= high_h))
-        and readings[0][1].time >= EARLIEST_TIME
-        and readings[-1][1].time <= now + MAX_AHEAD
-    )
+    try:
+        fine = (
+            (
+                present_t is temperatures
+                or present_h is humidities
+                or all(
+                    t is not None or h is not None
+                    for t, h in zip(temperatures, humidities, strict=True)
+                )
+            )
+            # min/max of a list with a NaN depend on where the NaN is; the sum of a list holding
+            # a NaN or an infinity is never finite (nor is one of huge values: those fail below).
+            and math.isfinite(sum(present_t))
+            and math.isfinite(sum(present_h))
+            and (not present_t or (low_t <= min(present_t) and max(present_t) <= high_t))
+            and (not present_h or (low_h <= min(present_h) and max(present_h) <= high_h))
+            and times[0] >= _EARLIEST_NS
+            and times[-1] <= to_ns(now + MAX_AHEAD)
+        )
+    except TypeError:
+        fine = False
     if fine:
         return
-    for row, reading in readings:
+    sensor, site, room = place.sensor, place.site, place.room
+    for row, time_ns, temperature, humidity in zip(
+        columns.rows, times, temperatures, humidities, strict=True
+    ):
+        reading = Reading(sensor, from_ns(time_ns), temperature, humidity, None, None, site, room)
         try:
             check_reading(reading, now=now)
         except DecodeError as exc:
@@ -282,7 +358,7 @@ def _placement(registry: Registry, sensor: str) -> _Placement:
     )
 
 
-def _file_readings(
+def _file_columns(
     path: Path,
     fmt: str,
     place: _Placement,
@@ -291,7 +367,7 @@ def _file_readings(
     now: datetime,
     mapping: Mapping[str, str] | None,
     summary: ImportSummary,
-) -> list[tuple[int, Reading]]:
+) -> _FileColumns:
     source = str(path)
     try:
         data = path.read_bytes()
@@ -306,51 +382,48 @@ def _file_readings(
         skipped.setdefault(skip.reason, []).append(skip.row)
     offset = logger_file.utc_offset
     zone = zone_override or place.zone or UTC
-    to_utc = _utc_converter(zone, offset, dst, source)
-    out: list[tuple[int, Reading]] = []
-    latest: datetime | None = None
-    sensor, site, room, table = place.sensor, place.site, place.room, place.table
+    fast = None if place.table else _in_order_fixed(logger_file.rows, _fixed_offset(zone, offset))
+    if fast is not None:
+        _check_columns(fast, place, now, source)
+        for reason, numbers in skipped.items():
+            summary.skipped.append(SkippedRows(source, reason, tuple(sorted(numbers))))
+        return fast
+    to_utc_ns = _utc_ns_converter(zone, offset, dst, source)
+    out = _FileColumns()
+    rows, times = out.rows, out.times_ns
+    add_row, add_time = rows.append, times.append
+    add_t, add_h = out.temperatures.append, out.humidities.append
+    latest = -1 << 80  # before any time
+    table = place.table
     calibrated = bool(table)
-    for row in logger_file.rows:
-        local = row.time
+    for row, local, temperature, humidity in logger_file.rows:
         try:
-            when = to_utc(local, row.row)
+            when = to_utc_ns(local, row)
         except LoggerFileError:
-            _check_readings(out, now, source)  # an earlier row's problem is reported first
+            _check_columns(out, place, now, source)  # an earlier row's problem is reported first
             raise
-        if latest is not None and when <= latest:
+        if when <= latest:
             if local.tzinfo is None and offset is None:
                 # The second pass through the hour the clocks went back: the other reading of
                 # an ambiguous local time keeps the file in order.
-                other = local.replace(tzinfo=zone, fold=1 - (dst == "later")).astimezone(UTC)
+                other = to_ns(local.replace(tzinfo=zone, fold=1 - (dst == "later")))
                 if other > latest:
                     when = other
             if when <= latest:
                 reason = "clock_reset" if when < latest else "duplicate"
-                skipped.setdefault(reason, []).append(row.row)
+                skipped.setdefault(reason, []).append(row)
                 continue
         latest = when
-        temperature, humidity = row.temperature, row.humidity
         if calibrated:
-            temperature, humidity = correct(temperature, humidity, when, table=table)
-        out.append((row.row, Reading(sensor, when, temperature, humidity, None, None, site, room)))
-    _check_readings(out, now, source)
-    for reason, rows in skipped.items():
-        summary.skipped.append(SkippedRows(source, reason, tuple(sorted(rows))))
+            temperature, humidity = correct(temperature, humidity, from_ns(when), table=table)
+        add_row(row)
+        add_time(when)
+        add_t(temperature)
+        add_h(humidity)
+    _check_columns(out, place, now, source)
+    for reason, numbers in skipped.items():
+        summary.skipped.append(SkippedRows(source, reason, tuple(sorted(numbers))))
     return out
-
-
-def _merge(old: Reading, new: Reading) -> Reading:
-    return Reading(
-        old.sensor,
-        old.time,
-        old.temperature if old.temperature is not None else new.temperature,
-        old.humidity if old.humidity is not None else new.humidity,
-        old.battery,
-        old.linkquality,
-        old.site,
-        old.room,
-    )
 
 
 def _already_stored(new: Reading, stored: Reading | None) -> bool:
@@ -363,33 +436,37 @@ def _already_stored(new: Reading, stored: Reading | None) -> bool:
 
 
 def _join(
-    paths: Sequence[Path], per_file: list[list[tuple[int, Reading]]], summary: ImportSummary
-) -> list[Reading]:
-    """Readings of several files of one sensor merged on time, oldest first.
+    paths: Sequence[Path], per_file: list[_FileColumns], summary: ImportSummary
+) -> tuple[list[int], list[float | None], list[float | None]]:
+    """Readings of several files of one sensor merged on time, oldest first, as columns.
 
     A quantity two files both give at one time keeps the first file's value; the later file's
     rows that disagree are reported (``conflicts_with_earlier_file``).
     """
-    joined: dict[datetime, Reading] = {}
+    joined: dict[int, list[float | None]] = {}
     conflicts: dict[str, list[int]] = {}
-    for path, readings in zip(paths, per_file, strict=True):
-        for row, reading in readings:
-            old = joined.get(reading.time)
+    for path, columns in zip(paths, per_file, strict=True):
+        for row, time_ns, temperature, humidity in zip(
+            columns.rows, columns.times_ns, columns.temperatures, columns.humidities, strict=True
+        ):
+            old = joined.get(time_ns)
             if old is None:
-                joined[reading.time] = reading
+                joined[time_ns] = [temperature, humidity]
                 continue
             clash = any(
-                getattr(old, q) is not None
-                and getattr(reading, q) is not None
-                and getattr(old, q) != getattr(reading, q)
-                for q in ("temperature", "humidity")
+                was is not None and new is not None and was != new
+                for was, new in zip(old, (temperature, humidity), strict=True)
             )
             if clash:
                 conflicts.setdefault(str(path), []).append(row)
-            joined[reading.time] = _merge(old, reading)
+            if old[0] is None:
+                old[0] = temperature
+            if old[1] is None:
+                old[1] = humidity
     for file, rows in conflicts.items():
         summary.skipped.append(SkippedRows(file, "conflicts_with_earlier_file", tuple(rows)))
-    return [joined[t] for t in sorted(joined)]
+    times = sorted(joined)
+    return times, [joined[t][0] for t in times], [joined[t][1] for t in times]
 
 
 def import_files(
@@ -437,30 +514,40 @@ def _import(
     summary: ImportSummary,
 ) -> ImportSummary:
     per_file = [
-        _file_readings(path, fmt, place, timezone_override, dst, now, mapping, summary)
+        _file_columns(path, fmt, place, timezone_override, dst, now, mapping, summary)
         for path in paths
     ]
     if len(per_file) == 1:
-        readings = [reading for _, reading in per_file[0]]  # already strictly in time order
+        only = per_file[0]  # already strictly in time order
+        times, temperatures, humidities = only.times_ns, only.temperatures, only.humidities
     else:
-        readings = _join(paths, per_file, summary)
-    summary.readings = len(readings)
-    if not readings:
+        times, temperatures, humidities = _join(paths, per_file, summary)
+    summary.readings = len(times)
+    if not times:
         return summary
-    summary.first, summary.last = readings[0].time, readings[-1].time
-    fresh = readings
+    summary.first, summary.last = from_ns(times[0]), from_ns(times[-1])
+    columns = SensorColumns(sensor, place.site, place.room, times, temperatures, humidities)
+    if isinstance(store, WritesColumns):
+        fresh = columns.without(store.holds_columns(columns))
+        summary.stored = len(fresh)
+        summary.unchanged = len(columns) - len(fresh)
+        if len(fresh) and not dry_run:
+            store.write_columns(fresh)
+        return summary
+    readings = columns.readings()
+    fresh_readings = readings
     if isinstance(store, KnowsHeld):
         held = store.holds(readings)
-        fresh = [r for r, known in zip(readings, held, strict=True) if not known]
+        fresh_readings = [r for r, known in zip(readings, held, strict=True) if not known]
     elif store is not None:
         stored = {
             r.time: r
             for r in store.history(sensor, readings[0].time, readings[-1].time + _ONE_MICROSECOND)
         }
         if stored:
-            fresh = [r for r in readings if not _already_stored(r, stored.get(r.time))]
-    summary.stored = len(fresh)
-    summary.unchanged = len(readings) - len(fresh)
-    if fresh and store is not None and not dry_run:
-        store.write(fresh)
+            fresh_readings = [r for r in readings if not _already_stored(r, stored.get(r.time))]
+    summary.stored = len(fresh_readings)
+    summary.unchanged = len(readings) - len(fresh_readings)
+    if fresh_readings and store is not None and not dry_run:
+        store.write(fresh_readings)
     return summary

@@ -11,11 +11,18 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 
-def compiled(package: str, domain: str, lang: str, error: type[ValueError]) -> Translations:
-    """``<package>/locale/<lang>/LC_MESSAGES/<domain>.po`` compiled; a file Babel cannot read
-    raises ``error`` naming it."""
+def compiled(
+    package: str,
+    domain: str,
+    lang: str,
+    error: type[ValueError],
+    locale: tuple[str, ...] = ("locale",),
+) -> Translations:
+    """``<package>/<locale…>/<lang>/LC_MESSAGES/<domain>.po`` compiled; a file Babel cannot
+    read raises ``error`` naming it. (``locale`` lets a caller read a sub-package's catalogue
+    without importing that sub-package: the reports read the pages' holdings words.)"""
     name = f"{lang}/LC_MESSAGES/{domain}.po"
-    source = files(package).joinpath("locale", lang, "LC_MESSAGES", f"{domain}.po")
+    source = files(package).joinpath(*locale, lang, "LC_MESSAGES", f"{domain}.po")
     with source.open("rb") as po:
         try:
             catalog = read_po(po, locale=lang)

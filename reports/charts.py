@@ -43,7 +43,12 @@ SECOND = "#6d28d9"
 MUTED = "#5f6368"
 LINE = "#d0d4d9"
 MOULD = "#a15c00"
-FONT = 'font-family="Noto Sans CJK SC, Noto Sans, sans-serif"'
+FONT = 'font-family="DejaVu Sans, Noto Sans CJK SC, sans-serif"'
+"""Latin first: WeasyPrint lays out each SVG text with the first family, and the CJK font's
+size made every label about 2.5 times slower to draw; Chinese titles fall back to it."""
+DENSITY_LEVELS = 8
+"""The climate chart's density is drawn in this many shades, one path each (an SVG element
+costs WeasyPrint about a millisecond; a year has hundreds of occupied cells)."""
 DAILY_AFTER_POINTS = 24 * 45
 """Series longer than this many hours are drawn per local day."""
 
@@ -168,6 +173,7 @@ def series_chart(
     spans: Sequence[Span] = (),
     second: tuple[FloatArray, str] | None = None,
     zone_label: str = "",
+    height: float = HEIGHT,
 ) -> str:
     """One quantity over ``[start, end)`` as an SVG element (see the module docstring).
 
@@ -193,7 +199,7 @@ def series_chart(
     hi = max(values) if values else 1.0
     pad = max((hi - lo) * 0.08, 0.5)
     lo, hi = lo - pad, hi + pad
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - TOP - BOTTOM
 
     def x(seconds: float) -> float:
         return LEFT + (seconds - t0) / span_s * plot_w
@@ -204,7 +210,7 @@ def series_chart(
     secs = (times.astype("datetime64[ns]").astype(np.int64) / 1e9 + step_h * 1800.0).tolist()
     out = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0f} '
-        f'{HEIGHT:.0f}" width="{WIDTH:.0f}" height="{HEIGHT:.0f}" {FONT} '
+        f'{height:.0f}" width="{WIDTH:.0f}" height="{height:.0f}" {FONT} '
         f'data-chart="series" data-points="{len(secs)}">',
         f'<text x="{LEFT}" y="10" font-size="10" fill="{MUTED}">{escape(title)} [{unit}]</text>',
     ]
@@ -225,23 +231,22 @@ def series_chart(
             f'width="{_fmt(max(x(b) - x(a), 1.0))}" height="{_fmt(plot_h)}" fill="{ALERT_FILL}" '
             f'fill-opacity="0.12" stroke="{ALERT_FILL}" stroke-opacity="0.5" stroke-width="0.5"/>'
         )
-    for tick in _ticks(lo, hi):
+    # grid lines as one path, tick labels as one text per axis (fewer elements to draw)
+    y_ticks = _ticks(lo, hi)
+    x_ticks = [(x(at.timestamp()), text) for at, text in _time_ticks(start, end, zone)]
+    grid = [f"M{LEFT} {_fmt(y(t))}H{WIDTH - RIGHT}" for t in y_ticks]
+    grid += [f"M{_fmt(px)} {TOP}V{_fmt(TOP + plot_h)}" for px, _ in x_ticks]
+    if grid:
         out.append(
-            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_fmt(y(tick))}" y2="{_fmt(y(tick))}" '
-            f'stroke="{LINE}" stroke-width="0.5"/>'
-            f'<text x="{LEFT - 4}" y="{_fmt(y(tick) + 3)}" font-size="9" fill="{MUTED}" '
-            f'text-anchor="end">{tick:g}</text>'
-        )
-    for at, text in _time_ticks(start, end, zone):
-        px = x(at.timestamp())
-        out.append(
-            f'<line x1="{_fmt(px)}" x2="{_fmt(px)}" y1="{TOP}" y2="{_fmt(TOP + plot_h)}" '
-            f'stroke="{LINE}" stroke-width="0.5"/>'
-            f'<text x="{_fmt(px)}" y="{_fmt(TOP + plot_h + 12)}" font-size="9" fill="{MUTED}" '
-            f'text-anchor="middle">{text}</text>'
+            f'<path class="grid" d="{"".join(grid)}" fill="none" stroke="{LINE}" '
+            f'stroke-width="0.5"/>'
         )
     out.append(
-        f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 4}" font-size="9" fill="{MUTED}" '
+        _labels([(LEFT - 4, y(t) + 3, f"{t:g}") for t in y_ticks], 9, "end")
+        + _labels([(px, TOP + plot_h + 12, text) for px, text in x_ticks], 9, "middle")
+    )
+    out.append(
+        f'<text x="{WIDTH - RIGHT}" y="{height - 4}" font-size="9" fill="{MUTED}" '
         f'text-anchor="end">{escape(zone_label or zone.key)}</text>'
     )
     xs = [x(s) for s in secs]
@@ -269,6 +274,16 @@ def series_chart(
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def _labels(points: Sequence[tuple[float, float, str]], size: float, anchor: str) -> str:
+    """Several labels of one style as one SVG text of positioned spans."""
+    if not points:
+        return ""
+    spans = "".join(
+        f'<tspan x="{_fmt(px)}" y="{_fmt(py)}">{escape(text)}</tspan>' for px, py, text in points
+    )
+    return f'<text font-size="{size:g}" fill="{MUTED}" text-anchor="{anchor}">{spans}</text>'
 
 
 def _envelope(top: list[tuple[float, float]], bottom: list[tuple[float, float]]) -> list[str]:
@@ -341,36 +356,49 @@ def climate_chart(
             np.clip(t, t_lo, t_hi), np.clip(rh, rh_lo, rh_hi), bins=(t_bins, rh_bins)
         )
         peak = float(counts.max())
+        cells: dict[int, list[str]] = {}
         for i, j in zip(*np.nonzero(counts), strict=True):
             share = 0.25 + 0.75 * math.log1p(counts[i, j]) / math.log1p(peak)
+            level = min(int(share * DENSITY_LEVELS), DENSITY_LEVELS)
+            x0, x1 = x(t_bins[i]), x(t_bins[i + 1])
+            y0, y1 = y(rh_bins[j + 1]), y(rh_bins[j])
+            cells.setdefault(level, []).append(
+                f"M{_fmt(x0)} {_fmt(y0)}H{_fmt(x1)}V{_fmt(y1)}H{_fmt(x0)}Z"
+            )
+        for level, shapes in sorted(cells.items()):
             out.append(
-                f'<rect class="density" x="{_fmt(x(t_bins[i]))}" y="{_fmt(y(rh_bins[j + 1]))}" '
-                f'width="{_fmt(x(t_bins[i + 1]) - x(t_bins[i]))}" '
-                f'height="{_fmt(y(rh_bins[j]) - y(rh_bins[j + 1]))}" fill="{SERIES}" '
-                f'fill-opacity="{share:.2f}"/>'
+                f'<path class="density" data-cells="{len(shapes)}" d="{"".join(shapes)}" '
+                f'fill="{SERIES}" fill-opacity="{level / DENSITY_LEVELS:.3f}"/>'
             )
     grid_t = np.linspace(t_lo, t_hi, 90)
-    # dew-point lines: RH at which air of dew point td sits at each temperature
+    # dew-point lines: RH at which air of dew point td sits at each temperature (one path;
+    # smooth curves, so 36 points a line draw them within a fraction of a unit)
+    dew_t = np.linspace(t_lo, t_hi, 36)
+    dew_paths: list[str] = []
+    dew_labels: list[tuple[float, float, str]] = []
     for td in range(-5, 30, 5):
         with np.errstate(invalid="ignore", over="ignore"):
             rh_line = (
-                100.0 * saturation_vapour_pressure(float(td)) / saturation_vapour_pressure(grid_t)
+                100.0 * saturation_vapour_pressure(float(td)) / saturation_vapour_pressure(dew_t)
             )
-        visible = (grid_t >= td) & (rh_line >= rh_lo) & (rh_line <= rh_hi)
+        visible = (dew_t >= td) & (rh_line >= rh_lo) & (rh_line <= rh_hi)
         if np.count_nonzero(visible) < 2:
             continue
-        xs = [x(v) for v in grid_t[visible].tolist()]
+        xs = [x(v) for v in dew_t[visible].tolist()]
         ys = [y(v) for v in rh_line[visible].tolist()]
+        dew_paths.append(_path(xs, ys))
+        at_top = float(rh_line[visible][0]) > rh_hi - 2.0
+        dew_labels.append((xs[0] + 3, ys[0] + (8.0 if at_top else -3.0), f"{td} °C"))
+    if dew_paths:
         out.append(
-            f'<path class="dew-line" d="{_path(xs, ys)}" fill="none" stroke="{MUTED}" '
-            f'stroke-width="0.5" stroke-dasharray="2 2"/>'
-            f'<text x="{_fmt(xs[-1] - 2)}" y="{_fmt(ys[-1] - 2)}" font-size="7" fill="{MUTED}" '
-            f'text-anchor="end">{td} °C</text>'
+            f'<path class="dew-line" data-lines="{len(dew_paths)}" d="{" ".join(dew_paths)}" '
+            f'fill="none" stroke="{MUTED}" stroke-width="0.5" stroke-dasharray="2 2"/>'
+            + _labels(dew_labels, 7, "start")
         )
     # IPI no-risk limit and isopleths of days to germination
     threshold, day_lines = _mould_lines(t_lo, t_hi)
     out.append(
-        _isopleth(grid_t, threshold, x, y, rh_lo, rh_hi, no_risk_label, "1.1", "none", offset=8.0)
+        _isopleth(grid_t, threshold, x, y, rh_lo, rh_hi, no_risk_label, "1.1", "none", offset=9.0)
     )
     for limit, first in day_lines:
         out.append(_isopleth(grid_t, first, x, y, rh_lo, rh_hi, f"{limit} d", "0.8", "4 2"))
@@ -422,8 +450,11 @@ def _isopleth(
     label: str,
     width: str,
     dash: str,
-    offset: float = -2.0,
+    offset: float = -3.0,
 ) -> str:
+    """One isopleth and its label at its right (warmest) end, where the isopleths lie furthest
+    apart, ``offset`` below (+) or above (-) the line; the dew-point lines are labelled where
+    they enter the plot (top or left edge), so the labels do not meet."""
     ok = np.isfinite(rh_line) & (rh_line >= rh_lo) & (rh_line <= rh_hi)
     if np.count_nonzero(ok) < 2:
         return ""
@@ -432,8 +463,8 @@ def _isopleth(
     return (
         f'<path class="isopleth" d="{_path(xs, ys)}" fill="none" stroke="{MOULD}" '
         f'stroke-width="{width}" stroke-dasharray="{dash}"/>'
-        f'<text x="{_fmt(xs[-1] - 2)}" y="{_fmt(ys[-1] + offset)}" font-size="7" '
-        f'fill="{MOULD}" text-anchor="end">{escape(label)}</text>'
+        f'<text class="isopleth-label" x="{_fmt(xs[-1] - 2)}" y="{_fmt(ys[-1] + offset)}" '
+        f'font-size="7" fill="{MOULD}" text-anchor="end">{escape(label)}</text>'
     )
 
 

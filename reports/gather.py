@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -94,6 +94,16 @@ class RollupReader(Protocol):
     ) -> list[AggregatePoint]: ...
 
 
+@runtime_checkable
+class HourlyRowReader(Protocol):
+    """A store that reads many sensors' hourly rollups in one query as bare rows
+    (`SQLiteStore.hourly_rows`)."""
+
+    def hourly_rows(
+        self, sensors: Sequence[str], start: datetime, end: datetime
+    ) -> list[tuple[Any, ...]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Hourly:
     """One series on a full hourly grid (NaN where an hour has no sample) [°C, %RH]."""
@@ -110,7 +120,12 @@ class Hourly:
 
     @classmethod
     def empty_grid(cls, start: datetime, end: datetime) -> Hourly:
-        first = _ceil_hour_ns(start)
+        """The epoch-aligned hours that overlap ``[start, end)`` (the rollups' buckets). In a
+        zone whose midnight falls on a half or quarter hour (Asia/Kolkata, Australia/Adelaide)
+        the first hour is partial and kept, so the period's first readings are reported (its
+        rollup also holds the minutes just before the period; `_figures` ends a period's rollup
+        grid before the hour it ends in, which is the next period's first)."""
+        first = _floor_hour_ns(start)
         stop = _ceil_hour_ns(end)
         n = max(0, (stop - first) // HOUR_NS)
         times = (np.int64(first) + np.arange(n, dtype=np.int64) * HOUR_NS).astype("datetime64[ns]")
@@ -119,6 +134,28 @@ class Hourly:
             return np.full(n, np.nan)
 
         return cls(times, nan(), nan(), nan(), nan(), nan(), nan(), np.zeros(n))
+
+    def window(self, start: datetime, end: datetime) -> Hourly:
+        """The part of this series on ``Hourly.empty_grid(start, end)`` (which it must cover)."""
+        grid = Hourly.empty_grid(start, end)
+        if grid.times.size == 0:
+            return grid
+        first = int(grid.times[0].astype(np.int64))
+        offset = (first - int(self.times[0].astype(np.int64))) // HOUR_NS if self.times.size else -1
+        stop = offset + grid.times.size
+        if offset < 0 or stop > self.times.size:
+            raise ValueError(f"series of {self.times.size} hours does not cover {start}–{end}")
+        cut = slice(offset, stop)
+        return Hourly(
+            grid.times,
+            self.t_mean[cut],
+            self.t_min[cut],
+            self.t_max[cut],
+            self.rh_mean[cut],
+            self.rh_min[cut],
+            self.rh_max[cut],
+            self.count[cut],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,8 +291,9 @@ def gather(
         known = ", ".join(r.id for r in sites[0].rooms) or "none"
         raise ReportError(f"site {site_id!r} has no room {room_id!r} (rooms: {known})")
     alerts = _alerts(sources.state, chosen, period, now)
+    read = _prefetch(sources, chosen, period, now)
     rooms = tuple(
-        _room_report(sources, site, room, period, now, alerts.get((site.id, room.id), []))
+        _room_report(sources, site, room, period, now, alerts.get((site.id, room.id), []), read)
         for site, room in chosen
     )
     return Report(
@@ -270,7 +308,13 @@ def gather(
 
 
 def _room_report(
-    sources: Sources, site: Site, room: Room, period: Period, now: datetime, alerts: list[Alert]
+    sources: Sources,
+    site: Site,
+    room: Room,
+    period: Period,
+    now: datetime,
+    alerts: list[Alert],
+    read: dict[str, Hourly],
 ) -> RoomReport:
     profile = get_profile(room.profile)
     entries = tuple(_entry(alert) for alert in sorted(alerts, key=lambda a: a.since))
@@ -278,7 +322,7 @@ def _room_report(
     done: dict[Period, tuple[PeriodFigures, Hourly, tuple[SensorCompleteness, ...], Source]] = {}
     for which in (period, period.previous(), period.year_before()):
         if which not in done:
-            done[which] = _figures(sources, site, room, profile, which, now, entries)
+            done[which] = _figures(sources, site, room, profile, which, now, entries, read)
     current = done[period]
     previous = done[period.previous()]
     last_year = done[period.year_before()]
@@ -294,7 +338,9 @@ def _room_report(
         hourly=hourly,
         sensors=sensors,
         alerts=tuple(e for e in entries if _overlaps(e, figures.start, figures.end)),
-        standards=_standards(room, hourly) if figures.metrics is not None else (),
+        standards=(
+            _standards(room, hourly, figures.compliance) if figures.metrics is not None else ()
+        ),
     )
 
 
@@ -306,12 +352,23 @@ def _figures(
     period: Period,
     now: datetime,
     entries: Sequence[AlertEntry],
+    read: dict[str, Hourly],
 ) -> tuple[PeriodFigures, Hourly, tuple[SensorCompleteness, ...], Source]:
-    start, end = period.bounds(site.zone)
-    end = min(end, max(start, now))
-    per_sensor, source = _read_sensors(sources, room.sensors, start, end)
+    start, end = _bounds(period, site, now)
+    # A period ending on a half hour (Asia/Kolkata): the rollup of the hour it ends in is the
+    # next period's first (`Hourly.empty_grid`), so each rollup counts in one period only.
+    # Raw readings are cut at the period's end exactly, and an unfinished period keeps its
+    # last hour.
+    rollups = sources.prefer == "rollups" and isinstance(sources.store, RollupReader)
+    grid_end = _first_hour(end) if rollups and end == period.bounds(site.zone)[1] else end
+    grid_end = max(grid_end, start)
+    if room.sensors and all(spec.id in read for spec in room.sensors):
+        per_sensor = [read[spec.id].window(start, grid_end) for spec in room.sensors]
+        source: Source = "rollups"
+    else:
+        per_sensor, source = _read_sensors(sources, room.sensors, start, grid_end)
     air = [h for spec, h in zip(room.sensors, per_sensor, strict=True) if not spec.surface]
-    hourly = _room_series(air, Hourly.empty_grid(start, end))
+    hourly = _room_series(air, Hourly.empty_grid(start, grid_end))
     metrics = _metrics(hourly, air, room, profile)
     completeness = tuple(
         _completeness(spec, h) for spec, h in zip(room.sensors, per_sensor, strict=True)
@@ -333,6 +390,52 @@ def _figures(
     return figures, hourly, completeness, source
 
 
+def _bounds(period: Period, site: Site, now: datetime) -> tuple[datetime, datetime]:
+    """The period's UTC bounds in the site's zone, ending at ``now`` if it has not ended."""
+    start, end = period.bounds(site.zone)
+    return start, min(end, max(start, now))
+
+
+def _prefetch(
+    sources: Sources, chosen: Sequence[tuple[Site, Room]], period: Period, now: datetime
+) -> dict[str, Hourly]:
+    """Every chosen room's sensors' hourly rollups over all of the report's periods, in one
+    query, each on one hourly grid (`Hourly.window` cuts a period out); empty when the store
+    cannot read rows (the InfluxDB store: `_read_sensors` reads per sensor and period)."""
+    store = sources.store
+    if sources.prefer != "rollups" or not isinstance(store, HourlyRowReader) or not chosen:
+        return {}
+    sensors = list(dict.fromkeys(spec.id for _, room in chosen for spec in room.sensors))
+    if not sensors:
+        return {}
+    spans = [
+        _bounds(which, site, now)
+        for site, _ in chosen
+        for which in (period, period.previous(), period.year_before())
+    ]
+    start, end = min(a for a, _ in spans), max(b for _, b in spans)
+    grid = Hourly.empty_grid(start, end)
+    rows = store.hourly_rows(sensors, _first_hour(start), end)
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 10)  # None -> NaN
+    table = table[np.lexsort((table[:, 1], table[:, 0]))]
+    first_hour = int(grid.times[0].astype(np.int64)) // HOUR_NS if grid.times.size else 0
+    bounds = np.searchsorted(table[:, 0], np.arange(len(sensors) + 1), side="left")
+    out: dict[str, Hourly] = {}
+    size = grid.times.size
+    for k, sensor in enumerate(sensors):
+        part = table[bounds[k] : bounds[k + 1]]
+        index = part[:, 1].astype(np.int64) - first_hour
+        keep = (index >= 0) & (index < size)
+        index, part = index[keep], part[keep]
+
+        columns = np.full((7, size), np.nan)
+        columns[:6, index] = part[:, [2, 3, 4, 6, 7, 8]].T
+        columns[6] = 0.0
+        columns[6, index] = np.maximum(np.nan_to_num(part[:, 5]), np.nan_to_num(part[:, 9]))
+        out[sensor] = Hourly(grid.times, *columns)
+    return out
+
+
 def _read_sensors(
     sources: Sources, sensors: Sequence[SensorSpec], start: datetime, end: datetime
 ) -> tuple[list[Hourly], Source]:
@@ -344,7 +447,7 @@ def _read_sensors(
         grid = Hourly.empty_grid(start, end)
         if use_rollups:
             assert isinstance(store, RollupReader)
-            points = store.rollups("1h", start, end, sensor=spec.id)
+            points = store.rollups("1h", _first_hour(start), end, sensor=spec.id)
         else:
             points = _raw_hours(store, spec.id, start, end)
         out.append(_on_grid(grid, points))
@@ -465,9 +568,16 @@ def _metrics(
     )
 
 
-def _standards(room: Room, hourly: Hourly) -> tuple[Compliance, ...]:
+def _standards(room: Room, hourly: Hourly, own: Compliance | None) -> tuple[Compliance, ...]:
+    """Compliance with each of `STANDARDS`; the room's own profile's (``own``, measured by
+    `room_metrics` over the same series) is not measured twice."""
     ids = [jgj25_for(room.holdings) if s == "jgj25" else s for s in STANDARDS]
-    return tuple(compliance(pid, hourly.times, hourly.t_mean, hourly.rh_mean) for pid in ids)
+    return tuple(
+        own
+        if own is not None and own.profile_id == pid
+        else compliance(pid, hourly.times, hourly.t_mean, hourly.rh_mean)
+        for pid in ids
+    )
 
 
 def _completeness(spec: SensorSpec, hourly: Hourly) -> SensorCompleteness:
@@ -555,6 +665,16 @@ def _nanmin(x: FloatArray) -> float:
 
 def _nanmax(x: FloatArray) -> float:
     return float(np.nanmax(x)) if np.any(np.isfinite(x)) else math.nan
+
+
+def _floor_hour_ns(when: datetime) -> int:
+    ns = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+    return ns - ns % HOUR_NS
+
+
+def _first_hour(start: datetime) -> datetime:
+    """The start of the epoch-aligned hour holding ``start`` (where a rollup read begins)."""
+    return datetime.fromtimestamp(_floor_hour_ns(start) // 1_000_000_000, tz=UTC)
 
 
 def _ceil_hour_ns(when: datetime) -> int:

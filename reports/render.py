@@ -35,8 +35,11 @@ from repoclimate.reports.ranking import RankedRoom, rank_rooms
 Format = Literal["html", "pdf"]
 LANGUAGES: dict[str, str] = {"en": "en", "zh_Hans": "zh-Hans"}
 """Catalogue folder → the HTML ``lang`` of the report."""
-EXCURSIONS_LISTED = 12
-"""The longest band excursions of a room listed one by one (all are counted)."""
+EXCURSIONS_LISTED = 6
+"""The longest band excursions of a room listed one by one on its page (all are counted)."""
+SERIES_HEIGHT = 125.0
+"""Height of a room's T and RH charts [SVG units, 680 wide]: both fit its page with the
+figures."""
 
 
 class CatalogueError(ValueError):
@@ -106,7 +109,7 @@ def render_html(report: Report, lang: str = "en") -> str:
     env = _environment(lang)
     gettext: Callable[[str], str] = translations(lang).gettext
     ranked = rank_rooms(report.rooms)
-    rooms = [_room_view(room, gettext) for room in report.rooms]
+    rooms = [_room_view(room, gettext, _page_words(lang)) for room in report.rooms]
     first_zone = (report.site or report.sites[0]).zone if report.sites else ZoneInfo("UTC")
     return env.get_template("report.html").render(
         report=report,
@@ -182,7 +185,19 @@ def _standards_table(report: Report, ranked: list[RankedRoom]) -> dict[str, Any]
     return {"rows": rows, "overall": overall}
 
 
-def _room_view(room: RoomReport, gettext: Callable[[str], str]) -> dict[str, Any]:
+@lru_cache(maxsize=len(LANGUAGES))
+def _page_words(lang: str) -> Callable[[str], str]:
+    """The pages' catalogue (``app/web/locale``, as `app.web.i18n` reads it): the registry's
+    vocabulary (holdings) is translated there once, for the pages and the reports alike. Read
+    from its folder, so a report does not import the web app."""
+    if lang not in LANGUAGES:
+        raise CatalogueError(f"no report catalogue {lang!r}; known: {', '.join(LANGUAGES)}")
+    return compiled("repoclimate.app", "messages", lang, CatalogueError, ("web", "locale")).gettext
+
+
+def _room_view(
+    room: RoomReport, gettext: Callable[[str], str], page_words: Callable[[str], str]
+) -> dict[str, Any]:
     """What the template needs of one room beyond the report's records: charts and lists."""
     zone = room.site.zone
     h = room.hourly
@@ -207,6 +222,7 @@ def _room_view(room: RoomReport, gettext: Callable[[str], str]) -> dict[str, Any
             spans=spans,
             second=(metrics.dew_point, gettext("Dew point")),
             zone_label=label,
+            height=SERIES_HEIGHT,
         )
         charts["rh"] = series_chart(
             h.times,
@@ -221,6 +237,7 @@ def _room_view(room: RoomReport, gettext: Callable[[str], str]) -> dict[str, Any
             title=gettext("Relative humidity"),
             spans=spans,
             zone_label=label,
+            height=SERIES_HEIGHT,
         )
         charts["climate"] = climate_chart(
             h.t_mean,
@@ -242,6 +259,8 @@ def _room_view(room: RoomReport, gettext: Callable[[str], str]) -> dict[str, Any
     finite = dew[np.isfinite(dew)] if dew.size else dew
     return {
         "r": room,
+        "holdings": page_words(room.room.holdings),
+        "profile_name": gettext(profile.name),
         "zone": zone,
         "zone_label": label,
         "charts": charts,

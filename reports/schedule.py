@@ -3,9 +3,12 @@ month's PDF report of each site goes to the people the rota marks as its manager
 (`alerts.rota.Person.manager`), through the alert outbox's e-mail channel, PDF attached.
 
 Idempotent: each site's report of a month is keyed ``report:<site>:<YYYY-MM>`` (the outbox
-row's ``group_key``, kind ``report``) and enqueued only if no row of that key exists, checked
-in the write transaction that enqueues it — a restart, a second run or (on SQLite) a second
-service never sends it twice. The outbox then delivers it with retries like any notification.
+row's ``group_key``, kind ``report``). The write transaction that enqueues it first inserts the
+key into ``report_sends`` (its primary key) with ``INSERT … ON CONFLICT DO NOTHING``; only the
+transaction whose insert took a row enqueues, so a restart, a second run or a second service —
+on SQLite or PostgreSQL, whatever the isolation — never sends it twice. (Outbox rows of the key
+from before that table count too.) The outbox then delivers it with retries like any
+notification.
 
 The job runs every hour (`schedule_reports`), so the report leaves within the first hour of the
 1st in the site's zone, and a service that was down then sends it at its next start. The
@@ -26,7 +29,8 @@ from repoclimate.alerts.clock import Clock
 from repoclimate.alerts.rota import Rota
 from repoclimate.alerts.runtime import Alerting
 from repoclimate.alerts.state import AlertStore
-from repoclimate.alerts.state.schema import outbox
+from repoclimate.alerts.state.database import dialect_insert
+from repoclimate.alerts.state.schema import iso, outbox, report_sends
 from repoclimate.history.store import Store
 from repoclimate.reports.gather import Sources, gather
 from repoclimate.reports.periods import Period, month_before
@@ -76,6 +80,18 @@ def _exists(conn: Connection, key: str) -> bool:
     return conn.execute(query).first() is not None
 
 
+def claim(conn: Connection, key: str, now: datetime) -> bool:
+    """Insert ``key`` into ``report_sends`` unless it is there; whether this call inserted it
+    (the primary key decides between concurrent transactions)."""
+    statement = (
+        dialect_insert(conn, report_sends)
+        .values(key=key, queued_at=iso(now))
+        .on_conflict_do_nothing(index_elements=[report_sends.c.key])
+        .returning(report_sends.c.key)
+    )
+    return conn.execute(statement).first() is not None
+
+
 def send_monthly_reports(
     store: Store, registry: Registry, state: AlertStore, rota: Rota, now: datetime
 ) -> list[str]:
@@ -97,7 +113,7 @@ def send_monthly_reports(
             continue
         rendered = _render(store, registry, state, site, period, now, {r[2] for r in recipients})
         with state.transaction() as tx:
-            if _exists(tx.conn, key):  # another worker was quicker
+            if _exists(tx.conn, key) or not claim(tx.conn, key, now):  # another was quicker
                 continue
             for who, email, lang in recipients:
                 subject, text, html, payload = rendered[lang]

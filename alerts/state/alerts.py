@@ -7,7 +7,9 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -246,11 +248,12 @@ class AlertRows:
         rows = self.conn.execute(query.order_by(alerts.c.id)).mappings()
         return [(_alert(row), _bookkeeping(row)) for row in rows]
 
-    def open_brief(self, rules: Sequence[str]) -> list[OpenBrief]:
-        """The few columns of open alerts the lifecycle needs, without building `Alert`s."""
-        if not rules:
+    def open_brief(self, rules: Sequence[str] | None) -> list[OpenBrief]:
+        """The few columns of open alerts the lifecycle needs, without building `Alert`s
+        (those of ``rules``; None: of every rule), in id order."""
+        if rules is not None and not rules:
             return []
-        wanted = set(rules)
+        wanted = None if rules is None else set(rules)
         return [
             OpenBrief(
                 r[0],
@@ -261,7 +264,7 @@ class AlertRows:
                 *r[5:],
             )
             for r in driver_fetch(self.conn, _OPEN_BRIEF)
-            if r[1] in wanted
+            if wanted is None or r[1] in wanted
         ]
 
     def needing_dispatch(self) -> list[tuple[Alert, Bookkeeping]]:
@@ -373,3 +376,153 @@ class AlertRows:
             )
             for row in self.conn.execute(query.order_by(events.c.id)).mappings()
         ]
+
+
+_BRIEF_NAMES = tuple(field.name for field in dataclass_fields(OpenBrief))
+_BRIEF_VALUES = attrgetter(*_BRIEF_NAMES)
+_BRIEF_COLUMNS: dict[str, tuple[int, Any]] = {
+    name: (_BRIEF_NAMES.index(name), read)
+    for name, read in (
+        ("state", AlertState),
+        ("severity", Severity),
+        ("since", iso),
+        ("last_seen", iso),
+        ("value", float),
+        ("threshold", float),
+        ("peak_value", float),
+        ("clear_s", float),
+        ("summary", str),
+        ("unit", str),
+    )
+}
+"""The `OpenBrief` columns the lifecycle sets: their place in it, and how a value reads back
+from the database."""
+_BRIEF_FIXED = frozenset(_BRIEF_NAMES) - _BRIEF_COLUMNS.keys()
+_BRIEF_STATE = _BRIEF_NAMES.index("state")
+
+
+class BufferedAlerts:
+    """The lifecycle's reads and writes of alerts (`alerts.lifecycle.LifecycleRows`) kept in
+    memory inside one long write transaction and written in batches by `flush`.
+
+    For a state nobody else writes while it runs (the backtest's private one): the open alerts
+    are read once, then kept in step with every insert and update, so `open_brief` answers
+    what the database would; new alerts are inserted at once (their ids are needed), after
+    the pending updates when one of them resolves an alert of the same rule and subject (the
+    unique index ``alerts_one_open``); updates are merged per alert (the later value of a
+    column wins, as running them in turn would leave it) and events kept in order, both
+    written by `flush` — a handful of statements for any number of steps.
+    """
+
+    def __init__(self, rows: AlertRows) -> None:
+        self.rows = rows
+        self._open: dict[int, OpenBrief] = {brief.id: brief for brief in rows.open_brief(None)}
+        self._updates: dict[int, dict[str, Any]] = {}
+        self._resolving: set[tuple[str, str]] = set()
+        self._events: list[tuple[int, datetime, AlertState | None, AlertState, str, str]] = []
+        self._last_now: tuple[datetime | None, str] = (None, "")
+
+    def open_brief(self, rules: Sequence[str] | None) -> list[OpenBrief]:
+        """As `AlertRows.open_brief`, from memory."""
+        if rules is None:
+            return list(self._open.values())
+        wanted = set(rules)
+        return [brief for brief in self._open.values() if brief.rule in wanted]
+
+    def brief(self, alert_id: int) -> OpenBrief | None:
+        """The open alert ``alert_id`` as the lifecycle sees it now (None: not open)."""
+        return self._open.get(alert_id)
+
+    def insert_alerts(
+        self, opened: Sequence[tuple[Finding, AlertState]], now: datetime
+    ) -> list[int]:
+        """As `AlertRows.insert_alerts` (written at once)."""
+        if not opened:
+            return []
+        if self._resolving.intersection((f.rule, f.subject.id) for f, _ in opened):
+            self._write_updates()
+        ids = self.rows.insert_alerts(opened, now)
+        for alert_id, (finding, state) in sorted(
+            zip(ids, opened, strict=True), key=lambda item: item[0]
+        ):
+            subject = finding.subject
+            self._open[alert_id] = OpenBrief(
+                id=alert_id,
+                rule=finding.rule,
+                subject=subject.id,
+                state=state,
+                severity=Severity(finding.severity),
+                since=iso(finding.since),
+                peak_value=float(finding.value),
+                threshold=float(finding.threshold),
+                clear_s=float(finding.clear_s),
+                last_seen=iso(now),
+                site=subject.site,
+                room=subject.room,
+                sensor=subject.sensor,
+                subject_key=subject.key,
+                value=float(finding.value),
+                unit=finding.unit,
+                summary=finding.summary,
+            )
+        return ids
+
+    def update_alerts(self, changes: Sequence[tuple[int, dict[str, Any]]], now: datetime) -> None:
+        """As `AlertRows.update_alerts`: applied to the open alerts in memory at once, written
+        by `flush`."""
+        for alert_id, changed in changes:
+            brief = self._open.get(alert_id)
+            if brief is None:
+                raise AlertNotFoundError(f"alert {alert_id} is not open: not buffered")
+            pending = self._updates.get(alert_id)
+            if pending is None:
+                pending = self._updates[alert_id] = {}
+            pending.update(changed)
+            pending["updated_at"] = now
+            values = list(_BRIEF_VALUES(brief))
+            for column, value in changed.items():
+                known = _BRIEF_COLUMNS.get(column)
+                if known is not None:
+                    slot, read = known
+                    if value is None:
+                        values[slot] = None
+                    elif value is now:
+                        values[slot] = self._now_iso(now)
+                    else:
+                        values[slot] = read(value)
+                elif column in _BRIEF_FIXED:
+                    raise ValueError(f"alert {alert_id}: buffered alerts keep their {column}")
+            if values[_BRIEF_STATE] is AlertState.RESOLVED:
+                del self._open[alert_id]
+                self._resolving.add((brief.rule, brief.subject))
+            else:
+                self._open[alert_id] = OpenBrief(*values)
+
+    def _now_iso(self, now: datetime) -> str:
+        """``iso(now)``, converted once for the many alerts one step updates."""
+        if self._last_now[0] is not now:
+            self._last_now = (now, iso(now))
+        return self._last_now[1]
+
+    def add_events(
+        self, rows: Sequence[tuple[int, datetime, AlertState | None, AlertState, str, str]]
+    ) -> None:
+        """As `AlertRows.add_events`, written by `flush` (in order)."""
+        self._events.extend(rows)
+
+    def flush(self) -> None:
+        """Write the pending updates (one executemany per set of columns) and events."""
+        self._write_updates()
+        if self._events:
+            self.rows.add_events(self._events)
+            self._events = []
+
+    def _write_updates(self) -> None:
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for alert_id, changed in self._updates.items():
+            values = {column: _stored(value) for column, value in changed.items()}
+            groups.setdefault(frozenset(values), []).append({**values, "alert_id": alert_id})
+        for columns, params in groups.items():
+            driver_many(self.rows.conn, _update_statement(columns), params)
+        self._updates = {}
+        self._resolving = set()

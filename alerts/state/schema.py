@@ -125,6 +125,15 @@ outbox = Table(
     Index("outbox_due", "status", "next_attempt_at"),
 )
 
+report_sends = Table(
+    "report_sends",
+    METADATA,
+    Column("key", Text, primary_key=True),
+    Column("queued_at", Text, nullable=False),
+)
+"""Monthly reports queued, one row per report key (`repoclimate.reports.schedule`): its primary
+key makes "once per site and month" hold across services (migration 0005)."""
+
 channel_health = Table(
     "channel_health",
     METADATA,

@@ -82,6 +82,7 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     _install_docs(app)
     app.state.services = services
     app.state.auth = auth.Auth(services)
+    app.state.room_snapshots = sites.RoomSnapshots(services.settings.api.present_cache_s)
     app.include_router(health.router)
     unreadable: dict[int | str, dict[str, Any]] = {
         400: described("The request body could not be parsed")

@@ -29,7 +29,7 @@ def _services(request: Request) -> Services:
 
 
 @router.get("/healthz", summary="The process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 

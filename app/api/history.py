@@ -30,7 +30,7 @@ import io
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query
@@ -40,13 +40,14 @@ from pydantic_core import to_json
 
 from repoclimate.app.api.auth import get_services, require
 from repoclimate.app.api.errors import AUTH_RESPONSES, described, invalid
+from repoclimate.app.api.reads import run_read
 from repoclimate.app.api.sites import NOT_FOUND, find_room, find_sensor
 from repoclimate.app.services import Services
 from repoclimate.app.users import Role
 from repoclimate.history.influx import ROLLUP_EVERY_S
 from repoclimate.history.rollups import Period
 from repoclimate.history.store import AggregatePoint, HistoryStore
-from repoclimate.history.timestamps import duration_ns, from_ns, to_ns
+from repoclimate.history.timestamps import EPOCH, duration_ns, from_ns, to_ns
 from repoclimate.preservation.metrics import room_metrics
 
 router = APIRouter(prefix="/api", tags=["history"], dependencies=[Depends(require(Role.VIEWER))])
@@ -114,6 +115,73 @@ def _number(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+@runtime_checkable
+class ValueReads(Protocol):
+    """A store that also reads plain rows (`SQLiteStore`): the history answer is built from
+    them without a `Reading` or `AggregatePoint` per row (bench/api.py: those objects were
+    most of a history request's CPU). Other stores answer through `HistoryStore` alone."""
+
+    def history_values(
+        self, sensor: str, start: datetime, end: datetime
+    ) -> list[tuple[int, float | None, float | None]]: ...
+
+    def rollup_values(
+        self, period: Period, start: datetime, end: datetime, *, sensor: str
+    ) -> list[tuple[Any, ...]]: ...
+
+
+def _raw_points(sensor: str, rows: list[tuple[int, float | None, float | None]]) -> list[Point]:
+    """`ValueReads.history_values` rows as points: what `Window.points` makes of the store's
+    `Reading` objects. The values have SQLite's REAL affinity (floats or None; SQLite holds no
+    NaN), so ``_number`` reduces to ``None if v is None or v - v else v`` (``inf - inf`` is NaN,
+    which is true), inline: the function call per value was a fifth of the read."""
+    epoch, delta = EPOCH, timedelta
+    return [
+        {
+            "time": epoch + delta(0, 0, time_ns // 1000),
+            "sensor": sensor,
+            "temperature": None if t is None or t - t else t,
+            "humidity": None if h is None or h - h else h,
+        }
+        for time_ns, t, h in rows
+    ]
+
+
+def _aggregate_point(sensor: str, a: AggregatePoint) -> Point:
+    return {
+        "time": a.time,
+        "sensor": sensor,
+        "temperature": _number(a.temperature_mean),
+        "humidity": _number(a.humidity_mean),
+        "temperature_min": _number(a.temperature_min),
+        "temperature_max": _number(a.temperature_max),
+        "humidity_min": _number(a.humidity_min),
+        "humidity_max": _number(a.humidity_max),
+        "count": a.count,
+    }
+
+
+def _rollup_points(sensor: str, rows: list[tuple[Any, ...]]) -> list[Point]:
+    """`ValueReads.rollup_values` rows as points: what `_aggregate_point` makes of the
+    `AggregatePoint` that `HistoryStore.rollups` builds of the same row (values inline as in
+    `_raw_points`)."""
+    epoch, delta = EPOCH, timedelta
+    return [
+        {
+            "time": epoch + delta(0, 0, time_ns // 1000),
+            "sensor": sensor,
+            "temperature": None if t_mean is None or t_mean - t_mean else t_mean,
+            "humidity": None if h_mean is None or h_mean - h_mean else h_mean,
+            "temperature_min": None if t_min is None or t_min - t_min else t_min,
+            "temperature_max": None if t_max is None or t_max - t_max else t_max,
+            "humidity_min": None if h_min is None or h_min - h_min else h_min,
+            "humidity_max": None if h_max is None or h_max - h_max else h_max,
+            "count": count,
+        }
+        for time_ns, t_mean, t_min, t_max, h_mean, h_min, h_max, count in rows
+    ]
+
+
 class Window:
     """The validated query of one history request."""
 
@@ -161,11 +229,37 @@ class Window:
             return store.aggregate(sensor, self.start, self.end, self.step)
         return from_rollups(store, period, sensor, self.start, self.end, low, high, self.step)
 
+    def aggregate_points(self, services: Services, sensor: str) -> list[Point]:
+        """`aggregate` as points; from a `ValueReads` store's plain rollup rows when it is one."""
+        assert self.step is not None and self.every is not None
+        store = services.store
+        period = ROLLUP_PERIODS.get(self.every)
+        if (
+            period is not None
+            and services.settings.api.history_rollups
+            and isinstance(store, ValueReads)
+        ):
+            low, high = rollup_span(self.start, self.end, self.step, services.clock.now() - SETTLE)
+            if low < high:
+                step = self.step
+                head = store.aggregate(sensor, self.start, low, step) if self.start < low else []
+                tail = store.aggregate(sensor, high, self.end, step) if high < self.end else []
+                return [
+                    *(_aggregate_point(sensor, a) for a in head),
+                    *_rollup_points(sensor, store.rollup_values(period, low, high, sensor=sensor)),
+                    *(_aggregate_point(sensor, a) for a in tail),
+                ]
+        return [_aggregate_point(sensor, a) for a in self.aggregate(services, sensor)]
+
     def points(self, services: Services, sensor: str, holdings: str) -> list[Point]:
         """The sensor's points as `HistoryPoint` fields (validated once, with the answer)."""
         store = services.store
         points: list[Point]
-        if self.step is None:
+        if self.step is not None:
+            points = self.aggregate_points(services, sensor)
+        elif isinstance(store, ValueReads):
+            points = _raw_points(sensor, store.history_values(sensor, self.start, self.end))
+        else:
             points = [
                 {
                     "time": r.time,
@@ -174,21 +268,6 @@ class Window:
                     "humidity": _number(r.humidity),
                 }
                 for r in store.history(sensor, self.start, self.end)
-            ]
-        else:
-            points = [
-                {
-                    "time": a.time,
-                    "sensor": sensor,
-                    "temperature": _number(a.temperature_mean),
-                    "humidity": _number(a.humidity_mean),
-                    "temperature_min": _number(a.temperature_min),
-                    "temperature_max": _number(a.temperature_max),
-                    "humidity_min": _number(a.humidity_min),
-                    "humidity_max": _number(a.humidity_max),
-                    "count": a.count,
-                }
-                for a in self.aggregate(services, sensor)
             ]
         if self.derived and points:
             _add_derived(points, self.derived, holdings)
@@ -292,7 +371,7 @@ FormatQuery = Annotated[Format, Query(description="json or csv")]
 
 
 @router.get("/sensors/{sensor_id}/history", response_model=History, responses=_RESPONSES)
-def sensor_history(
+async def sensor_history(
     sensor_id: str,
     services: ServicesDep,
     start: Start = None,
@@ -302,6 +381,20 @@ def sensor_history(
     format: FormatQuery = "json",
 ) -> Response:
     """A registry sensor's readings (raw or per interval) between ``start`` and ``end``."""
+    return await run_read(
+        services, _sensor_history, services, sensor_id, start, end, every, derived, format
+    )
+
+
+def _sensor_history(
+    services: Services,
+    sensor_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    every: Every | None,
+    derived: list[Derived] | None,
+    format: Format,
+) -> Response:
     _site, room, _sensor = find_sensor(services, sensor_id)
     window = Window(services, start, end, every, derived)
     history = window.history(sensor_id, window.points(services, sensor_id, str(room.holdings)))
@@ -323,7 +416,7 @@ def _room_history(
 @router.get(
     "/sites/{site_id}/rooms/{room_id}/history", response_model=History, responses=_RESPONSES
 )
-def site_room_history(
+async def site_room_history(
     site_id: str,
     room_id: str,
     services: ServicesDep,
@@ -335,7 +428,7 @@ def site_room_history(
 ) -> Response:
     """Each air sensor's history in a room, between ``start`` and ``end``."""
     window = Window(services, start, end, every, derived)
-    return _room_history(services, site_id, room_id, window, format)
+    return await run_read(services, _room_history, services, site_id, room_id, window, format)
 
 
 @router.get(
@@ -343,7 +436,7 @@ def site_room_history(
     response_model=History,
     responses={**_RESPONSES, 409: described("Room id in several sites")},
 )
-def room_history(
+async def room_history(
     room_id: str,
     services: ServicesDep,
     site: Annotated[str | None, Query(description="Site of the room, if ambiguous")] = None,
@@ -355,4 +448,4 @@ def room_history(
 ) -> Response:
     """A room's history by room id (``?site=`` when ambiguous)."""
     window = Window(services, start, end, every, derived)
-    return _room_history(services, site, room_id, window, format)
+    return await run_read(services, _room_history, services, site, room_id, window, format)

@@ -22,12 +22,15 @@ A room id is unique within its site: ``/api/sites/{site}/rooms/{room}`` always n
 from __future__ import annotations
 
 import math
+import sqlite3
+import threading
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from repoclimate.alerts.config import HealthParams
@@ -36,14 +39,17 @@ from repoclimate.alerts.rules.health import RULES as HEALTH_RULES
 from repoclimate.app.api.alerts import AlertOut, SeverityName, alert_out
 from repoclimate.app.api.auth import get_services, require
 from repoclimate.app.api.errors import AUTH_RESPONSES, described
+from repoclimate.app.api.reads import run_read
 from repoclimate.app.services import Services
 from repoclimate.app.users import Role
+from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.history.store import HistoryStore
 from repoclimate.preservation.profiles import PROFILES
 from repoclimate.preservation.psychrometrics import dew_point
 from repoclimate.preservation.status import Band, Status, profile_band, worst
 from repoclimate.sensors.calibration import Calibration
 from repoclimate.sensors.reading import Reading
-from repoclimate.sensors.registry import Room, SensorSpec, Site
+from repoclimate.sensors.registry import Registry, Room, SensorSpec, Site
 
 SensorStatus = Literal["ok", "near", "out", "missing", "silent", "unassigned"]
 _STATUS_RANK = {"missing": 0, "ok": 1, "near": 2, "silent": 3, "unassigned": 3, "out": 4}
@@ -152,20 +158,35 @@ class Present:
     history — an index range read in either store, and the latest temperature and humidity are
     merged when a device sends them in separate messages (a sensor last heard more than
     `LOOKBACK_LONG` ago shows no reading); without, from the store's `latest` of every sensor
-    (one query for a whole listing). Silence is judged with the default ``silent_factor`` of
+    (one query for a whole listing), merged the same way for the sensors whose last message
+    lacks a quantity (`_merge_split`). Silence is judged with the default ``silent_factor`` of
     the health rules, not a site's override in the rules file.
     """
 
-    def __init__(self, services: Services, sensors: Iterable[SensorSpec] | None = None) -> None:
-        self.now = services.clock.now()
+    def __init__(
+        self,
+        services: Services,
+        sensors: Iterable[SensorSpec] | None = None,
+        *,
+        now: datetime | None = None,
+        open_alerts: list[Alert] | None = None,
+    ) -> None:
+        self.now = services.clock.now() if now is None else now
         self.silent_factor = HealthParams().silent_factor
-        self.open_alerts: list[Alert] = services.state.open_alerts()
+        self.open_alerts: list[Alert] = (
+            services.state.open_alerts() if open_alerts is None else open_alerts
+        )
+        self.changes_at: datetime | None = None
+        """With ``sensors``: the earliest time at which the passing of time alone changes what
+        their readings show — the oldest reading read leaves its window, or a sensor turns
+        silent (new readings aside); None when no reading was found."""
         self.by_sensor: dict[str, list[Alert]] = {}
         for alert in sorted(self.open_alerts, key=lambda a: (a.since, a.id)):
             if alert.subject.sensor is not None:
                 self.by_sensor.setdefault(alert.subject.sensor, []).append(alert)
         if sensors is None:
             self.latest = {r.sensor: r for r in services.store.latest()}
+            self._merge_split(services)
         else:
             self.latest = {}
             for sensor in sensors:
@@ -173,14 +194,36 @@ class Present:
                 if reading is not None:
                     self.latest[sensor.id] = reading
 
+    def _merge_split(self, services: Services) -> None:
+        """A listing's latest rows merged as one room's are: a registry sensor whose last
+        message lacks its temperature (or, not a surface sensor, its humidity) — a device that
+        sends them in separate messages — takes them from its recent history (`_recent`). Only
+        those sensors are read again; the others keep the one query of `Store.latest`."""
+        for _, _, sensor in services.registry.sensors():
+            last = self.latest.get(sensor.id)
+            if last is None or (
+                last.temperature is not None and (sensor.surface or last.humidity is not None)
+            ):
+                continue
+            merged = self._recent(services, sensor)
+            if merged is not None:
+                self.latest[sensor.id] = merged
+
     def _recent(self, services: Services, sensor: SensorSpec) -> Reading | None:
         end = self.now + AHEAD
         recent = max(self._silent_after(sensor), timedelta(hours=1))
         for lookback in (recent, LOOKBACK_LONG):
             readings = services.store.history(sensor.id, self.now - lookback, end)
             if readings:
-                return _merged(readings)
+                merged = _merged(readings)
+                self._changes_at(_oldest_used(readings) + lookback)
+                self._changes_at(merged.time + self._silent_after(sensor))
+                return merged
         return None
+
+    def _changes_at(self, when: datetime) -> None:
+        if self.changes_at is None or when < self.changes_at:
+            self.changes_at = when
 
     def _silent_after(self, sensor: SensorSpec) -> timedelta:
         return timedelta(seconds=self.silent_factor * sensor.expected_interval_s)
@@ -280,11 +323,143 @@ class Present:
         )
 
 
+class StoreVersion:
+    """A number that changes whenever the history store's content may have changed: SQLite's
+    ``PRAGMA data_version`` on a connection of its own that never writes, which changes with
+    every commit of any other connection, in this process or another (the collector, an import,
+    ``repoclimate history …``). None for a store that offers nothing of the kind (InfluxDB)."""
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        if isinstance(store, SQLiteStore):
+            self._connection = sqlite3.connect(store.path, check_same_thread=False)
+
+    def __call__(self) -> int | None:
+        if self._connection is None:
+            return None
+        with self._lock:
+            try:
+                (version,) = self._connection.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                return None  # not kept: the request reads the store (and reports its error)
+        return int(version)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    registry: Registry
+    version: int
+    alerts: tuple[Alert, ...]
+    built: datetime
+    until: datetime
+    body: bytes
+
+
+MAX_SNAPSHOTS = 10_000
+"""Rooms whose answers are kept at most (all are dropped when more are asked for)."""
+
+
+class RoomSnapshots:
+    """Rooms' present state as answered (the JSON of `RoomState`), kept while nothing it was
+    computed from can have changed, so a room asked for again costs two small queries.
+
+    A kept answer is given only when all of these hold, else the room is computed afresh:
+    the registry is the same object (a reload replaces it); the store's `StoreVersion` is the
+    same (any write since, by anyone, drops every room's answer — a store without a version
+    keeps nothing); the open alerts about the room or its sensors are equal (queried every
+    time, so an alert opened, acknowledged or resolved shows in the next answer); and the
+    clock is before the answer's expiry — the earliest of ``max_age_s`` after it was made, the
+    time the oldest reading it read leaves its window or a sensor turns silent
+    (`Present.changes_at`), and the next calibration entry's start. ``max_age_s`` bounds the
+    one thing not watched: a reading stamped more than `AHEAD` in the future coming into view.
+    """
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age = timedelta(seconds=max_age_s)
+        self._entries: dict[tuple[str, str], _Snapshot] = {}
+        self._lock = threading.Lock()
+        self._version: StoreVersion | None = None
+        self.hits = 0
+        self.misses = 0
+
+    def _store_version(self, store: HistoryStore) -> int | None:
+        version = self._version
+        if version is None or version.store is not store:
+            with self._lock:
+                version = self._version
+                if version is None or version.store is not store:
+                    version = self._version = StoreVersion(store)
+        return version()
+
+    def answer(self, services: Services, registry: Registry, site: Site, room: Room) -> bytes:
+        """The JSON of ``room``'s `RoomState` (``site`` and ``room`` from ``registry``)."""
+        keep = self.max_age > timedelta(0)
+        # Read before anything else: a write landing after this makes the next request's
+        # version differ, so an answer never outlives a write it may have missed.
+        version = self._store_version(services.store) if keep else None
+        now = services.clock.now()
+        open_alerts = services.state.open_alerts()
+        ids = {sensor.id for sensor in room.sensors}
+        alerts = tuple(
+            a
+            for a in open_alerts
+            if a.subject.sensor in ids or (a.subject.site == site.id and a.subject.room == room.id)
+        )
+        key = (site.id, room.id)
+        if version is not None:
+            kept = self._entries.get(key)
+            if (
+                kept is not None
+                and kept.registry is registry
+                and kept.version == version
+                and kept.alerts == alerts
+                and kept.built <= now < kept.until
+            ):
+                self.hits += 1
+                return kept.body
+        self.misses += 1
+        present = Present(services, room.sensors, now=now, open_alerts=open_alerts)
+        body = RoomState.__pydantic_serializer__.to_json(present.room(site, room))
+        if version is not None:
+            until = now + self.max_age
+            for when in (present.changes_at, _next_calibration(site, room, now)):
+                if when is not None and when < until:
+                    until = when
+            with self._lock:
+                if key not in self._entries and len(self._entries) >= MAX_SNAPSHOTS:
+                    self._entries.clear()
+                self._entries[key] = _Snapshot(registry, version, alerts, now, until, body)
+        return body
+
+
+def _next_calibration(site: Site, room: Room, now: datetime) -> datetime | None:
+    """When the next calibration entry of any of the room's sensors comes into force."""
+    starts = [
+        when
+        for sensor in room.sensors
+        for entry in sensor.calibration
+        if (when := entry.starts_at(site.zone)) > now
+    ]
+    return min(starts, default=None)
+
+
+async def get_snapshots(request: Request) -> RoomSnapshots:
+    """The app's `RoomSnapshots` (set by `create_app`)."""
+    snapshots: RoomSnapshots = request.app.state.room_snapshots
+    return snapshots
+
+
 def in_force(entries: Iterable[Calibration], site: Site, now: datetime) -> Calibration | None:
     """The calibration entry in force at ``now``: the latest to start at or before it (starts
     in the site's zone, `sensors.calibration`); None before the first."""
     started = [e for e in entries if e.starts_at(site.zone) <= now]
     return max(started, key=lambda e: e.starts_at(site.zone), default=None)
+
+
+_MERGED = ("temperature", "humidity", "battery")
+"""The fields `_merged` fills in from earlier readings."""
 
 
 def _merged(readings: list[Reading]) -> Reading:
@@ -301,6 +476,17 @@ def _merged(readings: list[Reading]) -> Reading:
         humidity=latest("humidity"),
         battery=latest("battery"),
     )
+
+
+def _oldest_used(readings: list[Reading]) -> datetime:
+    """The time of the oldest reading `_merged` takes a value from: once it leaves the window
+    read, the merged reading may change."""
+    oldest = readings[-1].time
+    for field in _MERGED:
+        supplier = next((r for r in reversed(readings) if getattr(r, field) is not None), None)
+        if supplier is not None and supplier.time < oldest:
+            oldest = supplier.time
+    return oldest
 
 
 def _worst(statuses: Iterable[SensorStatus]) -> SensorStatus:
@@ -343,6 +529,8 @@ def find_sensor(services: Services, sensor_id: str) -> tuple[Site, Room, SensorS
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+SnapshotsDep = Annotated[RoomSnapshots, Depends(get_snapshots)]
+JSON = "application/json"
 
 
 @router.get("/sites", response_model=list[SiteState], responses=AUTH_RESPONSES)
@@ -363,10 +551,19 @@ def get_site(site_id: str, services: ServicesDep) -> SiteState:
     response_model=RoomState,
     responses={**AUTH_RESPONSES, **NOT_FOUND},
 )
-def get_site_room(site_id: str, room_id: str, services: ServicesDep) -> RoomState:
+async def get_site_room(
+    site_id: str, room_id: str, services: ServicesDep, snapshots: SnapshotsDep
+) -> Response:
     """One room: band, status, sensors' latest readings, open alerts."""
+    return await run_read(services, _room_answer, services, snapshots, room_id, site_id)
+
+
+def _room_answer(
+    services: Services, snapshots: RoomSnapshots, room_id: str, site_id: str | None
+) -> Response:
+    registry = services.registry
     site, room = find_room(services, room_id, site_id)
-    return Present(services, room.sensors).room(site, room)
+    return Response(snapshots.answer(services, registry, site, room), media_type=JSON)
 
 
 @router.get(
@@ -374,14 +571,14 @@ def get_site_room(site_id: str, room_id: str, services: ServicesDep) -> RoomStat
     response_model=RoomState,
     responses={**AUTH_RESPONSES, **NOT_FOUND, 409: described("Room id in several sites")},
 )
-def get_room(
+async def get_room(
     room_id: str,
     services: ServicesDep,
+    snapshots: SnapshotsDep,
     site: Annotated[str | None, Query(description="Site of the room, if ambiguous")] = None,
-) -> RoomState:
+) -> Response:
     """One room by its id (``?site=`` when several sites have a room of that id)."""
-    found_site, room = find_room(services, room_id, site)
-    return Present(services, room.sensors).room(found_site, room)
+    return await run_read(services, _room_answer, services, snapshots, room_id, site)
 
 
 @router.get(

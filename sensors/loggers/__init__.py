@@ -35,8 +35,8 @@ from repoclimate.sensors.loggers.base import (
     LoggerFile,
     LoggerFileError,
     decode_text,
+    head_lines,
     no_cyclic_gc,
-    text_lines,
 )
 
 __all__ = [
@@ -87,7 +87,7 @@ def _sniffs_any(lines: list[str]) -> bool:
 
 def detect_logger_format(text: str, source: str) -> str:
     """The format of a file's text by its first lines; `LoggerFileError` when none fits."""
-    lines = text_lines(text)[:40]
+    lines = head_lines(text, 40)
     for fmt in LOGGER_FORMATS.values():
         if fmt.sniff(lines):
             return fmt.name

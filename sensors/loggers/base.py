@@ -870,6 +870,21 @@ def text_lines(text: str) -> list[str]:
     return text.splitlines()
 
 
+def head_lines(text: str, count: int) -> list[str]:
+    """``text_lines(text)[:count]`` without splitting the whole text (format detection reads 40
+    lines of what may be a year of minute rows: splitting all 20 MB took ~0.1 s).
+
+    A prefix holding more than ``count`` lines has its first ``count`` complete (a cut inside
+    ``\r\n`` only ends the last, partial one early), so they are the text's first lines.
+    """
+    size = 4096
+    while True:
+        lines = text[:size].splitlines()
+        if len(lines) > count or size >= len(text):
+            return lines[:count]
+        size *= 4
+
+
 def read_table(
     fmt: str,
     lines: Sequence[str],

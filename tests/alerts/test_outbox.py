@@ -1,18 +1,20 @@
 """Delivery through the outbox: an SMTP outage (server down, then up) delays messages but loses
 none and sends each once, across a restart of the worker too; a channel that keeps failing
 raises its own alert over the other channels, and clears when it works again. Two workers in
-two processes on one state file send each notification once; a killed worker's claim expires
-and another worker sends the row."""
+two processes on one state send each notification once; a killed worker's claim expires
+and another worker sends the row. Every case that keeps a state runs on both of its back ends
+(`state_target`: an SQLite file and a database on the session's PostgreSQL)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from repoclimate.alerts.dispatch import CHANNEL_FAILING, Dispatcher
+from repoclimate.alerts.dispatch import CHANNEL_FAILING, Dispatcher, Planned
 from repoclimate.alerts.lifecycle import apply_findings
 from repoclimate.alerts.model import AlertState, Finding, Severity, Subject
 from repoclimate.alerts.notify import Message
@@ -20,7 +22,7 @@ from repoclimate.alerts.notify.smtp import SmtpChannel, SmtpSettings
 from repoclimate.alerts.notify.webhook import WebhookChannel
 from repoclimate.alerts.outbox import Backoff, OutboxWorker
 from repoclimate.alerts.rota import Rota
-from repoclimate.alerts.state import AlertStore
+from repoclimate.alerts.state import AlertStore, Tx
 from tests.alerts.conftest import T0, HttpReceiver, SmtpServer, topology
 
 
@@ -64,10 +66,9 @@ def raise_alerts(state: AlertStore, dispatcher: Dispatcher, rooms: list[str]) ->
 
 
 def test_smtp_outage_delays_but_loses_nothing(
-    tmp_path: Path, smtp_server: SmtpServer, http_receiver: HttpReceiver
+    state_target: str, smtp_server: SmtpServer, http_receiver: HttpReceiver
 ) -> None:
-    path = tmp_path / "alerts.sqlite"
-    state = AlertStore(path)
+    state = AlertStore(state_target)
     dispatcher = Dispatcher(rota(http_receiver), topology())
     channels = {
         "email": SmtpChannel(SmtpSettings(port=smtp_server.port, timeout_s=3)),
@@ -91,7 +92,7 @@ def test_smtp_outage_delays_but_loses_nothing(
     worker(state).deliver_due(T0 + timedelta(seconds=30))
     # the worker restarts mid-outage: its state is in the database
     state.close()
-    state = AlertStore(path)
+    state = AlertStore(state_target)
     worker(state).deliver_due(T0 + timedelta(seconds=90))
     # third failure in a row, 90 s after the first: the channel itself is reported
     (failing,) = [a for a in state.open_alerts() if a.rule == CHANNEL_FAILING]
@@ -121,24 +122,26 @@ def test_smtp_outage_delays_but_loses_nothing(
     rows = state.outbox()
     assert all(r.status == "sent" for r in rows)
     assert [r.attempts for r in rows[:3]] == [4, 1, 1]
+    state.close()
 
 
-def test_permanent_failures_are_not_retried(http_receiver: HttpReceiver) -> None:
-    state = AlertStore(":memory:")
+def test_permanent_failures_are_not_retried(state_target: str, http_receiver: HttpReceiver) -> None:
+    state = AlertStore(state_target)
     dispatcher = Dispatcher(rota(http_receiver), topology())
     raise_alerts(state, dispatcher, ["stack-1"])
     report = OutboxWorker(state, {}, dispatcher).deliver_due(T0)
     assert report.failed == 1
     (row,) = state.outbox()
     assert row.status == "failed" and "not configured" in (row.last_error or "")
+    state.close()
 
 
 def test_a_stopped_worker_finishes_the_message_it_sends_and_leaves_the_rest(
-    smtp_server: SmtpServer, http_receiver: HttpReceiver
+    state_target: str, smtp_server: SmtpServer, http_receiver: HttpReceiver
 ) -> None:
     """A service shutting down stops the outbox between messages: the message being sent is
     sent and recorded, the others stay due (unclaimed) for the next run."""
-    state = AlertStore(":memory:")
+    state = AlertStore(state_target)
     dispatcher = Dispatcher(rota(http_receiver), topology())
     raise_alerts(state, dispatcher, ["stack-1", "stack-2", "stack-3"])
     smtp = SmtpChannel(SmtpSettings(port=smtp_server.port, timeout_s=3))
@@ -159,6 +162,7 @@ def test_a_stopped_worker_finishes_the_message_it_sends_and_leaves_the_rest(
     assert len(pending) == 2
     assert OutboxWorker(state, {"email": smtp}, dispatcher).deliver_due(T0).sent == 2
     assert len(smtp_server.messages) == 3
+    state.close()
 
 
 def test_backoff_grows_and_is_capped() -> None:
@@ -181,7 +185,7 @@ from pathlib import Path
 
 from repoclimate.alerts.notify.webhook import WebhookChannel
 from repoclimate.alerts.outbox import OutboxWorker
-from repoclimate.alerts.state import AlertStore
+from repoclimate.alerts.state import AlertStore, Tx
 
 
 class Hangs:
@@ -192,9 +196,9 @@ class Hangs:
         time.sleep(120)
 
 
-mode, path, go, now = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+mode, target, go, now = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
 now = datetime.fromisoformat(now)
-store = AlertStore(path)
+store = AlertStore(target)
 channel = WebhookChannel(timeout_s=10) if mode == "send" else Hangs()
 worker = OutboxWorker(store, {"webhook": channel}, lease_s=300)
 print("ready", flush=True)
@@ -209,9 +213,10 @@ print("sent", sent, flush=True)
 until nothing is due; ``hang`` claims a row and never returns from sending it."""
 
 
-def start_worker(mode: str, path: Path, go: Path, now: datetime) -> subprocess.Popen[str]:
+def start_worker(mode: str, target: str, go: Path, now: datetime) -> subprocess.Popen[str]:
+    """Start a worker process on the state at ``target`` (a file or a database URL)."""
     worker = subprocess.Popen(
-        [sys.executable, "-c", WORKER, mode, str(path), str(go), now.isoformat()],
+        [sys.executable, "-c", WORKER, mode, target, str(go), now.isoformat()],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
@@ -239,14 +244,14 @@ def enqueue_webhooks(state: AlertStore, receiver: HttpReceiver, count: int) -> N
             )
 
 
-def test_two_workers_racing_on_one_file_send_each_notification_once(
-    tmp_path: Path, http_receiver: HttpReceiver
+def test_two_workers_racing_on_one_state_send_each_notification_once(
+    state_target: str, tmp_path: Path, http_receiver: HttpReceiver
 ) -> None:
-    path, go, count = tmp_path / "alerts.sqlite", tmp_path / "go", 24
-    state = AlertStore(path)
+    go, count = tmp_path / "go", 24
+    state = AlertStore(state_target)
     enqueue_webhooks(state, http_receiver, count)
     now = T0 + timedelta(minutes=1)
-    workers = [start_worker("send", path, go, now) for _ in range(2)]
+    workers = [start_worker("send", state_target, go, now) for _ in range(2)]
     go.touch()  # both processes are up and read the same due rows at once
     outputs = [worker.communicate(timeout=60)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], outputs
@@ -262,14 +267,14 @@ def test_two_workers_racing_on_one_file_send_each_notification_once(
 
 
 def test_a_dead_workers_claim_expires_and_another_worker_sends_the_row(
-    tmp_path: Path, http_receiver: HttpReceiver
+    state_target: str, tmp_path: Path, http_receiver: HttpReceiver
 ) -> None:
-    path, go = tmp_path / "alerts.sqlite", tmp_path / "go"
-    state = AlertStore(path)
+    go = tmp_path / "go"
+    state = AlertStore(state_target)
     enqueue_webhooks(state, http_receiver, 1)
     now = T0 + timedelta(minutes=1)
     go.touch()
-    dying = start_worker("hang", path, go, now)
+    dying = start_worker("hang", state_target, go, now)
     assert dying.stdout is not None
     assert dying.stdout.readline() == "sending\n"  # it holds the claim
     dying.kill()  # SIGKILL: no chance to release it
@@ -290,8 +295,10 @@ def test_a_dead_workers_claim_expires_and_another_worker_sends_the_row(
     state.close()
 
 
-def test_a_row_claimed_by_one_worker_is_not_claimed_by_another(tmp_path: Path) -> None:
-    state = AlertStore(tmp_path / "alerts.sqlite")
+def test_a_row_claimed_by_one_worker_is_not_claimed_by_another_until_its_lease_ends(
+    state_target: str,
+) -> None:
+    state = AlertStore(state_target)
     with state.transaction() as tx:
         row_id = tx.enqueue(
             now=T0,
@@ -315,4 +322,37 @@ def test_a_row_claimed_by_one_worker_is_not_claimed_by_another(tmp_path: Path) -
     with state.transaction() as tx:
         tx.mark_sent(row_id, T0 + timedelta(minutes=6))
     assert state.claim_outbox(row_id, "c", T0 + timedelta(hours=1), lease) is None  # sent
+    state.close()
+
+
+def test_a_failing_channel_dispatches_only_its_own_alert(
+    state_target: str, smtp_server: SmtpServer, http_receiver: HttpReceiver
+) -> None:
+    """The outbox raises the channel's alert and dispatches at once, but only alerts of no
+    place: the places' alerts belong to the engine holding their site (`alerts.partition`)."""
+    calls: list[object] = []
+
+    class Recording(Dispatcher):
+        def dispatch(
+            self, tx: Tx, now: datetime, sites: Collection[str] | None = None
+        ) -> list[Planned]:
+            calls.append(None if sites is None else tuple(sites))
+            return super().dispatch(tx, now, sites)
+
+    state = AlertStore(state_target)
+    dispatcher = Recording(rota(http_receiver), topology())
+    smtp_server.stop()
+    raise_alerts(state, dispatcher, ["stack-1"])
+    calls.clear()
+    worker = OutboxWorker(
+        state,
+        {"email": SmtpChannel(SmtpSettings(port=smtp_server.port, timeout_s=3))},
+        dispatcher,
+        Backoff(base_s=1, max_s=1),
+        failing_after_attempts=1,
+        failing_after_s=0,
+    )
+    worker.deliver_due(T0)
+    assert [a.rule for a in state.open_alerts() if a.rule == CHANNEL_FAILING] == [CHANNEL_FAILING]
+    assert calls == [()]
     state.close()

@@ -1,7 +1,7 @@
 """The alert state on the real PostgreSQL where the SQLite-only tests leave it uncovered: the
 ``alerts.state_url`` setting (environment, CLI, one function, password never shown), migrations
 down and up with rows kept, an unreachable server, writers taking turns (two engines opening the
-same alert), outbox claims, users and tokens."""
+same alert), users and tokens. (The outbox cases run on both back ends in test_outbox.py.)"""
 
 from __future__ import annotations
 
@@ -219,35 +219,7 @@ def test_a_writer_waits_for_the_other_but_a_reader_does_not(postgresql_url: str)
     other.close()
 
 
-# -- outbox claims, users and tokens --------------------------------------------------------------
-def test_a_claimed_row_is_not_claimed_by_another_until_its_lease_ends(postgresql_url: str) -> None:
-    state = AlertStore(postgresql_url)
-    with state.transaction() as tx:
-        row_id = tx.enqueue(
-            now=T0,
-            kind="firing",
-            group_key="g",
-            alert_ids=[1],
-            person=None,
-            channel="log",
-            target="-",
-            subject="s",
-            text="t",
-            html="h",
-            payload={},
-        )
-    lease = timedelta(minutes=5)
-    assert state.claim_outbox(row_id, "a", T0, lease) is not None
-    assert state.claim_outbox(row_id, "b", T0 + timedelta(minutes=4), lease) is None
-    assert state.outbox_due(T0 + timedelta(minutes=4)) == []
-    taken = state.claim_outbox(row_id, "b", T0 + timedelta(minutes=5), lease)
-    assert taken is not None and taken.claimed_by == "b"
-    with state.transaction() as tx:
-        tx.mark_sent(row_id, T0 + timedelta(minutes=6))
-    assert state.claim_outbox(row_id, "c", T0 + timedelta(hours=1), lease) is None
-    state.close()
-
-
+# -- users and tokens ----------------------------------------------------------------------------
 def test_users_and_tokens_on_postgresql(postgresql_url: str) -> None:
     users = UserStore(postgresql_url)
     users.add("ana", "correct horse battery", "responder")

@@ -20,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from repoclimate.ingest.collector import Collector
+from repoclimate.ingest.deadletter_sink import DeadLetterSink, LocalDeadLetters
 from repoclimate.ingest.paho_client import FastClient
 from repoclimate.ingest.pipeline import Pipeline
 from repoclimate.ingest.settings import CollectorSettings, MqttSettings
@@ -287,6 +288,43 @@ def test_the_collector_ignores_its_own_dead_letters(
     assert stats.rejected == {"malformed_json": 20}
     assert stats.dead_lettered == 20
     assert stats.received == 40
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_dead_letters_published_while_the_sink_connects_reach_the_broker(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    """paho sets its socket before it queues CONNECT: a record published from another thread in
+    between went out before CONNECT, and the broker dropped the new connection (the flaky
+    "dead-letter records not taken by the broker (connection dropped)"). The window is held open
+    here; records published in it must still be confirmed."""
+    name = f"race-{protocol.replace('.', '')}-{next(_ids)}"
+    opened, release = threading.Event(), threading.Event()
+    open_socket = mqtt.Client._call_socket_open
+
+    def slow_open(client: mqtt.Client, sock: object) -> None:
+        if client._client_id.endswith(b"-deadletter"):
+            opened.set()
+            release.wait(10)  # the socket is set, CONNECT not yet queued
+        open_socket(client, sock)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mqtt.Client, "_call_socket_open", slow_open)
+    settings = MqttSettings(
+        url=mosquitto.url, client_id=name, dead_letter_topic=f"dl/{name}", protocol=protocol
+    )
+    local = LocalDeadLetters(tmp_path / "dl.jsonl")
+    sink = DeadLetterSink(settings, local)
+    try:
+        letters = [sink.publish(b'{"n": 0}')]  # opens the connection
+        assert opened.wait(10)
+        letters += [sink.publish(f'{{"n": {i}}}'.encode()) for i in range(1, 5)]
+        release.set()
+        outcome = sink.settle(letters, timeout=10)
+    finally:
+        release.set()
+        sink.close()
+    assert (outcome.confirmed, outcome.kept_locally) == (5, 0), outcome
+    assert local.records() == []
 
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "plain"])

@@ -88,6 +88,55 @@ def test_the_climate_chart_has_the_profile_box_density_isopleths_and_dew_lines()
     )
     assert 'data-hours="110"' in svg
     assert svg.count('class="band"') == 1
-    assert svg.count('class="density"') == 2  # two cells hold all the hours
+    cells = [int(n) for n in re.findall(r'class="density" data-cells="(\d+)"', svg)]
+    assert sum(cells) == 2  # two cells hold all the hours
     assert svg.count('class="isopleth"') == 3  # the no-risk limit, 30 days, 7 days
-    assert svg.count('class="dew-line"') >= 4
+    (dew_lines,) = re.findall(r'class="dew-line" data-lines="(\d+)"', svg)
+    assert int(dew_lines) >= 4
+
+
+def _boxes(svg: str) -> list[tuple[str, float, float, float, float]]:
+    """Every 7-unit label of the climate chart (isopleths and dew-point lines) as (text, left,
+    top, right, bottom), its width estimated at 0.62 em a character."""
+    out = []
+    for x, y, anchor, text in re.findall(
+        r'class="isopleth-label" x="([\d.]+)" y="([\d.]+)" font-size="7" fill="[^"]+" '
+        r'text-anchor="(\w+)">([^<]+)<',
+        svg,
+    ):
+        width = 0.62 * 7 * len(text)
+        left = float(x) - width if anchor == "end" else float(x)
+        out.append((text, left, float(y) - 5.5, left + width, float(y) + 1.5))
+    dew = re.search(r'font-size="7" fill="[^"]+" text-anchor="start">(.*?)</text>', svg)
+    assert dew is not None
+    for x, y, text in re.findall(r'<tspan x="([\d.]+)" y="([\d.]+)">([^<]+)<', dew.group(1)):
+        width = 0.62 * 7 * len(text)
+        out.append((text, float(x), float(y) - 5.5, float(x) + width, float(y) + 1.5))
+    return out
+
+
+def test_the_climate_charts_labels_keep_clear_of_their_lines_and_each_other() -> None:
+    """Each isopleth's label sits at least 2.5 units off its line's end, and no two labels of
+    the chart overlap (they touched in session 2's year report)."""
+    t = np.linspace(10.0, 24.0, 500)
+    svg = climate_chart(
+        t,
+        np.linspace(40.0, 90.0, 500),
+        get_profile("jgj25-paper"),
+        title="Climate",
+        isopleth_label="mould",
+        dew_label="dew",
+        no_risk_label="no mould risk below",
+    )
+    lines = re.findall(r'class="isopleth" d="([^"]+)"', svg)
+    labels = re.findall(r'class="isopleth-label" x="[\d.]+" y="([\d.]+)"', svg)
+    assert len(lines) == len(labels) == 3
+    for path, label_y in zip(lines, labels, strict=True):
+        end_y = float(path.split()[-1])
+        assert abs(float(label_y) - end_y) >= 2.5, (path[-30:], label_y)
+    boxes = _boxes(svg)
+    assert len(boxes) >= 7
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2]
+            assert apart, (a, b)

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import math
 import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
+from repoclimate.history.sqlite import SQLiteStore
+from repoclimate.history.store import AggregatePoint
 from repoclimate.preservation.compliance import compliance
 from repoclimate.preservation.metrics import RoomMetrics, room_metrics
-from repoclimate.reports.gather import STANDARDS, ReportError, gather, jgj25_for
+from repoclimate.reports.gather import STANDARDS, ReportError, Sources, gather, jgj25_for
 from repoclimate.reports.periods import parse_period
 from repoclimate.reports.ranking import rank_rooms
+from repoclimate.sensors.reading import Reading
+from repoclimate.sensors.registry import parse_registry
 from tests.reports.conftest import NOW, Seeded
 from tests.reports.seeding import SMALL_SENSORS, readings
 
@@ -130,3 +137,87 @@ def test_unknown_site_or_room_is_refused_with_what_exists(seeded: Seeded) -> Non
         gather(seeded.sources(), parse_period("2026-11"), NOW, site_id="nowhere")
     with pytest.raises(ReportError, match=r"no room 'attic'.*stack-a"):
         gather(seeded.sources(), parse_period("2026-11"), NOW, site_id="shanghai", room_id="attic")
+
+
+@pytest.mark.parametrize(
+    ("zone", "midnight_utc"),
+    [
+        ("Asia/Kolkata", datetime(2026, 10, 31, 18, 30, tzinfo=UTC)),  # UTC+05:30
+        ("Australia/Adelaide", datetime(2026, 10, 31, 13, 30, tzinfo=UTC)),  # UTC+10:30 (DST)
+    ],
+)
+@pytest.mark.parametrize("prefer", ["rollups", "raw"])
+def test_half_hour_zone_keeps_the_periods_first_partial_hour(
+    tmp_path: Path, zone: str, midnight_utc: datetime, prefer: str
+) -> None:
+    """A local midnight on the half hour: the readings of its first half hour are reported (a
+    warm spell there is the month's highest temperature)."""
+    registry = parse_registry(
+        "sites:\n"
+        f"  - id: s\n    timezone: {zone}\n    rooms:\n"
+        "      - id: r\n        profile: jgj25-paper\n        holdings: paper\n"
+        "        sensors: [{id: x, match: {format: generic}, expected_interval_s: 900}]\n"
+    )
+    start = midnight_utc - timedelta(hours=6)
+    rows = []
+    for k in range(4 * 30):
+        when = start + timedelta(minutes=15 * k)
+        warm = midnight_utc <= when < midnight_utc + timedelta(minutes=30)
+        rows.append(Reading("x", when, 27.5 if warm else 18.0, 50.0, site="s", room="r"))
+    now = midnight_utc + timedelta(hours=24)
+    with SQLiteStore(tmp_path / "half.sqlite") as store:
+        store.write(rows)
+        report = gather(Sources(store, registry, None, prefer=prefer), parse_period("2026-11"), now)
+    (room,) = report.rooms
+    assert room.current.start == midnight_utc
+    first = int(room.hourly.times[0].astype("datetime64[s]").astype(np.int64))
+    assert first == int(midnight_utc.timestamp()) - 1800  # the partial hour is on the grid
+    assert room.current.t_highest == 27.5
+    assert room.hourly.t_max[0] == 27.5
+    # the day before (previous period's end) does not hold the warm half hour
+    assert room.previous.t_highest == 18.0
+
+
+class _PerSensorStore:
+    """The seeded store seen through `rollups` and `history` only (as the InfluxDB store is:
+    no `hourly_rows`), so the report reads each sensor and period on its own."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def rollups(self, *args: Any, **kwargs: Any) -> list[AggregatePoint]:
+        return self._store.rollups(*args, **kwargs)
+
+    def history(self, sensor: str, start: datetime, end: datetime) -> list[Reading]:
+        return self._store.history(sensor, start, end)
+
+
+def test_one_query_read_equals_the_per_sensor_read(seeded: Seeded) -> None:
+    """The report's one-query read (`hourly_rows`) gives the same series and figures as
+    `rollups` per sensor and period."""
+    period = parse_period("2026-11")
+    fast = gather(seeded.sources(), period, NOW, site_id="shanghai")
+    plain_sources = Sources(_PerSensorStore(seeded.store), seeded.registry, seeded.state)  # type: ignore[arg-type]
+    plain = gather(plain_sources, period, NOW, site_id="shanghai")
+    assert fast.sources == plain.sources == {"rollups"}
+    for a, b in zip(fast.rooms, plain.rooms, strict=True):
+        for name in ("t_mean", "t_min", "t_max", "rh_mean", "rh_min", "rh_max", "count"):
+            np.testing.assert_array_equal(getattr(a.hourly, name), getattr(b.hourly, name))
+        assert _same_figures(a.current, b.current)
+        assert a.sensors == b.sensors
+        assert [s.time_in_band_pct for s in a.standards] == [
+            s.time_in_band_pct for s in b.standards
+        ]
+
+
+def _same_figures(a: Any, b: Any) -> bool:
+    """Period figures equal field by field (their metrics hold arrays, compared by value)."""
+    ma, mb = a.metrics, b.metrics
+    return (
+        (a.t_lowest, a.t_highest, a.rh_lowest, a.rh_highest, a.completeness_pct)
+        == (b.t_lowest, b.t_highest, b.rh_lowest, b.rh_highest, b.completeness_pct)
+        and ma.twpi == mb.twpi
+        and ma.mrf_max == mb.mrf_max
+        and ma.vtt_max == mb.vtt_max
+        and ma.compliance.time_in_band_pct == mb.compliance.time_in_band_pct
+    )

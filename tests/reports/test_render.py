@@ -65,8 +65,9 @@ def test_english_pdf_holds_the_metrics_numbers_and_charts(november: Report, tmp_
     assert "Rooms ranked by risk" in text and "Mould risk rising in Stack A" in text
     assert "Asia/Shanghai (UTC+08:00)" in text
     assert "2026-11-10 14:00" in text  # the alert's start, in Shanghai time
-    # summary, then each room on its own page(s)
-    assert pages(pdf) >= 1 + len(november.rooms)
+    # the summary page, then one page per room: figures, the climate chart and T/RH charts,
+    # excursions, completeness and the alert log
+    assert pages(pdf) == 1 + len(november.rooms)
     html = render_html(november, "en")
     assert html.count('data-chart="series"') == 4 and html.count('data-chart="climate"') == 2
     assert 'class="alert-span"' in html and 'class="band"' in html
@@ -83,6 +84,11 @@ def test_chinese_pdf_renders_its_labels_in_an_embedded_cjk_font(
     text = pdf_text(pdf)
     for label in ("馆藏环境报告", "库房风险排序", "范围内时间", "告警记录", "露点"):
         assert label in text, label
+    # the holdings word and the profile's name in Chinese only (session 2 printed "藏品: paper"
+    # and the English title beside the Chinese one)
+    assert "藏品: 纸质" in text and "藏品: 胶片" in text and "藏品: paper" not in text
+    assert "JGJ 25 纸质档案库" in text and "paper archive stacks" not in text
+    assert pages(pdf) == 1 + len(november.rooms)
     fonts = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True)
     assert re.search(r"NotoSansCJK|Noto-Sans-CJK", fonts.stdout), fonts.stdout
     to_png(pdf, tmp_path / "zh")

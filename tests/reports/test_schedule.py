@@ -3,6 +3,7 @@ real SMTP server (aiosmtpd), once per site and month, however often the job runs
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +21,13 @@ from repoclimate.reports.periods import parse_period
 from repoclimate.reports.schedule import (
     JOB_ID,
     REPORT_KIND,
+    claim,
     report_key,
     schedule_reports,
     send_monthly_reports,
 )
 from tests.alerts.conftest import SmtpServer
+from tests.alerts.conftest import state_target as state_target
 from tests.reports.conftest import NOW, Seeded
 
 ROTA = """\
@@ -104,3 +107,49 @@ def test_the_job_is_scheduled_only_with_the_alert_engine() -> None:
     assert schedule_reports(scheduler, with_engine) == JOB_ID
     job = scheduler.get_job(JOB_ID)
     assert job is not None and job.trigger.interval.total_seconds() == 3600
+
+
+def test_the_report_key_is_claimed_once_on_either_database(state_target: str) -> None:
+    key = report_key("shanghai", parse_period("2026-11"))
+    first, second = AlertStore(state_target), AlertStore(state_target)
+    try:
+        with first.transaction() as tx:
+            assert claim(tx.conn, key, NOW)
+        with second.transaction() as tx:
+            assert not claim(tx.conn, key, NOW)  # the primary key refuses it
+            assert claim(tx.conn, report_key("shanghai", parse_period("2026-10")), NOW)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_two_services_send_a_report_once(seeded: Seeded, state_target: str, tmp_path: Path) -> None:
+    rota_file = tmp_path / "rota.yaml"
+    rota_file.write_text(ROTA)
+    rota = Rota.load(rota_file)
+    services = [AlertStore(state_target), AlertStore(state_target)]
+    results: list[list[str]] = []
+    start = threading.Barrier(len(services))
+
+    def run(state: AlertStore) -> None:
+        start.wait()
+        results.append(send_monthly_reports(seeded.store, seeded.registry, state, rota, NOW))
+
+    try:
+        threads = [threading.Thread(target=run, args=(state,)) for state in services]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(map(len, results)) == [0, 1]
+        assert len(services[0].outbox()) == 1
+        # a key claimed without an outbox row (a service that claimed it, then the outbox row
+        # of another month): the claim alone stops a second send
+        with services[0].transaction() as tx:
+            claim(tx.conn, report_key("shanghai", parse_period("2026-12")), NOW)
+        later = datetime(2027, 1, 1, 12, tzinfo=UTC)
+        assert send_monthly_reports(seeded.store, seeded.registry, services[1], rota, later) == []
+        assert len(services[1].outbox()) == 1
+    finally:
+        for state in services:
+            state.close()

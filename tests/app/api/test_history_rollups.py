@@ -103,6 +103,11 @@ class RollupSpy:
         self.calls.append((period, start, end))
         return self.store.rollups(period, start, end, **key)
 
+    def rollup_values(self, period: Any, start: datetime, end: datetime, **key: Any) -> Any:
+        """The plain rows an SQLite store reads for the API (`history.ValueReads`)."""
+        self.calls.append((period, start, end))
+        return self.store.rollup_values(period, start, end, **key)
+
 
 def _compare(world: World, store: HistoryStore) -> list[tuple[str, datetime, datetime]]:
     """Every window, for a sensor and a room, from rollups and raw; the rollup reads made."""

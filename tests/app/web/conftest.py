@@ -204,7 +204,9 @@ class Tab:
 def tab(browser: Any) -> Iterator[Tab]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    # Every wait is on a condition (a selector, a navigation); this only caps it. A new context's
+    # first page starts a renderer: 3.9 s at load 7 on the 2 cores here, so 15 s ran out at load 8.
+    page.set_default_timeout(60_000)
     found = Tab(page, [], [])
     page.on("console", lambda m: found.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: found.errors.append(str(e)))
