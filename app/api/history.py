@@ -40,7 +40,7 @@ from pydantic_core import to_json
 
 from repoclimate.app.api.auth import get_services, require
 from repoclimate.app.api.errors import AUTH_RESPONSES, described, invalid
-from repoclimate.app.api.reads import run_read
+from repoclimate.app.api.reads import run_sized_read
 from repoclimate.app.api.sites import NOT_FOUND, find_room, find_sensor
 from repoclimate.app.services import Services
 from repoclimate.app.users import Role
@@ -68,6 +68,8 @@ SETTLE = timedelta(seconds=2 * ROLLUP_EVERY_S)
 InfluxDB store rolls up what another process wrote only every `ROLLUP_EVERY_S`."""
 MAX_RAW_SPAN = timedelta(days=31)
 MAX_BUCKETS = 20_000
+INLINE_RAW_SPAN = timedelta(days=2)
+INLINE_BUCKETS = 2_000
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _DERIVED_FIELD = {
@@ -215,6 +217,15 @@ class Window:
                 f"at most {MAX_BUCKETS} intervals: a coarser every= or a shorter range",
             )
         self.derived: list[Derived] = list(dict.fromkeys(derived or []))
+
+    @property
+    def light(self) -> bool:
+        """Whether the window's reads are short enough to run in the event loop
+        (`reads.run_sized_read`): raw over at most `INLINE_RAW_SPAN`, or at most
+        `INLINE_BUCKETS` intervals."""
+        if self.step is None:
+            return self.end - self.start <= INLINE_RAW_SPAN
+        return (self.end - self.start) / self.step <= INLINE_BUCKETS
 
     def aggregate(self, services: Services, sensor: str) -> list[AggregatePoint]:
         """The sensor's intervals: whole ones that have settled from the rollups, the rest
@@ -381,22 +392,14 @@ async def sensor_history(
     format: FormatQuery = "json",
 ) -> Response:
     """A registry sensor's readings (raw or per interval) between ``start`` and ``end``."""
-    return await run_read(
-        services, _sensor_history, services, sensor_id, start, end, every, derived, format
+    window = Window(services, start, end, every, derived)
+    return await run_sized_read(
+        services, window.light, _sensor_history, services, sensor_id, window, format
     )
 
 
-def _sensor_history(
-    services: Services,
-    sensor_id: str,
-    start: datetime | None,
-    end: datetime | None,
-    every: Every | None,
-    derived: list[Derived] | None,
-    format: Format,
-) -> Response:
+def _sensor_history(services: Services, sensor_id: str, window: Window, format: Format) -> Response:
     _site, room, _sensor = find_sensor(services, sensor_id)
-    window = Window(services, start, end, every, derived)
     history = window.history(sensor_id, window.points(services, sensor_id, str(room.holdings)))
     return _answer(history, format)
 
@@ -428,7 +431,9 @@ async def site_room_history(
 ) -> Response:
     """Each air sensor's history in a room, between ``start`` and ``end``."""
     window = Window(services, start, end, every, derived)
-    return await run_read(services, _room_history, services, site_id, room_id, window, format)
+    return await run_sized_read(
+        services, window.light, _room_history, services, site_id, room_id, window, format
+    )
 
 
 @router.get(
@@ -448,4 +453,6 @@ async def room_history(
 ) -> Response:
     """A room's history by room id (``?site=`` when ambiguous)."""
     window = Window(services, start, end, every, derived)
-    return await run_read(services, _room_history, services, site, room_id, window, format)
+    return await run_sized_read(
+        services, window.light, _room_history, services, site, room_id, window, format
+    )

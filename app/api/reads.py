@@ -9,6 +9,9 @@ intervals) and local, so they run inline; a network store (InfluxDB) or alert st
 (PostgreSQL) would hold up every other request of the process while it waits, so those go to
 the pool as before. With ``store.defer_rollups`` an SQLite rollup read may first write the
 deferred rollups, which can wait on another writer's lock: that store stays in the pool too.
+A long read (`history.Window.light` false: raw over more than `INLINE_RAW_SPAN`, or more than
+`INLINE_BUCKETS` intervals) goes to the pool as well, so one month of a room's minute readings
+cannot hold up the process's other requests.
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ async def run_read(
     services: Services, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
 ) -> T:
     """``function(*args, **kwargs)``, inline or in the thread pool as `reads_inline` says."""
-    if reads_inline(services):
+    return await run_sized_read(services, True, function, *args, **kwargs)
+
+
+async def run_sized_read(
+    services: Services, light: bool, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """As `run_read`, and in the thread pool whatever the stores when ``light`` is false."""
+    if light and reads_inline(services):
         return function(*args, **kwargs)
     return await run_in_threadpool(function, *args, **kwargs)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,39 @@ def test_only_local_sqlite_reads_run_in_the_event_loop(world: World, tmp_path: P
         assert not reads_inline(dataclasses.replace(world.services, store=deferring))
     finally:
         deferring.close()
+
+
+def test_long_reads_leave_the_event_loop_for_the_pool(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short window reads inline; a long one (a month raw, or more than `INLINE_BUCKETS`
+    intervals) in a pool thread, so it cannot hold up the process's other requests."""
+    threads: list[str] = []
+    store = world.services.store
+    for name in ("history_values", "rollup_values", "aggregate"):
+        read = getattr(store, name)
+
+        def recording(*args: Any, _read: Any = read, **kwargs: Any) -> Any:
+            threads.append(threading.current_thread().name)
+            return _read(*args, **kwargs)
+
+        monkeypatch.setattr(store, name, recording)
+    client = TestClient(
+        world.app,
+        base_url=BASE_URL,
+        headers={"Authorization": f"Bearer {world.tokens[Role.VIEWER]}"},
+    )
+    end = "2026-06-01T12:00:00Z"
+    cases = [
+        ({"start": "2026-05-31T12:00:00Z", "end": end}, False),  # a day raw
+        ({"start": "2026-05-03T12:00:00Z", "end": end}, True),  # a month raw
+        ({"start": "2026-05-02T12:00:00Z", "end": end, "every": "1h"}, False),  # 720 hours
+        ({"start": "2026-05-02T12:00:00Z", "end": end, "every": "5m"}, True),  # 8 640 intervals
+    ]
+    for path in ("/api/sensors/s1/history", "/api/rooms/stack-1/history"):
+        for query, pooled in cases:
+            threads.clear()
+            assert client.get(path, params=query).status_code == 200, (path, query)
+            assert threads, (path, query)
+            in_pool = {"AnyIO worker thread" in name for name in threads}
+            assert in_pool == {pooled}, (path, query, threads)
