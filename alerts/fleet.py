@@ -15,8 +15,10 @@ benchmark (``bench/alerts.py``) times both in one run.
 Kept between runs (the evaluator lives as long as its engine, whose registry and rules are
 fixed: a reload builds a new one): each sensor's hourly means (`HourlyCache`: a run computes
 only the hours whose readings may have changed), the rules resolved per sensor, the lookbacks
-and the excursion directions. The mould rule runs from the hour its indices were continued
-from (the checkpoint), not over the whole month fetched.
+and the excursion directions, and the fluctuation's running sums (`RunningSums`: within an
+hour only the sums from the first hour whose mean changed are computed again). The mould rule
+runs from the hour its indices were continued from (the checkpoint), not over the whole month
+fetched.
 
 Two parts stay per sensor: the mould indices (`alerts.rules.mould.indices`: the models carry a
 state per series, which `preservation.mould` integrates for one series at a time) and the
@@ -31,8 +33,10 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from repoclimate.alerts.config import RULE_CLASSES, RulesConfig, RuleSet
 from repoclimate.alerts.evaluate import (
@@ -210,6 +214,16 @@ def _array(values: Iterable[float | None]) -> FloatArray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
+def _attribute(found: Sequence[object | None], name: str) -> FloatArray:
+    """Each item's attribute ``name`` (NaN where the item is None)."""
+    return _array(None if d is None else getattr(d, name) for d in found)
+
+
+def _fluctuation_limits(members: Sequence[_Member], name: str) -> FloatArray:
+    """Each member's fluctuation limit ``name``: its rules' or else its band's."""
+    return _array(getattr(m.rules.fluctuation, name) or getattr(m.band, name) for m in members)
+
+
 @dataclass(frozen=True, slots=True)
 class _HourlyRows:
     """Members' hourly series end to end, all on one hour grid ending at the same hour: row
@@ -266,6 +280,76 @@ class _HourlyRows:
         return out
 
 
+class RunningSums:
+    """The running sums and counts of one quantity's valid hourly values per row, from the
+    window's first hour (`alerts.rules.fluctuation.trailing_mean`'s cumulative sums, over the
+    rows of `_HourlyRows`), kept between runs.
+
+    `update` with the next run's values (same rows, same hour grid) computes the sums again
+    only from the first hour where any row's value differs in its bits (the hours the hourly
+    means recomputed: the window's first hours and the settle window), continuing each row's
+    sequential sum from the kept one, so the sums are the same bits as computed whole. A
+    different grid (the window's first hour moved: once an hour) or other rows: `of` anew."""
+
+    def __init__(
+        self,
+        sids: tuple[str, ...],
+        grid: FloatArray,
+        pad: IntArray,
+        values: FloatArray,
+        sums: FloatArray,
+        counts: NDArray[np.int32],
+    ) -> None:
+        self.sids = sids
+        self.grid = grid
+        self.pad = pad
+        self.values = values
+        """The ``(rows, grid)`` values the sums were computed from."""
+        self.sums = sums
+        self.counts = counts
+
+    @classmethod
+    def of(cls, sids: tuple[str, ...], rows: _HourlyRows, values: FloatArray) -> RunningSums:
+        shape = (rows.segs.count, rows.grid.size + 1)
+        valid = ~np.isnan(values)
+        sums = np.zeros(shape)
+        np.cumsum(np.where(valid, values, 0.0), axis=1, out=sums[:, 1:])
+        counts = np.zeros(shape, dtype=np.int32)  # kept: half the memory of int64
+        np.cumsum(valid, axis=1, out=counts[:, 1:])
+        return cls(sids, rows.grid, rows.pad, values, sums, counts)
+
+    def fits(self, sids: tuple[str, ...], rows: _HourlyRows) -> bool:
+        """Whether ``rows`` are the rows and hour grid these sums were computed over."""
+        return (
+            sids == self.sids
+            and np.array_equal(rows.grid, self.grid)
+            and np.array_equal(rows.pad, self.pad)
+        )
+
+    def update(self, values: FloatArray) -> int:
+        """Bring the sums in line with ``values`` (same shape as the kept ones); returns the
+        first hour computed again (the grid's size when none changed)."""
+        same = values.view(np.int64) == self.values.view(np.int64)
+        changed = np.flatnonzero(~same.all(axis=0))
+        k0 = int(changed[0]) if changed.size else values.shape[1]
+        self.values = values
+        if k0 == values.shape[1]:
+            return k0
+        tail = values[:, k0:]
+        valid = ~np.isnan(tail)
+        # each row's sum continued sequentially from the kept one at hour k0: the same
+        # additions in the same order as a cumulative sum from the first hour
+        seeded = np.empty((values.shape[0], tail.shape[1] + 1))
+        seeded[:, 0] = self.sums[:, k0]
+        seeded[:, 1:] = np.where(valid, tail, 0.0)
+        np.cumsum(seeded, axis=1, out=self.sums[:, k0:])
+        counted = np.empty((values.shape[0], tail.shape[1] + 1), dtype=np.int32)
+        counted[:, 0] = self.counts[:, k0]
+        counted[:, 1:] = valid
+        np.cumsum(counted, axis=1, out=self.counts[:, k0:])
+        return k0
+
+
 class FleetEvaluator(Evaluator):
     """`Evaluator` with every rule class run across sensors (see the module's docstring)."""
 
@@ -289,6 +373,11 @@ class FleetEvaluator(Evaluator):
         self._resolved: dict[tuple[str, str, str], RuleSet] = {}
         self._lookbacks: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = {}
         self._excursions: dict[str, dict[str, excursion._Direction]] = {}
+        self.running_sums: dict[str, RunningSums] = {}
+        self._tables: dict[tuple[str, tuple[str, ...]], NDArray[Any]] = {}
+        self._joined: dict[tuple[str, ...], _Raw] = {}
+        """The raw windows joined in this run, by members."""
+        """The fluctuation's running sums of the last run, per quantity."""
 
     def _resolve(self, room: RoomNode, sensor: str) -> RuleSet:
         key = (room.site, room.id, sensor)
@@ -296,6 +385,47 @@ class FleetEvaluator(Evaluator):
         if found is None:
             found = self.rules.resolve(room.site, room.id, room.profile, sensor)
             self._resolved[key] = found
+        return found
+
+    def _table(
+        self,
+        name: str,
+        members: Sequence[_Member],
+        compute: Callable[..., NDArray[Any]],
+        *args: Any,
+    ) -> NDArray[Any]:
+        """``compute(*args)``: an array of per-member parameters, kept for these members (the
+        parameters depend only on the registry and the rules, fixed for the evaluator's
+        lifetime). Read, do not write."""
+        key = (name, tuple(m.sid for m in members))
+        found = self._tables.get(key)
+        if found is None:
+            if len(self._tables) >= _TABLES_KEPT:
+                self._tables.clear()
+            found = compute(*args)
+            found.flags.writeable = False
+            self._tables[key] = found
+        return found
+
+    def _max_age(self, members: Sequence[_Member]) -> FloatArray:
+        """Per member, the age after which its data is not fresh [s]."""
+        max_age: FloatArray = self._table(
+            "max_age",
+            members,
+            lambda: _array(
+                m.rules.health.silent_factor * m.sensor.expected_interval_s for m in members
+            ),
+        )
+        return max_age
+
+    def _raw_of(self, members: Sequence[_Member]) -> _Raw:
+        """`_Raw.of` the members' raw windows, joined once per run for classes that share
+        members (excursion and fluctuation: the air sensors)."""
+        key = tuple(m.sid for m in members)
+        found = self._joined.get(key)
+        if found is None:
+            found = _Raw.of([m.data.raw[m.sensor.id] for m in members])
+            self._joined[key] = found
         return found
 
     def _directions(self, m: _Member) -> dict[str, excursion._Direction]:
@@ -336,6 +466,7 @@ class FleetEvaluator(Evaluator):
                 for result in results.values():
                     result.failed_rooms.append(f"{room.site}/{room.id}")
         self.rooms = rooms
+        self._joined.clear()
         members = self._members(rooms)
         air = [m for m in members if not m.sensor.surface]
         entries: dict[str, list[_Entry]] = {name: [] for name in wanted}
@@ -421,14 +552,16 @@ class FleetEvaluator(Evaluator):
         entries: list[_Entry],
     ) -> None:
         result.subjects.update(m.sid for m in members)
-        raw = _Raw.of([m.data.raw[m.sensor.id] for m in members])
-        max_age = _array(
-            m.rules.health.silent_factor * m.sensor.expected_interval_s for m in members
-        )
+        raw = self._raw_of(members)
+        max_age = self._max_age(members)
         directions = [self._directions(m) for m in members]
         for rank, rule in enumerate(excursion.RULES):
             found = [d.get(rule) for d in directions]
-            judged = np.array([d is not None for d in found], dtype=np.bool_)
+            judged = self._table(
+                f"{rule}.judged",
+                members,
+                lambda: np.array([d is not None for d in found]),  # noqa: B023 (called at once)
+            )
             if not judged.any():
                 continue
             known = [d for d in found if d is not None]
@@ -439,9 +572,27 @@ class FleetEvaluator(Evaluator):
                 known[0].label,
             )
             sign = 1.0 if above else -1.0
-            limit = _array(None if d is None else d.limit for d in found)
-            margin = _array(None if d is None else d.margin for d in found)
-            offset = _array(None if d is None else d.critical_offset for d in found)
+            limit = self._table(
+                f"{rule}.limit",
+                members,
+                _attribute,
+                found,
+                "limit",
+            )
+            margin = self._table(
+                f"{rule}.margin",
+                members,
+                _attribute,
+                found,
+                "margin",
+            )
+            offset = self._table(
+                f"{rule}.offset",
+                members,
+                _attribute,
+                found,
+                "critical_offset",
+            )
             crit = limit + sign * offset
             levels = (limit, limit - sign * margin, crit, crit - sign * margin)
             values = raw.quantity(quantity)
@@ -502,7 +653,7 @@ class FleetEvaluator(Evaluator):
         result.subjects.update(m.sid for m in members)
         if not members:
             return
-        raw = _Raw.of([m.data.raw[m.sensor.id] for m in members])
+        raw = self._raw_of(members)
         hourly = _HourlyRows.of(
             [
                 m.data.hourly.get(m.sensor.id)
@@ -510,14 +661,24 @@ class FleetEvaluator(Evaluator):
                 for m in members
             ]
         )
-        max_age = _array(
-            m.rules.health.silent_factor * m.sensor.expected_interval_s for m in members
+        max_age = self._max_age(members)
+        enabled = self._table(
+            "fluctuation.enabled",
+            members,
+            lambda: np.array([m.rules.fluctuation.enabled for m in members], dtype=np.bool_),
         )
-        enabled = np.array([m.rules.fluctuation.enabled for m in members], dtype=np.bool_)
         window = [fluctuation.window_hours(m.band, m.rules.fluctuation) for m in members]
         n_window = np.array([max(round(h), 1) for h in window], dtype=np.int64)
-        coverage = _array(m.rules.fluctuation.min_coverage for m in members)
-        factor = _array(m.rules.fluctuation.critical_factor for m in members)
+        coverage = self._table(
+            "fluctuation.coverage",
+            members,
+            lambda: _array(m.rules.fluctuation.min_coverage for m in members),
+        )
+        factor = self._table(
+            "fluctuation.factor",
+            members,
+            lambda: _array(m.rules.fluctuation.critical_factor for m in members),
+        )
         checks = (
             ("temperature", "K", "Temperature", "t_deviation_max", "t_margin"),
             ("humidity", "%RH", "RH", "rh_deviation_max", "rh_margin"),
@@ -525,14 +686,23 @@ class FleetEvaluator(Evaluator):
         for rank, (rule, (quantity, unit, name, limit_name, margin_name)) in enumerate(
             zip(fluctuation.RULES, checks, strict=True)
         ):
-            limit = _array(
-                getattr(m.rules.fluctuation, limit_name) or getattr(m.band, limit_name)
-                for m in members
+            limit = self._table(
+                f"{rule}.limit",
+                members,
+                _fluctuation_limits,
+                members,
+                limit_name,
             )
             judged = enabled & ~np.isnan(limit)
             if not judged.any():
                 continue
-            margin = _array(getattr(m.rules.fluctuation, margin_name) for m in members)
+            margin = self._table(
+                f"{rule}.margin",
+                members,
+                _attribute,
+                [m.rules.fluctuation for m in members],
+                margin_name,
+            )
             crit = limit * factor
             levels = (
                 limit,
@@ -541,13 +711,7 @@ class FleetEvaluator(Evaluator):
                 np.maximum(crit - margin, 0.0),
             )
             # trailing means of the complete hours before each reading (`trailing_mean`)
-            grid_values = hourly.matrix(hourly.quantity(quantity))
-            valid_hours = ~np.isnan(grid_values)
-            rows = hourly.segs.count
-            sums = np.zeros((rows, hourly.grid.size + 1))
-            np.cumsum(np.where(valid_hours, grid_values, 0.0), axis=1, out=sums[:, 1:])
-            counts = np.zeros((rows, hourly.grid.size + 1), dtype=np.int64)
-            np.cumsum(valid_hours, axis=1, out=counts[:, 1:])
+            sums, counts = self._running_sums(quantity, members, hourly)
             values = raw.quantity(quantity)
             segs, keep = raw.segs.compact(~np.isnan(values) & judged[raw.segs.seg])
             times, values = raw.times[keep], values[keep]
@@ -604,6 +768,22 @@ class FleetEvaluator(Evaluator):
                 )
                 entries.append(((m.rank, rank, step), step, finding))
 
+    def _running_sums(
+        self, quantity: str, members: Sequence[_Member], hourly: _HourlyRows
+    ) -> tuple[FloatArray, NDArray[np.int32]]:
+        """Per row, the running sum and count of the valid hourly values of ``quantity`` from
+        the window's first hour ``(rows, grid + 1)`` (`fluctuation.trailing_mean`'s), kept
+        between runs (`RunningSums`): computed again only from the first hour whose value
+        changed, as long as the members and the hour grid are those of the last run."""
+        sids = tuple(m.sid for m in members)
+        held = self.running_sums.get(quantity)
+        if held is None or not held.fits(sids, hourly):
+            held = RunningSums.of(sids, hourly, hourly.matrix(hourly.quantity(quantity)))
+            self.running_sums[quantity] = held
+        else:
+            held.update(hourly.matrix(hourly.quantity(quantity)))
+        return held.sums, held.counts
+
     # -- condensation --------------------------------------------------------------------
     def _condensation(
         self,
@@ -654,9 +834,7 @@ class FleetEvaluator(Evaluator):
         warn = _array(p.dew_point_margin_k for p in params)
         crit = _array(p.critical_margin_k for p in params)
         clear = _array(p.clear_margin_k for p in params)
-        max_age = _array(
-            m.rules.health.silent_factor * m.sensor.expected_interval_s for m in members
-        )
+        max_age = self._max_age(members)
         was, was_critical = _was(members, active, rule)
         hits, fresh = _threshold(
             times, margin, segs, at, max_age, was, was_critical, False,
@@ -710,15 +888,13 @@ class FleetEvaluator(Evaluator):
         rule = condensation.SATURATION
         params = [m.rules.condensation for m in members]
         judged = np.array([p.enabled for p in params], dtype=np.bool_)
-        raw = _Raw.of([m.data.raw[m.sensor.id] for m in members])
+        raw = self._raw_of(members)
         segs, keep = raw.segs.compact(~np.isnan(raw.humidity) & judged[raw.segs.seg])
         times, rh = raw.times[keep], raw.humidity[keep]
         warn = _array(p.rh_warning for p in params)
         crit = _array(p.rh_critical for p in params)
         margin = _array(p.rh_clear_margin for p in params)
-        max_age = _array(
-            m.rules.health.silent_factor * m.sensor.expected_interval_s for m in members
-        )
+        max_age = self._max_age(members)
         was, was_critical = _was(members, active, rule)
         hits, fresh = _threshold(
             times, rh, segs, at, max_age, was, was_critical, True,
@@ -772,10 +948,7 @@ class FleetEvaluator(Evaluator):
         series = [m.data.raw[m.sensor.id] for m in members]
         raw = _Raw.of(series)
         segs = raw.segs
-        silent_after = _array(
-            p.silent_factor * m.sensor.expected_interval_s
-            for p, m in zip(params, members, strict=True)
-        )
+        silent_after = self._max_age(members)
         flat, exists, fresh = fresh_steps(raw.times, segs, at, silent_after)
         self._silent(members, series, raw.times, at, flat, exists, fresh, enabled, result, entries)
         for rule in health.RULES[1:]:
@@ -1283,6 +1456,9 @@ def _fields(metrics: Mapping[str, FloatArray], i: int, mrf: float, vtt: float) -
     return fields
 
 
+_TABLES_KEPT = 256
+"""Per-member parameter arrays kept by an evaluator (for as many member lists)."""
+
 _HOURLY_BATCH = 4_000_000
 """Readings per batch of `hourly_many`."""
 
@@ -1344,6 +1520,15 @@ def hourly_many(
     ]
 
 
+def _any_between(source: ArraySource, sensor: str, since: float, until: float) -> bool:
+    """Whether the source holds a reading of ``sensor`` with ``since <= time < until``."""
+    found = source.series.get(sensor)
+    if found is None or until <= since:
+        return False
+    lo, hi = np.searchsorted(found.times, [since, until], side="left")
+    return bool(hi > lo)
+
+
 _CacheKey = tuple[str, float, int]
 """(sensor id, hourly lookback [s], longest gap carried over [h]): the live engine's jobs ask
 for different lookbacks (fluctuation a day, mould a month), each kept on its own."""
@@ -1354,6 +1539,7 @@ class _HeldHours:
     hours: FloatArray
     temperature: FloatArray
     humidity: FloatArray
+    start: float
     end: float
 
 
@@ -1366,8 +1552,11 @@ class HourlyCache:
     bits as `hourly_many` over the whole window, as long as readings older than the settle
     window before a run's end do not change. The evaluator asks for the mould rule's
     ``settle_hours`` + 1 h, so what the mould indices take in late is taken in here too; a
-    reading later than that is not seen until the engine is rebuilt. A window starting
-    before the one held, an earlier end or another source: computed whole."""
+    reading later than that is not seen until the engine is rebuilt. The first hours are
+    taken from what is held when the window's first hour is the same and no reading lies
+    between the held window's start and the new one (within an hour, for readings sparser
+    than the cycle). A window starting before the one held, an earlier end or another
+    source: computed whole."""
 
     def __init__(self, settle_s: float = 3600.0) -> None:
         self.settle_s = settle_s
@@ -1404,31 +1593,39 @@ class HourlyCache:
                 jobs.append((source.raw(sensor, start, end), start, end, gap))
                 plans.append((len(jobs) - 1, -1, None, 0, 0))
                 continue
-            leading = source.raw(sensor, start, min(head_last + 3600.0, end))
-            jobs.append((leading, start, head_last, gap))
+            hi = int(np.searchsorted(held.hours, since, side="left"))
+            if (
+                first == held.hours[0]
+                and held.start <= start
+                and not _any_between(source, sensor, held.start, start)
+            ):
+                head, lo = -1, 0  # the first hours' readings are those held: so are their means
+            else:
+                leading = source.raw(sensor, start, min(head_last + 3600.0, end))
+                jobs.append((leading, start, head_last, gap))
+                head = len(jobs) - 1
+                lo = int(np.searchsorted(held.hours, head_last + 3600.0, side="left"))
             recent = source.raw(sensor, max(start, since - gap * 3600.0), end)
             jobs.append((recent, since, end, gap))
-            lo = int(np.searchsorted(held.hours, head_last + 3600.0, side="left"))
-            hi = int(np.searchsorted(held.hours, since, side="left"))
-            plans.append((len(jobs) - 2, len(jobs) - 1, held, lo, hi))
+            plans.append((head, len(jobs) - 1, held, lo, hi))
         made = hourly_many(jobs)
         out: list[HourlySeries] = []
-        for (sensor, lookback, _, end, gap), (head, tail, held, lo, hi) in zip(
+        nothing = np.empty(0)
+        for (sensor, lookback, start, end, gap), (head, tail, held, lo, hi) in zip(
             wanted, plans, strict=True
         ):
             if held is None:
                 hourly = made[head]
             else:
-                parts = (made[head], held, made[tail])
+                lead = made[head] if head >= 0 else HourlySeries(nothing, nothing, nothing)
+                last = made[tail]
                 hourly = HourlySeries(
-                    np.concatenate([parts[0].hours, held.hours[lo:hi], parts[2].hours]),
-                    np.concatenate(
-                        [parts[0].temperature, held.temperature[lo:hi], parts[2].temperature]
-                    ),
-                    np.concatenate([parts[0].humidity, held.humidity[lo:hi], parts[2].humidity]),
+                    np.concatenate([lead.hours, held.hours[lo:hi], last.hours]),
+                    np.concatenate([lead.temperature, held.temperature[lo:hi], last.temperature]),
+                    np.concatenate([lead.humidity, held.humidity[lo:hi], last.humidity]),
                 )
             self._held[(sensor, lookback, gap)] = _HeldHours(
-                hourly.hours, hourly.temperature, hourly.humidity, end
+                hourly.hours, hourly.temperature, hourly.humidity, start, end
             )
             out.append(hourly)
         return out

@@ -36,7 +36,7 @@ class Segments:
     def from_offsets(cls, offsets: IntArray) -> Segments:
         lengths = np.diff(offsets)
         seg = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
-        return cls(offsets, seg, offsets[:-1][seg])
+        return cls(offsets, seg, np.repeat(offsets[:-1], lengths))
 
     @classmethod
     def from_lengths(cls, lengths: IntArray) -> Segments:
@@ -67,7 +67,11 @@ class Segments:
 
 def last_at_or_before(times: FloatArray, segs: Segments, at: FloatArray) -> IntArray:
     """``(segments, times)``: per segment and evaluation time, the index *within the segment*
-    of its last sample at or before that time (−1: none) — `numpy.searchsorted` per segment."""
+    of its last sample at or before that time (−1: none) — `numpy.searchsorted` per segment
+    (``side="right"``), computed by merging: with ``at`` in order, one stable sort of a
+    segment's samples followed by the times is a merge of two sorted runs (linear), and an
+    evaluation time's place in it, less the times before it, counts the samples at or before
+    it (a sample equal to the time sorts first)."""
     out = np.empty((segs.count, at.size), dtype=np.int64)
     if at.size <= _FEW_TIMES:
         counted = np.zeros(times.size + 1, dtype=np.int64)
@@ -76,9 +80,16 @@ def last_at_or_before(times: FloatArray, segs: Segments, at: FloatArray) -> IntA
             out[:, j] = counted[segs.offsets[1:]] - counted[segs.offsets[:-1]] - 1
         return out
     offsets = segs.offsets.tolist()
+    if not bool(np.all(at[1:] >= at[:-1])):
+        for k in range(segs.count):
+            segment = times[offsets[k] : offsets[k + 1]]
+            out[k] = np.searchsorted(segment, at, side="right") - 1
+        return out
+    before = np.arange(1, at.size + 1, dtype=np.int64)
     for k in range(segs.count):
-        segment = times[offsets[k] : offsets[k + 1]]
-        out[k] = np.searchsorted(segment, at, side="right") - 1
+        size = offsets[k + 1] - offsets[k]
+        order = np.argsort(np.concatenate((times[offsets[k] : offsets[k + 1]], at)), kind="stable")
+        np.subtract(np.flatnonzero(order >= size), before, out=out[k])
     return out
 
 
@@ -93,23 +104,45 @@ def fresh_steps(
     if times.size == 0:
         nothing = np.zeros(local.shape, dtype=np.bool_)
         return np.zeros(local.shape, dtype=np.int64), nothing, nothing
-    flat = np.minimum(segs.starts[:, None] + np.maximum(local, 0), times.size - 1)
+    flat = np.maximum(local, 0)
+    flat += segs.starts[:, None]
+    np.minimum(flat, times.size - 1, out=flat)
+    age = np.subtract(at[None, :], times[flat])
     with np.errstate(invalid="ignore"):
-        fresh = exists & (at[None, :] - times[flat] <= max_age_s[:, None])
+        fresh = np.less_equal(age, max_age_s[:, None])
+    fresh &= exists
     return flat, exists, fresh
+
+
+def _segment_heads(segs: Segments) -> tuple[IntArray, BoolArray]:
+    """The flat index of each non-empty segment's first element, and which segments those are."""
+    nonempty: BoolArray = segs.offsets[1:] > segs.offsets[:-1]
+    heads: IntArray = segs.offsets[:-1][nonempty]
+    return heads, nonempty
 
 
 def carry(events: NDArray[np.int8], segs: Segments, initially: BoolArray) -> BoolArray:
     """`alerts.series._carry` per segment: the state the last event within the segment set,
-    else the segment's initial state."""
+    else the segment's initial state.
+
+    Each segment's initial state is written as an event on its first element when that has
+    none, so the state is everywhere the last event's: the events' positions split the flat
+    array into runs of one state (`numpy.repeat`), none crossing a segment's start."""
     n = events.size
     if n == 0:
         return np.zeros(0, dtype=np.bool_)
-    index = np.arange(n, dtype=np.int64)
-    last = np.maximum.accumulate(np.where(events != 0, index, -1))
-    inside = last >= segs.first
-    active = np.where(inside, events[np.maximum(last, 0)] > 0, initially[segs.seg])
-    return np.asarray(active, dtype=np.bool_)
+    heads, nonempty = _segment_heads(segs)
+    stated = events.copy()
+    own = stated[heads]
+    stated[heads] = np.where(own != 0, own, np.where(initially[nonempty], 1, -1))
+    where = np.flatnonzero(stated)
+    on = stated[where] > 0
+    flips = np.empty(where.size, dtype=np.bool_)
+    flips[0] = True
+    np.not_equal(on[1:], on[:-1], out=flips[1:])
+    runs = where[flips]
+    active: BoolArray = np.repeat(on[flips], np.diff(runs, append=n))
+    return active
 
 
 def hysteresis_above(
@@ -150,18 +183,23 @@ def hysteresis_mask(
 
 def episode_starts(active: BoolArray, segs: Segments, initially: BoolArray) -> IntArray:
     """`alerts.series.episode_starts` per segment, as flat indices (−1: the run began before
-    the segment's first sample, or the sample is inactive)."""
+    the segment's first sample, or the sample is inactive).
+
+    Every episode start and every segment's first element opens a run of one answer (the
+    start's index; −1 for a segment's first element that starts nothing), repeated up to the
+    next (`numpy.repeat`)."""
     n = active.size
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    previous = np.empty(n, dtype=np.bool_)
-    previous[1:] = active[:-1]
-    nonempty = segs.lengths > 0
-    previous[segs.starts[nonempty]] = initially[nonempty]
-    starts = active & ~previous
-    index = np.arange(n, dtype=np.int64)
-    began = np.maximum.accumulate(np.where(starts, index, -1))
-    result: IntArray = np.where(active & (began >= segs.first), began, -1)
+    heads, nonempty = _segment_heads(segs)
+    starts = np.empty(n, dtype=np.bool_)
+    np.greater(active[1:], active[:-1], out=starts[1:])
+    starts[heads] = active[heads] & ~initially[nonempty]
+    opens = starts.copy()
+    opens[heads] = True
+    where = np.flatnonzero(opens)
+    began = np.repeat(np.where(starts[where], where, -1), np.diff(where, append=n))
+    result: IntArray = np.where(active, began, -1)
     return result
 
 
@@ -170,7 +208,7 @@ def since_times(starts: IntArray, times: FloatArray, segs: Segments) -> FloatArr
     segment's first sample's when the episode was under way before it."""
     if times.size == 0:
         return np.empty(0)
-    result: FloatArray = np.where(starts >= 0, times[np.maximum(starts, 0)], times[segs.first])
+    result: FloatArray = times[np.where(starts >= 0, starts, segs.first)]
     return result
 
 

@@ -20,7 +20,8 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from repoclimate.alerts.model import Alert, AlertState, Finding, Transition
-from repoclimate.alerts.state import OpenBrief, TransitionError, Tx, parse_iso
+from repoclimate.alerts.state import TransitionError, Tx, parse_iso
+from repoclimate.alerts.state.alerts import OpenView
 
 ENGINE = "engine"
 SYSTEM = "system"
@@ -35,7 +36,7 @@ class LifecycleRows(Protocol):
     """What `apply_findings` reads and writes: a `Tx` (one transaction), or a
     `alerts.state.alerts.BufferedAlerts` over one (many steps, written in batches)."""
 
-    def open_brief(self, rules: Sequence[str] | None) -> list[OpenBrief]: ...
+    def open_brief(self, rules: Sequence[str] | None) -> Sequence[OpenView]: ...
 
     def insert_alerts(
         self, opened: Sequence[tuple[Finding, AlertState]], now: datetime
@@ -209,7 +210,7 @@ def _open(changes: Changes, alert_id: int, finding: Finding, now: datetime) -> l
     return result
 
 
-def _resolved(brief: OpenBrief, now: datetime) -> Transition:
+def _resolved(brief: OpenView, now: datetime) -> Transition:
     return Transition(
         alert_id=brief.id,
         rule=brief.rule,
@@ -226,7 +227,7 @@ def _resolved(brief: OpenBrief, now: datetime) -> Transition:
 
 
 def _update(
-    changes: Changes, alert: OpenBrief, finding: Finding, now: datetime, track_values: bool
+    changes: Changes, alert: OpenView, finding: Finding, now: datetime, track_values: bool
 ) -> list[Transition]:
     fields: dict[str, object] = {"last_seen": now, "clear_s": finding.clear_s}
     stored_since = _stored_since(alert.since)

@@ -27,6 +27,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -143,6 +144,31 @@ _STAGE = (
 )
 _STAGE_ROW = "INSERT INTO staged_readings (time_ns, temperature, humidity) VALUES (?, ?, ?)"
 _UNSTAGE = "DELETE FROM staged_readings"
+_STAGED_PER_STATEMENT = 100
+_STAGE_ROWS = "INSERT INTO staged_readings (time_ns, temperature, humidity) VALUES " + ", ".join(
+    ["(?, ?, ?)"] * _STAGED_PER_STATEMENT
+)
+
+
+def _stage(
+    connection: sqlite3.Connection,
+    times: Sequence[int],
+    temperatures: Sequence[float | None],
+    humidities: Sequence[float | None],
+) -> None:
+    """Insert the columns into ``staged_readings``, in their order, 100 rows a statement.
+
+    One statement per row costs its step and reset in the sqlite3 module each time: a year of
+    minute rows took ~0.65 s, in statements of 100 rows ~0.3 s (issue 14). The parameters
+    are the columns' own values, flattened row by row (300 a statement, well under SQLite's
+    limit of bound parameters).
+    """
+    flat = list(chain.from_iterable(zip(times, temperatures, humidities, strict=True)))
+    size = 3 * _STAGED_PER_STATEMENT
+    whole = len(flat) - len(flat) % size
+    connection.executemany(_STAGE_ROWS, (flat[i : i + size] for i in range(0, whole, size)))
+    if whole < len(flat):
+        connection.executemany(_STAGE_ROW, zip(*[iter(flat[whole:])] * 3, strict=True))
 
 
 def _staged_upsert(sensor: str, site: str | None, room: str | None) -> str:
@@ -469,7 +495,7 @@ class SQLiteStore:
         def write(connection: sqlite3.Connection) -> None:
             connection.execute(_STAGE)
             connection.execute(_UNSTAGE)
-            connection.executemany(_STAGE_ROW, zip(times, temperatures, humidities, strict=True))
+            _stage(connection, times, temperatures, humidities)
             connection.execute(upsert)
             connection.execute(_UNSTAGE)
             if self.defer_rollups:
@@ -490,21 +516,35 @@ class SQLiteStore:
 
     def holds_columns(self, columns: SensorColumns) -> list[bool]:
         """`holds` of one sensor's columns: for each row, whether the store holds the same
-        values of the quantities it carries at that sensor and time, at the same site and room."""
+        values of the quantities it carries at that sensor and time, at the same site and room.
+
+        One range query in key order; when the store holds exactly the columns' times with the
+        same values at the same place (a file imported again), that is answered by comparing
+        whole columns, else row by row through a dictionary of the stored rows.
+        """
         times = columns.times_ns
         if not times:
             return []
-        stored = {
-            row[0]: row[1:]
-            for row in self._query(
-                "SELECT time_ns, temperature, humidity, site, room FROM readings"
-                " WHERE sensor = ? AND time_ns >= ? AND time_ns <= ?",
-                (columns.sensor, min(times), max(times)),
-            )
-        }
-        if not stored:
-            return [False] * len(times)
         site, room = columns.site or None, columns.room or None
+        rows = self._query(
+            "SELECT time_ns, temperature, humidity, site IS ? AND room IS ? FROM readings"
+            " WHERE sensor = ? AND time_ns >= ? AND time_ns <= ? ORDER BY time_ns",
+            (site, room, columns.sensor, min(times), max(times)),
+        )
+        if not rows:
+            return [False] * len(times)
+        if len(rows) == len(times):
+            stored_times, stored_t, stored_h, same_place = zip(*rows, strict=True)
+            # List equality is `==` element by element (no NaN is ever stored); a None value
+            # (a quantity the row does not carry) makes it fail, and the row-by-row path decide.
+            if (
+                all(same_place)
+                and list(stored_times) == list(times)
+                and list(stored_t) == list(columns.temperatures)
+                and list(stored_h) == list(columns.humidities)
+            ):
+                return [True] * len(times)
+        stored = {time_ns: (t, h, same) for time_ns, t, h, same in rows}
         out: list[bool] = []
         append = out.append
         for time_ns, t, h in zip(times, columns.temperatures, columns.humidities, strict=True):
@@ -513,8 +553,7 @@ class SQLiteStore:
                 held is not None
                 and (t is None or t == held[0])
                 and (h is None or h == held[1])
-                and held[2] == site
-                and held[3] == room
+                and bool(held[2])
             )
         return out
 

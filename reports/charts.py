@@ -174,11 +174,14 @@ def series_chart(
     second: tuple[FloatArray, str] | None = None,
     zone_label: str = "",
     height: float = HEIGHT,
+    frame: bool = True,
 ) -> str:
     """One quantity over ``[start, end)`` as an SVG element (see the module docstring).
 
     ``band`` is the profile's (low, high), ±inf where open; ``second`` an extra series on the
-    same hourly grid and its legend text (dew point on the temperature chart).
+    same hourly grid and its legend text (dew point on the temperature chart). ``frame``: draw
+    the title, the zone and the legend's text in the chart; ``False`` when the page prints them
+    beside it (WeasyPrint lays out an SVG text one letter at a time, a page's text at once).
     """
     extra = None if second is None else second[0]
     if times.size > DAILY_AFTER_POINTS:
@@ -212,8 +215,11 @@ def series_chart(
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0f} '
         f'{height:.0f}" width="{WIDTH:.0f}" height="{height:.0f}" {FONT} '
         f'data-chart="series" data-points="{len(secs)}">',
-        f'<text x="{LEFT}" y="10" font-size="10" fill="{MUTED}">{escape(title)} [{unit}]</text>',
     ]
+    if frame:
+        out.append(
+            f'<text x="{LEFT}" y="10" font-size="10" fill="{MUTED}">{escape(title)} [{unit}]</text>'
+        )
     b_low = max(band[0], lo) if math.isfinite(band[0]) else lo
     b_high = min(band[1], hi) if math.isfinite(band[1]) else hi
     if (math.isfinite(band[0]) or math.isfinite(band[1])) and b_high > b_low:
@@ -245,10 +251,11 @@ def series_chart(
         _labels([(LEFT - 4, y(t) + 3, f"{t:g}") for t in y_ticks], 9, "end")
         + _labels([(px, TOP + plot_h + 12, text) for px, text in x_ticks], 9, "middle")
     )
-    out.append(
-        f'<text x="{WIDTH - RIGHT}" y="{height - 4}" font-size="9" fill="{MUTED}" '
-        f'text-anchor="end">{escape(zone_label or zone.key)}</text>'
-    )
+    if frame:
+        out.append(
+            f'<text x="{WIDTH - RIGHT}" y="{height - 4}" font-size="9" fill="{MUTED}" '
+            f'text-anchor="end">{escape(zone_label or zone.key)}</text>'
+        )
     xs = [x(s) for s in secs]
     envelope_top = [(px, y(v)) for px, v in zip(xs, high.tolist(), strict=True)]
     envelope_bottom = [(px, y(v)) for px, v in zip(xs, low.tolist(), strict=True)]
@@ -266,7 +273,7 @@ def series_chart(
         f'<rect x="{LEFT}" y="{TOP}" width="{_fmt(plot_w)}" height="{_fmt(plot_h)}" fill="none" '
         f'stroke="{LINE}" stroke-width="0.7"/>'
     )
-    if second is not None:
+    if second is not None and frame:
         out.append(
             f'<line x1="{WIDTH - 150}" x2="{WIDTH - 135}" y1="7" y2="7" stroke="{SECOND}" '
             f'stroke-dasharray="3 2"/><text x="{WIDTH - 130}" y="10" font-size="9" '
@@ -319,8 +326,12 @@ def climate_chart(
     isopleth_label: str,
     dew_label: str,
     no_risk_label: str,
+    frame: bool = True,
 ) -> str:
-    """The hours as a T–RH density with the profile's box, mould isopleths, dew-point lines."""
+    """The hours as a T–RH density with the profile's box, mould isopleths, dew-point lines.
+
+    ``frame=False`` leaves the title and the legend's text (``isopleth_label``, ``dew_label``)
+    to the page beside the chart; the axis units and the lines' labels stay in it."""
     ok = np.isfinite(t_c) & np.isfinite(rh_pct)
     t, rh = t_c[ok], rh_pct[ok]
     t_lo = math.floor(min([*t.tolist(), *_finite(profile.t_min_c), 10.0]) - 2)
@@ -340,8 +351,9 @@ def climate_chart(
     out = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} {h:.0f}" '
         f'width="{w:.0f}" height="{h:.0f}" {FONT} data-chart="climate" data-hours="{t.size}">',
-        f'<text x="{left}" y="11" font-size="10" fill="{MUTED}">{escape(title)}</text>',
     ]
+    if frame:
+        out.append(f'<text x="{left}" y="11" font-size="10" fill="{MUTED}">{escape(title)}</text>')
     box_t = (max(profile.t_min_c, t_lo), min(profile.t_max_c, t_hi))
     box_rh = (max(profile.rh_min_pct, rh_lo), min(profile.rh_max_pct, rh_hi))
     out.append(
@@ -407,6 +419,7 @@ def climate_chart(
             f'<text x="{_fmt(x(tick))}" y="{_fmt(top + ph + 11)}" font-size="8" fill="{MUTED}" '
             f'text-anchor="middle">{tick:g}</text>'
         )
+    legend = f" · {escape(isopleth_label)} · {escape(dew_label)}" if frame else ""
     for tick in range(20, 101, 20):
         out.append(
             f'<text x="{left - 3}" y="{_fmt(y(tick) + 3)}" font-size="8" fill="{MUTED}" '
@@ -416,7 +429,7 @@ def climate_chart(
         f'<rect x="{left}" y="{top}" width="{_fmt(pw)}" height="{_fmt(ph)}" fill="none" '
         f'stroke="{LINE}" stroke-width="0.7"/>'
         f'<text x="{_fmt(left + pw / 2)}" y="{h - 6}" font-size="8" fill="{MUTED}" '
-        f'text-anchor="middle">°C · {escape(isopleth_label)} · {escape(dew_label)}</text>'
+        f'text-anchor="middle">°C{legend}</text>'
         f'<text x="10" y="{_fmt(top + ph / 2)}" font-size="8" fill="{MUTED}" '
         f'transform="rotate(-90 10 {_fmt(top + ph / 2)})" text-anchor="middle">% RH</text>'
         "</svg>"

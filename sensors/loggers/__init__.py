@@ -12,6 +12,7 @@ validating and storing is the importer's job (`repoclimate.ingest.importer`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from repoclimate.sensors.loggers import (
@@ -34,6 +35,7 @@ from repoclimate.sensors.loggers import (
 from repoclimate.sensors.loggers.base import (
     LoggerFile,
     LoggerFileError,
+    columns_instead_of_rows,
     decode_text,
     head_lines,
     no_cyclic_gc,
@@ -97,12 +99,19 @@ def detect_logger_format(text: str, source: str) -> str:
 
 
 def read_logger_file(
-    data: bytes, source: str, fmt: str = "auto", mapping: Mapping[str, str] | None = None
+    data: bytes,
+    source: str,
+    fmt: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    *,
+    rows: bool = True,
 ) -> LoggerFile:
     """The rows of one logger file's bytes in format ``fmt`` (``"auto"``: detected).
 
     ``mapping`` names the columns of a generic ``csv`` file (`csvmap.parse`). Raises
-    `LoggerFileError` naming ``source``, the row and the column of what cannot be read.
+    `LoggerFileError` naming ``source``, the row and the column of what cannot be read. With
+    ``rows=False`` a file read as whole columns has only `LoggerFile.columns`
+    (`base.columns_instead_of_rows`; the importer).
     """
     if fmt != "auto" and fmt not in LOGGER_FORMATS:
         raise LoggerFileError(
@@ -116,7 +125,7 @@ def read_logger_file(
     else:
         text = decode_text(data)
     name = detect_logger_format(text, source) if fmt == "auto" else fmt
-    with no_cyclic_gc():
+    with no_cyclic_gc(), nullcontext() if rows else columns_instead_of_rows():
         if name == "csv" and mapping:
             return csvmap.parse(text, source, mapping)
         return LOGGER_FORMATS[name].parse(text, source)

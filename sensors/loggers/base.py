@@ -26,21 +26,27 @@ from __future__ import annotations
 import csv
 import gc
 import itertools
+import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import repeat
 from typing import Literal, NamedTuple
 
 __all__ = [
     "Columns",
     "ExcelSerialGrammar",
+    "LocalColumns",
     "LoggerFile",
     "LoggerFileError",
     "LoggerRow",
     "Skip",
     "TimeGrammar",
+    "columns_instead_of_rows",
     "decode_text",
     "find_columns",
     "grammars",
@@ -105,6 +111,54 @@ class LoggerFile:
     utc_offset: timedelta | None = None
     serial: str | None = None
     name: str | None = None
+    columns: LocalColumns | None = None
+    """The same rows as whole columns, when `read_rows` read the file so (every row plain,
+    every time naive); ``rows`` holds them all too, unless read inside
+    `columns_instead_of_rows` (then ``rows`` is empty). The importer's fast path."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalColumns:
+    """`LoggerFile.rows` as columns: row numbers ``first_row``, ``first_row + 1`` …; times as
+    written (naive, the logger's clock) in integer nanoseconds since 1970-01-01 00:00 of that
+    clock; values [°C, %RH], a column ``None`` when the file has no such quantity."""
+
+    first_row: int
+    local_ns: list[int]
+    temperatures: list[float] | None
+    humidities: list[float] | None
+
+    def __len__(self) -> int:
+        return len(self.local_ns)
+
+    def rows(self) -> list[LoggerRow]:
+        """The same rows as `LoggerRow` tuples (for a reader of ``rows``)."""
+        count = len(self.local_ns)
+        return [
+            LoggerRow(row, _NAIVE_EPOCH + timedelta(microseconds=ns // 1000), t, h)
+            for row, ns, t, h in zip(
+                range(self.first_row, self.first_row + count),
+                self.local_ns,
+                repeat(None, count) if self.temperatures is None else self.temperatures,
+                repeat(None, count) if self.humidities is None else self.humidities,
+                strict=True,
+            )
+        ]
+
+
+_ROWS_WANTED: ContextVar[bool] = ContextVar("logger_rows_wanted", default=True)
+
+
+@contextmanager
+def columns_instead_of_rows() -> Iterator[None]:
+    """Inside, a file `read_rows` reads as whole columns gets only `LoggerFile.columns`, its
+    ``rows`` left empty (`LocalColumns.rows` gives them): a year of minute rows builds no
+    half million tuples and datetimes the importer would take apart again."""
+    token = _ROWS_WANTED.set(False)
+    try:
+        yield
+    finally:
+        _ROWS_WANTED.reset(token)
 
 
 # ----- text ------------------------------------------------------------------------------------
@@ -336,7 +390,24 @@ class TimeGrammar:
             return full
         if split.clock_first is None:
             return _date_only_parser(full)
-        return _date_clock_parser(full, split)
+        return _date_clock_parser(full, split)[0]
+
+    def parse_column(
+        self, texts: Sequence[str], *, datetimes: bool = True
+    ) -> tuple[list[datetime | None] | None, list[int] | None]:
+        """``[parse(text) for text in texts]`` of a file's whole time column, faster; and the
+        same times as integer nanoseconds since 1970-01-01 00:00 of their own clock (naive),
+        or ``None`` unless every text was read as a cached date part and clock part. Without
+        ``datetimes``, the first is ``None`` whenever the nanoseconds are given.
+
+        The caches of one `column_parser`; where the texts split into a date and a clock part
+        at one separator, the parts are looked up as whole columns (`_date_clock_parser`)
+        instead of text by text.
+        """
+        split = self._split
+        if split is None or split.clock_first is None:
+            return list(map(self.column_parser(), texts)), None
+        return _date_clock_parser(self.parse, split)[1](texts, datetimes)
 
 
 class ExcelSerialGrammar(TimeGrammar):
@@ -358,6 +429,12 @@ class ExcelSerialGrammar(TimeGrammar):
     def column_parser(self) -> Callable[[str], datetime | None]:
         """`parse` itself: serials repeat no part a cache could keep."""
         return self.parse
+
+    def parse_column(
+        self, texts: Sequence[str], *, datetimes: bool = True
+    ) -> tuple[list[datetime | None] | None, list[int] | None]:
+        """``[parse(text) for text in texts]``, and no nanoseconds."""
+        return list(map(self.parse, texts)), None
 
 
 _EXCEL_1900 = datetime(1899, 12, 30)  # serial 0 once Lotus's 29 Feb 1900 is past (serial 61)
@@ -399,7 +476,8 @@ def _date_only_parser(full: Callable[[str], datetime | None]) -> Callable[[str],
 
 def _date_clock_parser(
     full: Callable[[str], datetime | None], split: _Split
-) -> Callable[[str], datetime | None]:
+) -> tuple[Callable[[str], datetime | None], _ColumnParse]:
+    """The cached parse of one file's column, and the same over a whole column at once."""
     dates: dict[str, datetime] = {}
     clocks: dict[str, timedelta] = {}
     regex, clock_first = split.regex, bool(split.clock_first)
@@ -458,7 +536,85 @@ def _date_clock_parser(
             failures += not learn(text, when)
         return when
 
-    return parse
+    def parse_all(
+        texts: Sequence[str], datetimes: bool
+    ) -> tuple[list[datetime | None] | None, list[int] | None]:
+        # The first texts one by one teach the separator; then (a separator inside neither
+        # part) every text is cut at it and both parts are looked up as columns. A part not
+        # yet cached is learnt from the first text holding it; a text still missing a part
+        # (no separator, an unreadable part) goes through `parse` alone, as it would row by row.
+        head = [parse(text) for text in texts[:_LEARNING_ROWS]]
+        if len(texts) <= _LEARNING_ROWS or not separator or inner:
+            return [*head, *map(parse, texts[_LEARNING_ROWS:])], None
+        firsts, seconds = _cut(texts, separator)
+        date_parts, clock_parts = (seconds, firsts) if clock_first else (firsts, seconds)
+        for parts_column, cache in ((date_parts, dates), (clock_parts, clocks)):
+            # Distinct parts in the order they first occur, so each search starts where the
+            # previous one ended and the column is scanned once.
+            position = 0
+            for part in dict.fromkeys(parts_column):
+                if part not in cache:
+                    position = parts_column.index(part, position)
+                    parse(texts[position])
+        # Whole microseconds: (base + delta - epoch) // 1 µs == (base - epoch) // 1 µs + delta
+        # // 1 µs, so the nanoseconds are the sum of each part's, looked up like the parts.
+        date_ns = {
+            part: (base - _NAIVE_EPOCH) // _MICROSECOND * 1000 for part, base in dates.items()
+        }
+        clock_ns = {part: delta // _MICROSECOND * 1000 for part, delta in clocks.items()}
+        try:
+            local_ns = list(
+                map(
+                    operator.add,
+                    map(date_ns.__getitem__, date_parts),
+                    map(clock_ns.__getitem__, clock_parts),
+                )
+            )
+        except KeyError:  # a part not learnt: each text without both parts cached is parsed
+            bases = list(map(dates.get, date_parts))
+            deltas = list(map(clocks.get, clock_parts))
+            return [
+                parse(text) if base is None or delta is None else base + delta
+                for text, base, delta in zip(texts, bases, deltas, strict=True)
+            ], None
+        if not datetimes:
+            return None, local_ns
+        bases = list(map(dates.__getitem__, date_parts))
+        return list(map(operator.add, bases, map(clocks.__getitem__, clock_parts))), local_ns
+
+    return parse, parse_all
+
+
+def _cut(texts: Sequence[str], separator: str) -> tuple[Sequence[str], Sequence[str]]:
+    """What is before and after the first ``separator`` of each text (all of it and ``""``
+    when it holds none), texts unstripped: one with spaces around it has parts no cache holds,
+    so `parse` reads it.
+
+    Texts of one length with the separator at one place (HOBOware pads its dates and clocks)
+    are cut by two slices over the column, without a partition per text; slicing there is
+    partitioning there when the first part holds no separator, and a first part that does
+    is none a cache holds (`learn` keeps only parts `parts` cuts out).
+    """
+    first = texts[0]
+    at = first.find(separator)
+    end = at + len(separator)
+    if at >= 0 and len(set(map(len, texts))) == 1:
+        between = operator.itemgetter(slice(at, end))
+        if all(map(operator.eq, map(between, texts), repeat(separator))):
+            return (
+                list(map(operator.itemgetter(slice(None, at)), texts)),
+                list(map(operator.itemgetter(slice(end, None)), texts)),
+            )
+    firsts, _, seconds = zip(*map(str.partition, texts, repeat(separator)), strict=True)
+    return firsts, seconds
+
+
+_LEARNING_ROWS = 64  # rows of a column `parse_all` parses one by one before the column lookups
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+_ColumnParse = Callable[
+    [Sequence[str], bool], tuple[list[datetime | None] | None, list[int] | None]
+]
 
 
 _LEARNING_FAILURES = 256
@@ -743,20 +899,15 @@ def read_rows(
     def column_name(index: int) -> str:
         return names[index] if index < len(names) and names[index] else f"#{index + 1}"
 
-    table: list[tuple[int, list[str]]] = []
-    blank = delimiter + ' \t"\ufeff'
-    digits = "0123456789"
-    for index in range(start, len(lines)):
-        line = lines[index]
-        if not line or not line.strip(blank):
-            continue
-        if line[0] not in digits and (
-            _END_MARKERS.match(line) or (stop is not None and stop(line))
-        ):
-            break
-        table.append((index + 1, _data_cells(line, delimiter)))
-
     time_index, clock_index = columns.time, columns.clock
+    t_index = -1 if columns.temperature is None else columns.temperature
+    h_index = -1 if columns.humidity is None else columns.humidity
+    width = len(names)
+    fahrenheit = columns.temperature_unit == "F"
+    # The fast path below reads a row whose cells are plain numbers and whose time is on the
+    # clock column alone; everything else (units in cells, empty cells, a separate clock column,
+    # a row longer than the header) takes the general path through `value_of`.
+    simple = clock_index is None and width > max(t_index, h_index, time_index)
 
     def time_text(cells: list[str]) -> str:
         text = cells[time_index] if time_index < len(cells) else ""
@@ -764,9 +915,32 @@ def read_rows(
             text = f"{text} {cells[clock_index]}"
         return text
 
-    samples = [time_text(cells) for _, cells in table[:500]]
-    grammar = choose_grammar(samples, candidates, source, table[0][0] if table else start + 1)
-    fahrenheit = columns.temperature_unit == "F"
+    plain = (
+        _plain_table(lines, start, delimiter, width)
+        if simple and max(t_index, h_index) >= 0
+        else None
+    )
+    if plain is not None:
+        samples = [cells[time_index] for cells in plain[:500]]
+        grammar = choose_grammar(samples, candidates, source, start + 1)
+        if _read_plain(out, plain, start + 1, grammar, time_index, t_index, h_index, fahrenheit):
+            return out
+        table = list(zip(range(start + 1, start + 1 + len(plain)), plain, strict=True))
+    else:
+        table = []
+        blank = delimiter + ' \t"\ufeff'
+        digits = "0123456789"
+        for index in range(start, len(lines)):
+            line = lines[index]
+            if not line or not line.strip(blank):
+                continue
+            if line[0] not in digits and (
+                _END_MARKERS.match(line) or (stop is not None and stop(line))
+            ):
+                break
+            table.append((index + 1, _data_cells(line, delimiter)))
+        samples = [time_text(cells) for _, cells in table[:500]]
+        grammar = choose_grammar(samples, candidates, source, table[0][0] if table else start + 1)
     append, new_row = out.rows.append, tuple.__new__  # a LoggerRow without its __new__
     parse_time = grammar.column_parser()
 
@@ -798,13 +972,6 @@ def read_rows(
                 value = fahrenheit_to_celsius(value)
         return value
 
-    t_index = -1 if columns.temperature is None else columns.temperature
-    h_index = -1 if columns.humidity is None else columns.humidity
-    width = len(names)
-    # The fast path below reads a row whose cells are plain numbers and whose time is on the
-    # clock column alone; everything else (units in cells, empty cells, a separate clock column,
-    # a row longer than the header) takes the general path through `value_of`.
-    simple = clock_index is None and width > max(t_index, h_index, time_index)
     for row, cells in table:
         temperature: float | None
         humidity: float | None
@@ -849,6 +1016,81 @@ def read_rows(
             )
         append(new_row(LoggerRow, (row, when, temperature, humidity)))
     return out
+
+
+_DIGITS = frozenset("0123456789")
+
+
+def _plain_table(
+    lines: Sequence[str], start: int, delimiter: str, width: int
+) -> list[list[str]] | None:
+    """The cells of ``lines[start:]`` when every line is a plain data row of ``width`` cells.
+
+    Plain: it starts with a digit (so it is neither blank nor an end marker, and `read_rows`
+    would keep it), holds no quote, and splits into ``width`` cells; ``None`` when any line is
+    not (`read_rows` then reads line by line). Each test runs over the whole column at once.
+    """
+    data = lines[start:]
+    if not data or "" in data or not _DIGITS.issuperset(map(operator.itemgetter(0), data)):
+        return None
+    if any(map(operator.contains, data, repeat('"'))):
+        return None
+    cells = list(map(str.split, data, repeat(delimiter)))
+    if not all(map(width.__eq__, map(len, cells))):
+        return None
+    return cells
+
+
+def _read_plain(
+    out: LoggerFile,
+    cells: list[list[str]],
+    first_row: int,
+    grammar: TimeGrammar,
+    time_index: int,
+    t_index: int,
+    h_index: int,
+    fahrenheit: bool,
+) -> bool:
+    """Append the rows of a `_plain_table` to ``out`` as whole columns; False (nothing
+    appended) when a value is not a plain finite number or a time does not read, so that
+    `read_rows` reads row by row and words the error, or the general cell, as it always has."""
+    by_column = list(zip(*cells, strict=True))
+    try:
+        temperatures = list(map(float, by_column[t_index])) if t_index >= 0 else None
+        humidities = list(map(float, by_column[h_index])) if h_index >= 0 else None
+    except ValueError:
+        return False
+    # A NaN or an infinity makes the sum not finite (as may finite but huge values, which then
+    # merely take the general path too).
+    if temperatures is not None and not math.isfinite(sum(temperatures)):
+        return False
+    if humidities is not None and not math.isfinite(sum(humidities)):
+        return False
+    if temperatures is not None and fahrenheit:
+        temperatures = list(map(fahrenheit_to_celsius, temperatures))
+    rows_wanted = bool(out.rows) or _ROWS_WANTED.get()
+    times, local_ns = grammar.parse_column(by_column[time_index], datetimes=rows_wanted)
+    if local_ns is not None:
+        out.columns = LocalColumns(first_row, local_ns, temperatures, humidities)
+        if not rows_wanted:
+            return True
+    if times is None or None in times:
+        return False
+    count = len(cells)
+    out.rows.extend(
+        map(
+            tuple.__new__,
+            repeat(LoggerRow),
+            zip(
+                range(first_row, first_row + count),
+                times,
+                repeat(None, count) if temperatures is None else temperatures,
+                repeat(None, count) if humidities is None else humidities,
+                strict=True,
+            ),
+        )
+    )
+    return True
 
 
 _GMT_OFFSET = re.compile(r"(?:GMT|UTC)\s*([+\-−])\s*(\d{1,2})(?::?(\d{2}))?", re.I)

@@ -31,6 +31,10 @@ def sniff(lines: list[str]) -> bool:
 def parse(text: str, source: str) -> LoggerFile:
     """The rows of a repoclimate CSV export; every time must carry its offset (``Z``)."""
     out = read_table("repoclimate", text_lines(text), 0, source, candidates=GRAMMARS)
+    if out.columns is not None:  # only naive times are read as columns
+        raise LoggerFileError(
+            source, "time without an offset", row=out.columns.first_row, column="time"
+        )
     for row in out.rows:
         if row.time.tzinfo is None:
             raise LoggerFileError(source, "time without an offset", row=row.row, column="time")

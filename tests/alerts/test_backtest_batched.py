@@ -28,6 +28,7 @@ from repoclimate.alerts.model import AlertState, Finding, Severity
 from repoclimate.alerts.series import SensorSeries
 from repoclimate.alerts.state import AlertStore
 from repoclimate.alerts.state.alerts import AlertNotFoundError, BufferedAlerts
+from repoclimate.alerts.state.schema import iso
 from repoclimate.alerts.topology import Topology
 from repoclimate.history.sqlite import SQLiteStore
 from repoclimate.history.store import ReadsArrays
@@ -57,7 +58,8 @@ def test_buffered_lifecycle_equals_one_transaction_per_step(tmp_path: Path, seed
                 open_now = ref.open_brief(None)
             got = apply_findings(buffered, findings, RULES, subjects, now, held, track)
             assert got == expected, f"step {step}"
-            assert buffered.open_brief(None) == open_now, f"open alerts after step {step}"
+            assert buffered.snapshot() == open_now, f"open alerts after step {step}"
+            assert [b.id for b in buffered.open_brief(None)] == [b.id for b in open_now]
             changed += len(got)
             if rng.random() < 0.05:
                 buffered.flush()
@@ -134,6 +136,39 @@ def test_buffered_alerts_refuse_what_they_do_not_track(tmp_path: Path) -> None:
         (alert_id,) = buffered.insert_alerts([(finding, AlertState.PENDING)], T0)
         with pytest.raises(ValueError, match=f"alert {alert_id}: buffered alerts keep their rule"):
             buffered.update_alerts([(alert_id, {"rule": "other"})], T0)
+        assert buffered.brief(alert_id) == buffered.snapshot()[0]
+        assert buffered.snapshot()[0].rule == RULES[0]  # the refused update changed nothing
+    store.close()
+
+
+def test_a_brief_is_a_copy_the_next_update_leaves_alone(tmp_path: Path) -> None:
+    """The open alerts are updated in place: a brief handed out keeps what it said, while
+    `open_brief` reads the new values."""
+    store = AlertStore(tmp_path / "state.sqlite")
+    finding = Finding(
+        rule=RULES[0],
+        subject=SUBJECTS[0],
+        severity=Severity.WARNING,
+        since=T0,
+        value=70.0,
+        threshold=60.0,
+        unit="%RH",
+        summary="RH 70.0",
+        advice="",
+    )
+    with store.transaction() as tx:
+        buffered = BufferedAlerts(tx)
+        (alert_id,) = buffered.insert_alerts([(finding, AlertState.PENDING)], T0)
+        before = buffered.brief(alert_id)
+        later = T0 + timedelta(minutes=5)
+        changed = {"last_seen": later, "value": 75.0, "severity": Severity.CRITICAL}
+        buffered.update_alerts([(alert_id, changed)], later)
+        assert before is not None and before.value == 70.0
+        assert before.severity is Severity.WARNING
+        (now,) = buffered.open_brief(None)
+        assert (now.value, now.severity, now.last_seen) == (75.0, Severity.CRITICAL, iso(later))
+        buffered.update_alerts([(alert_id, {"state": AlertState.RESOLVED})], later)
+        assert buffered.open_brief(None) == [] and buffered.brief(alert_id) is None
     store.close()
 
 

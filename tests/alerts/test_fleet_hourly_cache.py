@@ -112,3 +112,39 @@ def test_hourly_many_in_batches_gives_the_same_bits(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(fleet, "_HOURLY_BATCH", 1500)  # about one series a batch
     batched = whole(source, wanted)
     assert all(identical(a, b) for a, b in zip(at_once, batched, strict=True))
+
+
+def test_first_hours_kept_while_no_reading_leaves_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Readings every 20 min, runs every 5 min: in 3 runs of 4 no reading leaves the window's
+    first hour, whose means are then taken from those held — still the same bits, also when
+    a reading does leave it, and when the window moves back within the hour."""
+    sparse = {}
+    for k in range(4):
+        s = readings(k)
+        sparse[f"s{k}"] = SensorSeries(
+            s.sensor, s.times[::4], s.temperature[::4], s.humidity[::4], s.battery[::4], s.start
+        )
+    source = ArraySource(sparse)
+    cache = HourlyCache()
+    jobs: list[int] = []
+    real = fleet.hourly_many
+
+    def counted(wanted: list[tuple[SensorSeries, float, float, int]]) -> list[HourlySeries]:
+        jobs.append(len(wanted))
+        return real(wanted)
+
+    monkeypatch.setattr(fleet, "hourly_many", counted)
+    lookback = 3 * 86400.0
+    ends = [*np.arange(T0 + 6 * 86400.0, T0 + 6 * 86400.0 + 3 * 3600.0, 300.0).tolist()]
+    ends += [ends[-1] - 300.0, ends[-1] + 3600.0]  # back 5 minutes (computed whole), on
+    for end in ends:
+        wanted = [(f"s{k}", lookback, end - lookback, end, 3) for k in range(4)]
+        got = cache.many(source, wanted)
+        for g, e in zip(got, whole(source, wanted), strict=True):
+            assert identical(g, e), end
+    # a job per sensor for its recent hours, one more for each whose first hours were computed:
+    # without keeping them, one for each sensor in every run but the two computed whole
+    heads = sum(jobs) - 4 * len(ends)
+    assert 0 < heads <= 0.5 * 4 * (len(ends) - 2)

@@ -236,3 +236,60 @@ def test_columns_check_their_lengths_and_drop_rows() -> None:
     assert columns.without([False] * 3) is columns
     with pytest.raises(ValueError, match="2 flags for 3 rows"):
         columns.without([True, False])
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["nothing", "a temperature", "a humidity", "the room", "a time", "one row fewer stored"],
+)
+def test_holds_columns_of_what_is_stored_equals_holds(tmp_path: Path, change: str) -> None:
+    # The store holds exactly the columns' times (an import again): answered by comparing whole
+    # columns when nothing differs, row by row otherwise; always what `holds` answers.
+    store = SQLiteStore(tmp_path / "store.sqlite")
+    stored = _columns(minutes=range(0, 600, 5))
+    store.write_columns(
+        stored
+        if change != "one row fewer stored"
+        else stored.without([i == 40 for i in range(len(stored))])
+    )
+    temperatures, humidities = list(stored.temperatures), list(stored.humidities)
+    times, room = list(stored.times_ns), stored.room
+    if change == "a temperature":
+        temperatures[17] = 99.0
+    elif change == "a humidity":
+        humidities[len(humidities) - 1] = 1.0
+    elif change == "the room":
+        room = "elsewhere"
+    elif change == "a time":
+        times[3] += 1000
+    again = SensorColumns(stored.sensor, stored.site, room, times, temperatures, humidities)
+    held = store.holds_columns(again)
+    assert held == store.holds(again.readings())
+    assert all(held) == (change == "nothing")
+    if change in ("a temperature", "a time", "one row fewer stored"):
+        assert held.count(False) == 1
+    store.close()
+
+
+@pytest.mark.parametrize("count", [99, 100, 250, 1001])
+def test_rows_staged_in_statements_of_a_hundred_store_what_readings_store(
+    tmp_path: Path, count: int
+) -> None:
+    # Whole statements of 100 rows and a remainder; a time given twice (the later row's values
+    # win, as in `write`) shows the rows keep their order.
+    columns = _columns(minutes=range(count))
+    times = list(columns.times_ns)
+    times[count - 1] = times[count // 2]
+    temperatures = list(columns.temperatures)
+    temperatures[count - 1] = 30.5
+    twice = SensorColumns("logger", "a", "r", times, temperatures, list(columns.humidities))
+    by_columns = SQLiteStore(tmp_path / "columns.db")
+    by_readings = SQLiteStore(tmp_path / "readings.db")
+    by_columns.write_columns(twice)
+    by_readings.write(twice.readings())
+    by_columns.close()
+    by_readings.close()
+    dumped = _dump(tmp_path / "columns.db")
+    assert dumped == _dump(tmp_path / "readings.db")
+    assert len(dumped["readings"]) == count - 1
+    assert (times[count // 2], 30.5) in {(row[1], row[4]) for row in dumped["readings"]}

@@ -43,7 +43,7 @@ def test_a_month_is_drawn_hourly_with_band_spans_and_local_days() -> None:
     assert f'data-points="{times.size}"' in svg and times.size == 720
     assert svg.count('class="band"') == 1 and svg.count('class="alert-span"') == 1
     assert ">01.11<" in svg and ">06.11<" in svg  # local dates: 1 Nov starts at 16:00 UTC
-    assert "Asia/Shanghai (UTC+08:00)" in svg
+    assert "Asia/Shanghai (UTC+08:00)" in svg and ">RH [% RH]<" in svg
     span = re.search(r'class="alert-span" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)
     assert span is not None
     # 9 d 8 h into a 30-day axis of 622 px starting at x=46, 4 days wide
@@ -140,3 +140,43 @@ def test_the_climate_charts_labels_keep_clear_of_their_lines_and_each_other() ->
         for b in boxes[i + 1 :]:
             apart = a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2]
             assert apart, (a, b)
+
+
+def test_without_frame_a_chart_leaves_its_title_zone_and_legend_to_the_page() -> None:
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC)
+    times = hours(start, end)
+    values = np.full(times.size, 18.0)
+    kwargs = {"start": start, "end": end, "zone": ZONE, "band": (14.0, 24.0), "unit": "°C"}
+    framed = series_chart(
+        times,
+        values,
+        values,
+        values,
+        title="Temp",
+        zone_label="Zone-X",
+        second=(values, "Dew"),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    bare = series_chart(
+        times,
+        values,
+        values,
+        values,
+        title="Temp",
+        zone_label="Zone-X",
+        second=(values, "Dew"),
+        frame=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    for word in ("Temp", "Zone-X", ">Dew<"):
+        assert word in framed and word not in bare
+    assert 'class="second"' in bare and ">02.11<" in bare  # the dew line and the ticks stay
+    labels = {"title": "Clim", "isopleth_label": "mould-x", "dew_label": "dew-x"}
+    t = np.full(10, 18.0)
+    rh = np.full(10, 50.0)
+    profile = get_profile("jgj25-paper")
+    framed = climate_chart(t, rh, profile, no_risk_label="no risk", **labels)
+    bare = climate_chart(t, rh, profile, no_risk_label="no risk", frame=False, **labels)
+    for word in labels.values():
+        assert word in framed and word not in bare
+    assert ">no risk<" in bare and "% RH" in bare

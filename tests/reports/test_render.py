@@ -98,3 +98,29 @@ def test_html_report_is_one_document_in_the_language_asked(november: Report) -> 
     html = render(november, "html", "zh-Hans").decode("utf-8")
     assert html.startswith("<!DOCTYPE html>") and '<html lang="zh-Hans">' in html
     assert "主要指标" in html and "Key figures" not in html
+
+
+def test_a_year_prints_the_previous_year_once_and_the_chart_titles_as_text(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    """A year's previous period is the same period last year: one column of it, not two equal
+    ones. The charts' titles, zone and legend are the page's text (one Pango layout each), not
+    SVG text (WeasyPrint lays that out one letter at a time)."""
+    year = gather(seeded.sources(), parse_period("2026"), NOW, site_id="shanghai")
+    stack = next(r for r in year.rooms if r.room.id == "stack-a")
+    assert stack.previous.period == stack.last_year.period
+    html = render_html(year, "en")
+    assert html.count("Previous period = same period last year 2025") == len(year.rooms)
+    assert "Same period last year" not in html
+    row = re.search(r'<tr class="fig-mean_t">(.*?)</tr>', html, flags=re.S)
+    assert row is not None and row.group(1).count("<td") == 3  # label, 2026, 2025
+    assert stack.previous.metrics is not None and stack.previous.compliance is not None
+    assert number(stack.previous.compliance.mean_t_c, 1) in row.group(1)
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert svgs and not any("Temperature" in s or "Asia/Shanghai" in s for s in svgs)
+    pdf = tmp_path / "year.pdf"
+    pdf.write_bytes(render(year, "pdf", "en"))
+    text = pdf_text(pdf)
+    assert "Temperature [°C]" in text and "Relative humidity [% RH]" in text
+    assert "Climate: hours by temperature and RH" in text
+    assert pages(pdf) == 1 + len(year.rooms)

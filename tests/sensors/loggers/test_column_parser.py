@@ -135,3 +135,75 @@ def test_each_column_parser_has_its_own_caches() -> None:
     assert first("01/02/2025 10:00") == datetime(2025, 2, 1, 10, 0)
     assert second("01/02/2025 10:00") == datetime(2025, 2, 1, 10, 0)
     assert first is not second
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
+def _assert_parse_column(grammar: TimeGrammar, texts: list[str]) -> None:
+    """`parse_column` gives `parse` of each text, and (when it gives them) the nanoseconds of
+    those times; without datetimes, the same nanoseconds."""
+    times, local_ns = grammar.parse_column(texts)
+    assert times == [grammar.parse(text) for text in texts]
+    if local_ns is not None:
+        assert local_ns == [
+            (t - _NAIVE_EPOCH) // timedelta(microseconds=1) * 1000
+            for t in times  # type: ignore[operator]
+        ]
+    only, ns_again = grammar.parse_column(texts, datetimes=False)
+    assert ns_again == local_ns
+    assert only == (None if local_ns is not None else times)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pattern=st.sampled_from(PATTERNS),
+    start=st.datetimes(datetime(2000, 1, 1), datetime(2098, 12, 1)),
+    steps=st.lists(st.integers(-3 * 86_400, 3 * 86_400), min_size=65, max_size=200),
+    pad=st.booleans(),
+    lower=st.booleans(),
+)
+def test_parse_column_equals_parse(
+    pattern: str, start: datetime, steps: list[int], pad: bool, lower: bool
+) -> None:
+    # More texts than the rows learnt one by one: the rest are looked up as columns.
+    grammar = ALL[pattern]
+    when = start.replace(microsecond=0)
+    texts = []
+    for step in steps:
+        when += timedelta(seconds=step)
+        texts.append(_write(pattern, when, pad=pad, lower=lower))
+    _assert_parse_column(grammar, texts)
+
+
+def test_parse_column_of_a_year_gives_nanoseconds() -> None:
+    grammar = TimeGrammar("%m/%d/%y %I:%M:%S %p")
+    start = datetime(2024, 12, 31, 23, 0)
+    texts = [f"{start + timedelta(minutes=i):%m/%d/%y %I:%M:%S %p}" for i in range(3 * 1440)]
+    _, local_ns = grammar.parse_column(texts)
+    assert local_ns is not None
+    assert local_ns[0] == (start - _NAIVE_EPOCH) // timedelta(microseconds=1) * 1000
+    assert local_ns[-1] - local_ns[0] == (len(texts) - 1) * 60 * 10**9
+    _assert_parse_column(grammar, texts)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "02/30/19 11:00:00 AM",  # an impossible date
+        "10/10/19 13:00:00 PM",  # an impossible clock
+        " 10/10/19 11:00:00 AM",  # spaces around it
+        "10/10/19, 11:00:00 AM",  # another separator
+        "10/10/19 11:00:00AM",  # another length
+        "10/10/19T11:00:00 AM",  # the separator swapped at its place, parts both cached
+        "10/10/19X11:00:00 AM",  # the same, and not a time at all
+        "10/10/1911:00:00 AM",
+    ],
+)
+@pytest.mark.parametrize("at", [0, 70, 199])
+def test_parse_column_is_not_fooled(odd: str, at: int) -> None:
+    grammar = TimeGrammar("%m/%d/%y %I:%M:%S %p")
+    start = datetime(2019, 10, 10, 10, 0)
+    texts = [f"{start + timedelta(minutes=i):%m/%d/%y %I:%M:%S %p}" for i in range(200)]
+    texts[at] = odd
+    _assert_parse_column(grammar, texts)
