@@ -596,6 +596,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cost-only", action="store_true", help="measure the cost per kind only, no load"
     )
+    parser.add_argument(
+        "--present-cache-s",
+        type=float,
+        help="api.present_cache_s for the service (0: room status computed for every request, "
+        "as when a collector writes to the store all the time); default: the setting's own",
+    )
     args = parser.parse_args(argv)
     if args.days < 1 or args.rate <= 0 or not 0 < args.duration <= 600 or args.clients < 1:
         parser.error("--days ≥ 1, --rate > 0, 0 < --duration ≤ 600, --clients ≥ 1")
@@ -660,6 +666,8 @@ def run(work: Path, args: argparse.Namespace) -> int:
         "api": {"listen": f"127.0.0.1:{port}", "cookie_secure": False, "workers": args.workers},
         "log_level": "WARNING",
     }
+    if args.present_cache_s is not None:
+        config["api"]["present_cache_s"] = args.present_cache_s  # type: ignore[index]
     (work / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
     sample = make_requests(layout, end, args.days, args.baseline, seed=2)
