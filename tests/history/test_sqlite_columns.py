@@ -22,7 +22,8 @@ T0 = datetime(2025, 3, 1, tzinfo=UTC)
 TABLES = ("readings", "climate_1h", "climate_1d", "stale_days", "pending_hours")
 
 
-def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+def dump_tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the store's tables that a write touches, in key order (for equality)."""
     with sqlite3.connect(path) as connection:
         return {
             table: connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4").fetchall()
@@ -122,7 +123,7 @@ def test_columns_store_what_readings_store(
     else:
         assert copies == [(columns.site, columns.room, "logger")]
     by_readings.write(readings)
-    assert _dump(tmp_path / "columns.db") == _dump(tmp_path / "readings.db")
+    assert dump_tables(tmp_path / "columns.db") == dump_tables(tmp_path / "readings.db")
     # (a reading without placement over a placed one is not 'held': its site differs)
     assert by_columns.holds_columns(columns) == by_readings.holds(readings)
     # and every rollup read (which flushes deferred hours and recomputes stale days) agrees
@@ -134,7 +135,7 @@ def test_columns_store_what_readings_store(
             assert got == by_readings.rollups(period, *span, **key)  # type: ignore[arg-type]
     by_columns.close()
     by_readings.close()
-    assert _dump(tmp_path / "columns.db") == _dump(tmp_path / "readings.db")
+    assert dump_tables(tmp_path / "columns.db") == dump_tables(tmp_path / "readings.db")
 
 
 def test_a_room_of_one_sensor_is_copied_and_equals_the_room_query(tmp_path: Path) -> None:
@@ -198,7 +199,7 @@ def test_a_bad_column_is_refused_as_write_refuses_it(
         assert str(by_columns.value) == str(by_readings.value)
         assert by_columns.value.index == by_readings.value.index
         assert store.count() == 0
-    assert all(not rows for rows in _dump(tmp_path / "s.db").values())
+    assert all(not rows for rows in dump_tables(tmp_path / "s.db").values())
 
 
 def test_a_write_that_fails_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -206,7 +207,7 @@ def test_a_write_that_fails_stores_nothing(tmp_path: Path, monkeypatch: pytest.M
     rollups are computed leaves the file as it was (and the next write starts clean)."""
     store = SQLiteStore(tmp_path / "s.db")
     store.write([Reading("logger", T0 - timedelta(days=1), 20.0, 50.0, site="a", room="r")])
-    before = _dump(tmp_path / "s.db")
+    before = dump_tables(tmp_path / "s.db")
 
     def broken(connection: sqlite3.Connection, **options: object) -> None:
         raise sqlite3.OperationalError("disk I/O error (simulated)")
@@ -214,7 +215,7 @@ def test_a_write_that_fails_stores_nothing(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(sqlite_module, "_recompute_touched", broken)
     with pytest.raises(sqlite_module.StoreUnavailable, match="simulated"):
         store.write_columns(_columns())
-    assert _dump(tmp_path / "s.db") == before
+    assert dump_tables(tmp_path / "s.db") == before
     monkeypatch.undo()
     store.write_columns(_columns(minutes=range(3)))
     (staged,) = store._connection().execute("SELECT count(*) FROM staged_readings").fetchone()
@@ -289,7 +290,7 @@ def test_rows_staged_in_statements_of_a_hundred_store_what_readings_store(
     by_readings.write(twice.readings())
     by_columns.close()
     by_readings.close()
-    dumped = _dump(tmp_path / "columns.db")
-    assert dumped == _dump(tmp_path / "readings.db")
+    dumped = dump_tables(tmp_path / "columns.db")
+    assert dumped == dump_tables(tmp_path / "readings.db")
     assert len(dumped["readings"]) == count - 1
     assert (times[count // 2], 30.5) in {(row[1], row[4]) for row in dumped["readings"]}

@@ -4,7 +4,6 @@ a bad file stores nothing, not even rollups or marks; a second import stores not
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,17 +16,8 @@ from repoclimate.history.sqlite import SQLiteStore
 from repoclimate.ingest.importer import import_files, parse_timezone
 from repoclimate.sensors.loggers import LoggerFileError
 from repoclimate.sensors.reading import Reading
+from tests.history.test_sqlite_columns import dump_tables
 from tests.ingest.test_importer import NOW, REGISTRY, SAMPLES
-
-TABLES = ("readings", "climate_1h", "climate_1d", "stale_days", "pending_hours")
-
-
-def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    with sqlite3.connect(path) as connection:
-        return {
-            table: connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4").fetchall()
-            for table in TABLES
-        }
 
 
 class ReadingsOnly:
@@ -101,8 +91,8 @@ def test_columns_and_readings_paths_store_and_summarise_alike(
     first, again, first_r, again_r = summaries
     assert (first, again) == (first_r, again_r)
     assert "stored 0," in again[0] and "already stored 0" in first[0]
-    stored = _dump(tmp_path / "c.db")
-    assert stored == _dump(tmp_path / "r.db")
+    stored = dump_tables(tmp_path / "c.db")
+    assert stored == dump_tables(tmp_path / "r.db")
     assert stored["readings"] and stored["climate_1h"]
 
 
@@ -136,7 +126,7 @@ def test_a_bad_row_late_in_a_file_stores_nothing_at_all(
             now=NOW,
             timezone_override=None if zone is None else parse_timezone(zone),
         )
-    assert all(not rows for rows in _dump(path).values())
+    assert all(not rows for rows in dump_tables(path).values())
 
 
 def test_a_second_import_leaves_every_table_as_it_was(tmp_path: Path) -> None:
@@ -149,7 +139,7 @@ def test_a_second_import_leaves_every_table_as_it_was(tmp_path: Path) -> None:
             store=store,
             now=NOW,
         )
-        before = _dump(path)
+        before = dump_tables(path)
         summary = import_files(
             [SAMPLES / "hobo_hoboware.csv"],
             sensor="s3-north",
@@ -158,7 +148,7 @@ def test_a_second_import_leaves_every_table_as_it_was(tmp_path: Path) -> None:
             now=NOW,
         )
         assert summary.stored == 0 and summary.unchanged == summary.readings > 0
-        assert _dump(path) == before
+        assert dump_tables(path) == before
 
 
 @pytest.mark.parametrize(
