@@ -2,12 +2,16 @@
 that would have fired and resolved, with times — so a site can tune thresholds on last year's
 data before switching paging on.
 
-The rules, the evaluator and the lifecycle are the live ones; only the history source (arrays
-loaded once: from the SQLite store without a `Reading` per row) and the state (an in-memory
-database, the whole replay in one transaction with the open alerts kept in memory and the
-writes batched: `alerts.state.alerts.BufferedAlerts`) differ. Each rule class is evaluated at
-its live interval across the period, all its steps in one `Evaluator.run`; the lifecycle steps
-only where a class has findings or open alerts. No notification is sent.
+The rules, the evaluator and the lifecycle's state machine are the live ones; only the history
+source (arrays loaded once: from the SQLite store as Arrow columns, without a `Reading` per row)
+and the state (a private in-memory database) differ. Each rule class is evaluated at its live
+interval across the period, all its steps in one `Evaluator.run`. The lifecycle is then
+replayed alert by alert (`alerts.replay`: each (rule, subject)'s findings walked once, only the
+transitions put in step order, the alerts and events written at the end), which leaves the
+same alerts, events and transitions as stepping `apply_findings` at every time where a class
+has findings or open alerts — still available as ``lifecycle="buffered"`` (one transaction,
+`alerts.state.alerts.BufferedAlerts`) or ``"transactions"`` (one per step, as live). No
+notification is sent.
 """
 
 from __future__ import annotations
@@ -17,21 +21,30 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 import numpy as np
 
 from repoclimate.alerts.config import RULE_CLASSES, RulesConfig
 from repoclimate.alerts.engine import DEFAULT_INTERVALS_S, EVALUATORS, EvaluatorKind
-from repoclimate.alerts.evaluate import ArraySource, ClassSteps, lookbacks
+from repoclimate.alerts.evaluate import ArraySource, ClassResult, ClassSteps, lookbacks
 from repoclimate.alerts.model import AlertState, Severity, Transition, from_epoch
 from repoclimate.alerts.profiles import band_for
 from repoclimate.alerts.render import local, rule_title
+from repoclimate.alerts.replay import replay
 from repoclimate.alerts.rules.base import Band
 from repoclimate.alerts.series import SensorSeries
 from repoclimate.alerts.state import AlertStore, parse_iso
 from repoclimate.alerts.state.alerts import BufferedAlerts
 from repoclimate.alerts.topology import Topology
 from repoclimate.history.store import ReadsArrays, Store
+
+Lifecycle = Literal["episodes", "buffered", "transactions"]
+"""How the backtest replays the lifecycle — the same alerts, events and episodes each way:
+``episodes`` (`alerts.replay`: each alert's findings walked once, only the transitions put in
+step order, the state written at the end), ``buffered`` (`apply_findings` at every step, all in
+one transaction through `alerts.state.alerts.BufferedAlerts`), ``transactions``
+(`apply_findings` at every step in its own transaction, as the live engine writes)."""
 
 
 @dataclass
@@ -128,14 +141,15 @@ def backtest(
     bands: Callable[[str], Band] = band_for,
     history: Mapping[str, SensorSeries] | None = None,
     evaluator: EvaluatorKind = "reference",
-    batched: bool = True,
+    lifecycle: Lifecycle = "episodes",
+    state: AlertStore | None = None,
 ) -> BacktestResult:
     """Replay ``[start, end]``: every class at its interval, the live lifecycle, no paging.
 
     ``evaluator``: as `alerts.engine.AlertEngine` takes it (the same episodes either way).
-    ``batched``: the whole replay in one transaction on the private state, the alerts kept in
-    memory and written in batches (`alerts.state.alerts.BufferedAlerts`); false: one
-    transaction per step, as the live engine writes (the same episodes, slower)."""
+    ``lifecycle``: how the lifecycle is replayed (`Lifecycle`; the same result each way).
+    ``state``: an empty alert state to replay into and leave open (default: a private one in
+    memory, closed at the end)."""
     began = time.perf_counter()
     if end <= start:
         raise ValueError("backtest end must be after its start")
@@ -152,50 +166,94 @@ def backtest(
     silent_from = start.timestamp() if first_data is None else max(start.timestamp(), first_data)
     evaluating = EVALUATORS[evaluator](topology, rules, ArraySource(history), bands, silent_from)
 
-    per_class: list[ClassSteps] = []
-    times: list[np.ndarray] = []
+    evaluated: list[tuple[np.ndarray, ClassResult]] = []
     for name in wanted:
         at = steps(start, end, every[name])
         if at.size == 0:
             continue
-        per_class.append(ClassSteps(evaluating.run([name], at, {})[name]))
-        times.append(at)
-    schedule = _schedule(times)
+        evaluated.append((at, evaluating.run([name], at, {})[name]))
 
-    state = AlertStore(":memory:")
-    if batched:
-        with state.transaction() as tx:
-            rows = BufferedAlerts(tx)
-
-            def since_of(alert_id: int) -> datetime:
-                brief = rows.brief(alert_id)
-                assert brief is not None, "an alert that just fired is open"
-                return parse_iso(brief.since)
-
-            def step_buffered(k: int, i: int, now: datetime) -> list[Transition]:
-                return per_class[k].apply(rows, i, now)
-
-            episodes = _replay(schedule, per_class, step_buffered, since_of, result)
-            rows.flush()
-            final = {alert_id: tx.get(alert_id)[0] for alert_id in episodes}
-    else:
-
-        def step(k: int, i: int, now: datetime) -> list[Transition]:
-            with state.transaction() as tx:
-                return per_class[k].apply(tx, i, now)
-
-        episodes = _replay(
-            schedule, per_class, step, lambda alert_id: state.get(alert_id).since, result
-        )
-        final = {alert_id: state.get(alert_id) for alert_id in episodes}
-    state.close()
+    own = state is None
+    alert_state = AlertStore(":memory:") if state is None else state
+    with alert_state.transaction() as tx:
+        if tx.list_alerts(limit=1):
+            raise ValueError("backtest needs an empty alert state: this one holds alerts")
+    episodes, final = _LIFECYCLES[lifecycle](evaluated, alert_state, result)
+    if own:
+        alert_state.close()
     for alert_id, episode in episodes.items():
-        alert = final[alert_id]
-        episode.severity = max(episode.severity, alert.severity)
-        episode.since = alert.since
+        severity, since = final[alert_id]
+        episode.severity = max(episode.severity, severity)
+        episode.since = since
     result.episodes = sorted(episodes.values(), key=lambda e: (e.fired_at, e.alert_id))
     result.seconds = time.perf_counter() - began
     return result
+
+
+_Final = dict[int, tuple[Severity, datetime]]
+"""Each fired alert's severity and since as the replay left them, by alert id."""
+
+
+def _by_episodes(
+    evaluated: list[tuple[np.ndarray, ClassResult]], state: AlertStore, result: BacktestResult
+) -> tuple[dict[int, Episode], _Final]:
+    replayed = replay(evaluated)
+    by_id = {alert.id: alert for alert in replayed.alerts}
+    episodes = _collect(replayed.steps(), lambda alert_id: by_id[alert_id].since, result)
+    result.evaluations = replayed.evaluations
+    with state.transaction() as tx:
+        replayed.write(tx)
+    return episodes, {i: (by_id[i].severity, by_id[i].since) for i in episodes}
+
+
+def _by_steps(
+    evaluated: list[tuple[np.ndarray, ClassResult]], state: AlertStore, result: BacktestResult
+) -> tuple[dict[int, Episode], _Final]:
+    per_class = [ClassSteps(found) for _, found in evaluated]
+    schedule = _schedule([at for at, _ in evaluated])
+    with state.transaction() as tx:
+        rows = BufferedAlerts(tx)
+
+        def since_of(alert_id: int) -> datetime:
+            brief = rows.brief(alert_id)
+            assert brief is not None, "an alert that just fired is open"
+            return parse_iso(brief.since)
+
+        def step(k: int, i: int, now: datetime) -> list[Transition]:
+            return per_class[k].apply(rows, i, now)
+
+        episodes = _collect(_stepped(schedule, per_class, step, result), since_of, result)
+        rows.flush()
+        alerts = {alert_id: tx.get(alert_id)[0] for alert_id in episodes}
+    return episodes, {i: (a.severity, a.since) for i, a in alerts.items()}
+
+
+def _by_transactions(
+    evaluated: list[tuple[np.ndarray, ClassResult]], state: AlertStore, result: BacktestResult
+) -> tuple[dict[int, Episode], _Final]:
+    per_class = [ClassSteps(found) for _, found in evaluated]
+    schedule = _schedule([at for at, _ in evaluated])
+
+    def step(k: int, i: int, now: datetime) -> list[Transition]:
+        with state.transaction() as tx:
+            return per_class[k].apply(tx, i, now)
+
+    episodes = _collect(
+        _stepped(schedule, per_class, step, result),
+        lambda alert_id: state.get(alert_id).since,
+        result,
+    )
+    alerts = {alert_id: state.get(alert_id) for alert_id in episodes}
+    return episodes, {i: (a.severity, a.since) for i, a in alerts.items()}
+
+
+_LIFECYCLES: dict[
+    str,
+    Callable[
+        [list[tuple[np.ndarray, ClassResult]], AlertStore, BacktestResult],
+        tuple[dict[int, Episode], _Final],
+    ],
+] = {"episodes": _by_episodes, "buffered": _by_steps, "transactions": _by_transactions}
 
 
 def _schedule(times: list[np.ndarray]) -> list[tuple[float, int, int]]:
@@ -212,18 +270,16 @@ def _schedule(times: list[np.ndarray]) -> list[tuple[float, int, int]]:
     )
 
 
-def _replay(
+def _stepped(
     schedule: Iterable[tuple[float, int, int]],
     per_class: list[ClassSteps],
     apply: Callable[[int, int, datetime], list[Transition]],
-    since_of: Callable[[int], datetime],
     result: BacktestResult,
-) -> dict[int, Episode]:
+) -> Iterable[tuple[datetime, list[Transition]]]:
     """Step the lifecycle through ``schedule`` ((time, class, step), in time order) where a
-    class has findings or open alerts; the episodes fired, by alert id. ``apply`` runs the
-    lifecycle of a class at a step, ``since_of`` tells an open alert's since."""
+    class has findings or open alerts (counted in ``result.evaluations``); each step's time
+    and transitions. ``apply`` runs the lifecycle of a class at a step."""
     open_count = [0] * len(per_class)
-    episodes: dict[int, Episode] = {}
     found = [steps.findings for steps in per_class]
     for t, k, i in schedule:
         if i not in found[k] and open_count[k] == 0:
@@ -236,9 +292,23 @@ def _replay(
                 open_count[k] += 1
             if change.to_state is AlertState.RESOLVED:
                 open_count[k] -= 1
-                if change.from_state is AlertState.PENDING:
-                    result.cleared_before_firing += 1
-                    continue
+        yield now, changes
+
+
+def _collect(
+    stepped: Iterable[tuple[datetime, list[Transition]]],
+    since_of: Callable[[int], datetime],
+    result: BacktestResult,
+) -> dict[int, Episode]:
+    """The episodes fired, by alert id, from each step's time and transitions (in step
+    order); the transitions and the alerts cleared before firing go to ``result``.
+    ``since_of`` tells an open alert's since."""
+    episodes: dict[int, Episode] = {}
+    for now, changes in stepped:
+        for change in changes:
+            if change.to_state is AlertState.RESOLVED and change.from_state is AlertState.PENDING:
+                result.cleared_before_firing += 1
+                continue
             if change.to_state is AlertState.PENDING:
                 continue
             result.transitions.append(change)

@@ -40,7 +40,7 @@ from repoclimate.alerts.evaluate import (
     StoreSource,
 )
 from repoclimate.alerts.fleet import FleetEvaluator
-from repoclimate.alerts.fleet import derived_rows as fleet_derived_rows
+from repoclimate.alerts.fleet_mould import derived_rows as fleet_derived_rows
 from repoclimate.alerts.incremental import IncrementalStoreSource
 from repoclimate.alerts.lifecycle import resolve_removed
 from repoclimate.alerts.model import Alert, Severity, Transition, from_epoch
@@ -106,19 +106,22 @@ def scheduled_times(after: float, until: float, interval_s: float) -> FloatArray
 
 def _keep_checkpoints(
     tx: Tx, results: Mapping[str, ClassResult], stored: Mapping[str, Checkpoint]
-) -> None:
+) -> dict[str, Checkpoint]:
     """Store the mould class's checkpoints that changed from ``stored`` (those read at the
-    evaluation's start; in the evaluation's transaction). Within an hour the checkpoints stay
-    where they were: rewriting each sensor's every cycle cost as much as the mould rule."""
+    evaluation's start; in the evaluation's transaction), and return them. Within an hour the
+    checkpoints stay where they were: rewriting each sensor's every cycle cost as much as the
+    mould rule."""
     mould_result = results.get("mould")
+    changed: dict[str, Checkpoint] = {}
     if mould_result is not None and mould_result.checkpoints:
         changed = {
             sensor: checkpoint
             for sensor, checkpoint in mould_result.checkpoints.items()
-            if stored.get(sensor) != checkpoint
+            if stored.get(sensor) is not checkpoint and stored.get(sensor) != checkpoint
         }
         if changed:
             tx.put_mould_checkpoints(changed)
+    return changed
 
 
 def _of_sites(alerts: list[Alert], sites: Collection[str] | None) -> list[Alert]:
@@ -177,6 +180,9 @@ class AlertEngine:
         # alerts about subjects not among these were left by sensors and rooms since removed
         self.known = self.topology.subject_ids()
         self.last_report: EvaluationReport | None = None
+        self._checkpoints: tuple[frozenset[str] | None, dict[str, Checkpoint]] | None = None
+        """The mould checkpoints as this engine last read and wrote them, for the sites it
+        evaluated then (None: every site)."""
 
     def evaluate(
         self,
@@ -213,20 +219,22 @@ class AlertEngine:
             if self.write_derived:
                 rows.extend(derived_rows(data, at))
 
-        checkpoints = self.state.mould_checkpoints() if "mould" in wanted else {}
+        checkpoints = self._mould_checkpoints(sites) if "mould" in wanted else {}
         fleet = self.evaluator if isinstance(self.evaluator, FleetEvaluator) else None
         results = self.evaluator.run(
             wanted, at, active, None if fleet else collect, checkpoints, sites=sites
         )
         if fleet is not None and self.write_derived and "mould" in wanted:
-            rows = fleet_derived_rows(fleet.rooms, at)
+            rows = fleet_derived_rows(fleet.rooms, at, fleet)
         self._note_failures(report, results)
+        held = self._take_checkpoints("mould" in wanted)
         with self.state.transaction() as tx:
-            _keep_checkpoints(tx, results, checkpoints)
+            changed = _keep_checkpoints(tx, results, checkpoints)
             report.transitions = resolve_removed(tx, ours, self.known, when)
             for result in results.values():
                 report.transitions.extend(ClassSteps(result).apply(tx, 0, when))
             report.notifications = self.dispatcher.dispatch(tx, when, sites)
+        self._kept_checkpoints(held, changed)
         if rows:
             report.derived_rows = self._write(rows)
         report.open_alerts = self.state.open_alerts()
@@ -262,7 +270,7 @@ class AlertEngine:
         active = active_states(open_now)
         rows: list[DerivedRow] = []
         results: dict[str, ClassResult] = {}
-        checkpoints = self.state.mould_checkpoints() if "mould" in grids else {}
+        checkpoints = self._mould_checkpoints(sites) if "mould" in grids else {}
         for name, at in grids.items():
             collect = None
             fleet = self.evaluator if isinstance(self.evaluator, FleetEvaluator) else None
@@ -275,7 +283,7 @@ class AlertEngine:
                 [name], at, active, collect, checkpoints, sites=sites
             )[name]
             if name == "mould" and self.write_derived and fleet is not None:
-                rows.extend(fleet_derived_rows(fleet.rooms, at))
+                rows.extend(fleet_derived_rows(fleet.rooms, at, fleet))
         self._note_failures(report, results)
         steps = {name: ClassSteps(result) for name, result in results.items()}
         open_rules = {rule for rules in active.values() for rule in rules}
@@ -285,8 +293,9 @@ class AlertEngine:
             for name, at in grids.items()
             for i, t in enumerate(at)
         )
+        held = self._take_checkpoints("mould" in grids)
         with self.state.transaction() as tx:
-            _keep_checkpoints(tx, results, checkpoints)
+            changed = _keep_checkpoints(tx, results, checkpoints)
             first = from_epoch(schedule[0][0]) if schedule else until
             report.transitions = resolve_removed(tx, _of_sites(open_now, sites), self.known, first)
             for t, entries in groupby(schedule, key=lambda entry: entry[0]):
@@ -304,11 +313,41 @@ class AlertEngine:
                     report.transitions.extend(changes)
                     report.notifications.extend(self.dispatcher.dispatch(tx, now, sites))
             report.notifications.extend(self.dispatcher.dispatch(tx, until, sites))
+        self._kept_checkpoints(held, changed)
         if rows:
             report.derived_rows = self._write(rows)
         report.open_alerts = self.state.open_alerts()
         self.last_report = report
         return report
+
+    def _mould_checkpoints(self, sites: Collection[str] | None) -> dict[str, Checkpoint]:
+        """The mould checkpoints: read from the alert state once, then kept with what this
+        engine writes (no other engine writes those of the sites it evaluates: engines that
+        share a state split the sites, and a change of the sites evaluated reads them again)."""
+        wanted = None if sites is None else frozenset(sites)
+        if self._checkpoints is None or self._checkpoints[0] != wanted:
+            self._checkpoints = (wanted, self.state.mould_checkpoints())
+        return self._checkpoints[1]
+
+    def _take_checkpoints(
+        self, mould_run: bool
+    ) -> tuple[frozenset[str] | None, dict[str, Checkpoint]] | None:
+        """Before a transaction that writes checkpoints (an evaluation of the mould class):
+        the kept checkpoints, forgotten until it commits (a failed one reads them again)."""
+        if not mould_run:
+            return None
+        held, self._checkpoints = self._checkpoints, None
+        return held
+
+    def _kept_checkpoints(
+        self,
+        held: tuple[frozenset[str] | None, dict[str, Checkpoint]] | None,
+        changed: Mapping[str, Checkpoint],
+    ) -> None:
+        """After a committed transaction: the kept checkpoints with those it wrote."""
+        if held is not None:
+            held[1].update(changed)
+            self._checkpoints = held
 
     def _wanted(self, classes: Iterable[str] | None) -> list[str]:
         wanted = list(RULE_CLASSES if classes is None else classes)

@@ -10,6 +10,14 @@ then reads about ``settle_s`` of readings per sensor instead of the whole window
 still evaluated over the whole window (`alerts.fleet.FleetEvaluator`, one array pass), so their
 hysteresis, episode starts and running means are those of the reference engine.
 
+From a store that reads many sensors at once (`history.store.ReadsBlocks`: the SQLite store
+and InfluxDB) a cycle asks for every held sensor's new readings in one query, and for their
+new hourly means in another, the first time it is asked for one of them: the sensors held
+since the same cycle are read together, from that cycle's end less the settle window, into
+columns (`history.store.SensorBlocks`); each sensor's part is then appended to what is held
+with a few array operations, with no Python per reading. Other stores (and ``bulk=False``, the
+benchmark's baseline) are read sensor by sensor, one query each.
+
 The cache is rebuilt from the store by itself: when a window starts before what it holds (a
 longer lookback, a new rule configuration), when time goes backwards, or after `clear` (the
 engine's registry or rules changed). The mould models' state, which reaches further back than
@@ -18,14 +26,15 @@ any window, is checkpointed in the alert state (`alerts.rules.mould.Checkpoint`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
 
 from repoclimate.alerts.evaluate import StoreSource
 from repoclimate.alerts.model import from_epoch
 from repoclimate.alerts.series import FloatArray, HourlySeries, SensorSeries
-from repoclimate.history.store import Store
+from repoclimate.history.store import ReadsBlocks, SensorBlocks, Store
 
 DEFAULT_SETTLE_S = 3600.0
 """Readings this long before the newest window's end are read again each cycle [s]."""
@@ -33,6 +42,9 @@ DEFAULT_SETTLE_S = 3600.0
 DEFAULT_KEEP_S = 86400.0
 """What is kept before the earliest start asked for, so that windows of different classes
 (which reach back differently) are served from one buffer [s]."""
+
+_HOUR = timedelta(hours=1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,53 +62,169 @@ class _Means:
     start: float
     """The first hour held [epoch s, hour-aligned]."""
     end: float
+    lookback: float | None = None
+    """How far before its end the last window asked began [s], and its ``max_gap_h``: the next
+    cycle's window is prepared from them (and served only if it is the one asked)."""
+    gap: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A window prepared with the others of its batch: served if ``first`` and ``gap`` are
+    those asked."""
+
+    first: float
+    gap: int
+    means: _Means
+    series: HourlySeries
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one query read for the sensors held up to the same end: rows from ``since`` to
+    ``end``; ``waiting`` maps each sensor not yet served to its block."""
+
+    end: float
+    since: float
+    blocks: SensorBlocks
+    times: FloatArray
+    """`blocks`' times in epoch seconds (`Reading.time.timestamp()`'s values)."""
+    waiting: dict[str, int]
+    ready: dict[str, _Ready] = field(default_factory=dict)
+    """Means batches: each sensor's next window, merged and filled for all in one pass."""
+
+    def take(self, sensor: str) -> tuple[int, int] | None:
+        """The sensor's rows (``lo:hi``), once: None when it has none here or had them."""
+        i = self.waiting.pop(sensor, None)
+        if i is None:
+            return None
+        return int(self.blocks.offsets[i]), int(self.blocks.offsets[i + 1])
+
+
+def _seconds(times_ns: np.ndarray) -> FloatArray:
+    """Epoch seconds of UTC nanoseconds as `Reading.time.timestamp()` gives them: whole
+    microseconds (as `history.timestamps.from_ns` keeps), divided once, correctly rounded."""
+    seconds: FloatArray = (times_ns // 1000).astype(np.float64) / 1e6
+    return seconds
+
+
+def _cut(seconds: float) -> float:
+    """``seconds`` at the microsecond `from_epoch` rounds it to, as the stores compare it."""
+    return from_epoch(seconds).timestamp()
 
 
 class IncrementalStoreSource(StoreSource):
     """`StoreSource` reading each sensor's new readings only (see the module's docstring)."""
 
     def __init__(
-        self, store: Store, settle_s: float = DEFAULT_SETTLE_S, keep_s: float = DEFAULT_KEEP_S
+        self,
+        store: Store,
+        settle_s: float = DEFAULT_SETTLE_S,
+        keep_s: float = DEFAULT_KEEP_S,
+        *,
+        bulk: bool = True,
     ) -> None:
+        """``bulk``: read the held sensors together when the store can (`ReadsBlocks`);
+        False reads them one by one (the way it read before, kept as a baseline)."""
         super().__init__(store)
         if settle_s < 0 or keep_s < 0:
             raise ValueError(f"settle_s and keep_s must be ≥ 0, got {settle_s}, {keep_s}")
         self.settle_s = settle_s
         self.keep_s = keep_s
+        self.bulk = bulk and isinstance(store, ReadsBlocks)
         self._raw: dict[str, _Raw] = {}
         self._means: dict[str, _Means] = {}
+        self._raw_batches: dict[float, _Batch] = {}
+        self._mean_batches: dict[float, _Batch] = {}
         self.readings_read = 0
         """Readings fetched from the store so far (for benchmarks and tests)."""
+        self.queries = 0
+        """Queries sent to the store so far (for benchmarks and tests)."""
+        self.prepared = 0
+        """Hourly windows served as prepared in bulk (`_prepare`) so far."""
+
+    def with_bulk(self, bulk: bool) -> IncrementalStoreSource:
+        """A source holding the same windows that reads in bulk or sensor by sensor (for
+        benchmarks comparing the two ways from one cold read); this one is left as it is."""
+        other = IncrementalStoreSource(self.store, self.settle_s, self.keep_s, bulk=bulk)
+        other._raw = dict(self._raw)
+        other._means = dict(self._means)
+        return other
 
     def clear(self) -> None:
         """Forget everything held: the next windows are read whole."""
         self._raw.clear()
         self._means.clear()
+        self._raw_batches.clear()
+        self._mean_batches.clear()
 
     def raw(self, sensor: str, start: float, end: float) -> SensorSeries:
         held = self._raw.get(sensor)
         if held is None or start < held.start or end < held.end:
-            fetched = super().raw(sensor, start, end)
-            self.readings_read += len(fetched)
+            fetched = self._read_raw(sensor, start, end)
             self._raw[sensor] = _Raw(fetched, start, end)
             return fetched
         since = max(start, held.end - self.settle_s)
-        new = super().raw(sensor, since, end)
-        self.readings_read += len(new)
+        new_times, new_t, new_h, new_b = self._arrived(sensor, held.end, since, end)
         old = held.series
         keep_from = max(held.start, start - self.keep_s)
-        lo = int(np.searchsorted(old.times, keep_from, side="left"))
-        hi = int(np.searchsorted(old.times, since, side="left"))
+        lo = int(old.times.searchsorted(keep_from, side="left"))
+        hi = int(old.times.searchsorted(since, side="left"))
         kept = SensorSeries(
             sensor,
-            np.concatenate([old.times[lo:hi], new.times]),
-            np.concatenate([old.temperature[lo:hi], new.temperature]),
-            np.concatenate([old.humidity[lo:hi], new.humidity]),
-            np.concatenate([old.battery[lo:hi], new.battery]),
+            np.concatenate([old.times[lo:hi], new_times]),
+            np.concatenate([old.temperature[lo:hi], new_t]),
+            np.concatenate([old.humidity[lo:hi], new_h]),
+            np.concatenate([old.battery[lo:hi], new_b]),
             keep_from,
         )
         self._raw[sensor] = _Raw(kept, keep_from, end)
         return kept.between(start, end)
+
+    def _read_raw(self, sensor: str, start: float, end: float) -> SensorSeries:
+        fetched = super().raw(sensor, start, end)
+        self.readings_read += len(fetched)
+        self.queries += 1
+        return fetched
+
+    def _arrived(
+        self, sensor: str, held_end: float, since: float, end: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The sensor's readings with ``since <= time <= end``: from the batch of the sensors
+        held up to ``held_end`` (read now if there is none for ``end``), else by one query."""
+        if not self.bulk:
+            new = self._read_raw(sensor, since, end)
+            return new.times, new.temperature, new.humidity, new.battery
+        batch = self._raw_batches.get(held_end)
+        if batch is None or batch.end != end or sensor not in batch.waiting:
+            batch = self._read_raw_batch(held_end, end)
+        rows = batch.take(sensor)
+        if rows is None:  # not held when the batch was read (cannot happen: it was)
+            new = self._read_raw(sensor, since, end)
+            return new.times, new.temperature, new.humidity, new.battery
+        lo, hi = rows
+        times = batch.times[lo:hi]
+        if since > batch.since:
+            lo += int(times.searchsorted(_cut(since), side="left"))
+            times = batch.times[lo:hi]
+        values = batch.blocks.values
+        return times, values[0, lo:hi], values[1, lo:hi], values[2, lo:hi]
+
+    def _read_raw_batch(self, held_end: float, end: float) -> _Batch:
+        """One query for the new readings of every sensor held up to ``held_end``."""
+        assert isinstance(self.store, ReadsBlocks)
+        sensors = [sid for sid, held in self._raw.items() if held.end == held_end]
+        since = held_end - self.settle_s
+        blocks = self.store.history_blocks(
+            sensors, from_epoch(since), from_epoch(end) + _MICROSECOND
+        )
+        self.readings_read += len(blocks)
+        self.queries += 1
+        batch = _Batch(end, since, blocks, _seconds(blocks.times_ns), _positions(sensors))
+        # batches of earlier ends will not be asked again
+        self._raw_batches = {k: b for k, b in self._raw_batches.items() if b.end == end}
+        self._raw_batches[held_end] = batch
+        return batch
 
     def hourly(self, sensor: str, start: float, end: float, max_gap_h: int) -> HourlySeries:
         first = float(np.floor(start / 3600.0) * 3600.0)
@@ -105,23 +233,141 @@ class IncrementalStoreSource(StoreSource):
             hours, t, h = self._points(sensor, first, end)
             keep_from = first
         else:
+            ready = self._ready(sensor, held.end, first, end, max_gap_h)
+            if ready is not None:
+                means = ready.means
+                self._means[sensor] = _Means(
+                    means.hours,
+                    means.temperature,
+                    means.humidity,
+                    means.start,
+                    end,
+                    end - start,
+                    max_gap_h,
+                )
+                return ready.series
             since = float(np.floor((held.end - self.settle_s) / 3600.0) * 3600.0)
             since = max(since, first)
-            new_hours, new_t, new_h = self._points(sensor, since, end)
+            new_hours, new_t, new_h = self._new_points(sensor, held.end, since, end)
             keep_from = max(held.start, float(np.floor((first - self.keep_s) / 3600.0) * 3600.0))
-            lo = int(np.searchsorted(held.hours, keep_from, side="left"))
-            hi = int(np.searchsorted(held.hours, since, side="left"))
+            lo = int(held.hours.searchsorted(keep_from, side="left"))
+            hi = int(held.hours.searchsorted(since, side="left"))
             hours = np.concatenate([held.hours[lo:hi], new_hours])
             t = np.concatenate([held.temperature[lo:hi], new_t])
             h = np.concatenate([held.humidity[lo:hi], new_h])
-        self._means[sensor] = _Means(hours, t, h, keep_from, end)
-        lo = int(np.searchsorted(hours, first, side="left"))
+        self._means[sensor] = _Means(hours, t, h, keep_from, end, end - start, max_gap_h)
+        lo = int(hours.searchsorted(first, side="left"))
         return HourlySeries.from_means(hours[lo:], t[lo:], h[lo:], start, end, max_gap_h)
 
-    def _points(self, sensor: str, first: float, end: float) -> tuple[FloatArray, ...]:
+    def _ready(
+        self, sensor: str, held_end: float, first: float, end: float, gap: int
+    ) -> _Ready | None:
+        """The window prepared by the sensor's means batch, if it is the one asked."""
+        if not self.bulk:
+            return None
+        batch = self._mean_batches.get(held_end)
+        if batch is None or batch.end != end or sensor not in batch.waiting:
+            batch = self._read_mean_batch(held_end, end)
+        ready = batch.ready.pop(sensor, None)
+        if ready is None or ready.first != first or ready.gap != gap:
+            return None  # `_new_points` takes the sensor's rows from the batch
+        batch.waiting.pop(sensor, None)
+        self.prepared += 1
+        return ready
+
+    def _new_points(
+        self, sensor: str, held_end: float, since: float, end: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """`_points` from the hour ``since``: from the batch of the sensors whose means are
+        held up to ``held_end`` (read now if there is none for ``end``), else by one query."""
+        if not self.bulk:
+            return self._points(sensor, since, end)
+        batch = self._mean_batches.get(held_end)
+        if batch is None or batch.end != end or sensor not in batch.waiting:
+            batch = self._read_mean_batch(held_end, end)
+        rows = batch.take(sensor)
+        if rows is None:  # not held when the batch was read (cannot happen: it was)
+            return self._points(sensor, since, end)
+        lo, hi = rows
+        hours = batch.times[lo:hi]
+        if since > batch.since:
+            lo += int(hours.searchsorted(since, side="left"))
+            hours = batch.times[lo:hi]
+        values = batch.blocks.values
+        return hours, values[0, lo:hi], values[1, lo:hi]
+
+    def _read_mean_batch(self, held_end: float, end: float) -> _Batch:
+        """One query for the new hourly means of every sensor held up to ``held_end``."""
+        assert isinstance(self.store, ReadsBlocks)
+        sensors = [sid for sid, held in self._means.items() if held.end == held_end]
+        since = float(np.floor((held_end - self.settle_s) / 3600.0) * 3600.0)
+        blocks = self.store.hourly_blocks(sensors, from_epoch(since), from_epoch(end))
+        self.queries += 1
+        batch = _Batch(end, since, blocks, _seconds(blocks.times_ns), _positions(sensors))
+        batch.ready = self._prepare(sensors, batch)
+        self._mean_batches = {k: b for k, b in self._mean_batches.items() if b.end == end}
+        self._mean_batches[held_end] = batch
+        return batch
+
+    def _prepare(self, sensors: list[str], batch: _Batch) -> dict[str, _Ready]:
+        """Each sensor's next window as its last one was asked (as long before the new end,
+        the same ``max_gap_h``): the held means and the batch's new ones merged as `hourly`
+        merges them, and `HourlySeries.from_means` of all of them in one array pass."""
+        end = batch.end
+        offsets = batch.blocks.offsets
+        values = batch.blocks.values
+        pieces: tuple[list[FloatArray], list[FloatArray], list[FloatArray]] = ([], [], [])
+        asked: list[tuple[str, float, int, float]] = []
+        sizes: list[int] = []
+        for i, sensor in enumerate(sensors):
+            held = self._means[sensor]
+            if held.lookback is None:
+                continue
+            first = float(np.floor((end - held.lookback) / 3600.0) * 3600.0)
+            if first < held.start:
+                continue
+            since = max(batch.since, first)
+            keep_from = max(held.start, float(np.floor((first - self.keep_s) / 3600.0) * 3600.0))
+            lo = int(held.hours.searchsorted(keep_from, side="left"))
+            hi = int(held.hours.searchsorted(since, side="left"))
+            a, b = int(offsets[i]), int(offsets[i + 1])
+            if since > batch.since:
+                a += int(batch.times[a:b].searchsorted(since, side="left"))
+            pieces[0].extend((held.hours[lo:hi], batch.times[a:b]))
+            pieces[1].extend((held.temperature[lo:hi], values[0, a:b]))
+            pieces[2].extend((held.humidity[lo:hi], values[1, a:b]))
+            asked.append((sensor, first, held.gap, keep_from))
+            sizes.append(hi - lo + b - a)
+        if not asked:
+            return {}
+        hours, t, h = (np.concatenate(p) for p in pieces)
+        merged = np.zeros(len(asked) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=merged[1:])
+        firsts = np.array([a[1] for a in asked])
+        gaps = np.array([a[2] for a in asked], dtype=np.float64)
+        last = float(np.floor(end / 3600.0) * 3600.0)
+        filled_t = _fill_many(hours, t, merged, firsts, last, gaps)
+        filled_h = _fill_many(hours, h, merged, firsts, last, gaps)
+        if filled_t is None or filled_h is None:
+            return {}
+        grid, out_t, grid_offsets = filled_t
+        out_h = filled_h[1]
+        ready: dict[str, _Ready] = {}
+        for k, (sensor, first, gap, keep_from) in enumerate(asked):
+            m0, m1 = int(merged[k]), int(merged[k + 1])
+            g0, g1 = int(grid_offsets[k]), int(grid_offsets[k + 1])
+            means = _Means(hours[m0:m1], t[m0:m1], h[m0:m1], keep_from, end)
+            series = HourlySeries(grid[g0:g1], out_t[g0:g1], out_h[g0:g1])
+            ready[sensor] = _Ready(first, gap, means, series)
+        return ready
+
+    def _points(
+        self, sensor: str, first: float, end: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """The store's hourly means from the hour ``first`` to ``end``, as arrays (NaN where a
         quantity has none), as `alerts.evaluate.hourly_from_points` reads them."""
         points = self.store.aggregate(sensor, from_epoch(first), from_epoch(end), _HOUR)
+        self.queries += 1
         n = len(points)
         hours = np.empty(n)
         t = np.full(n, np.nan)
@@ -135,4 +381,49 @@ class IncrementalStoreSource(StoreSource):
         return hours, t, h
 
 
-_HOUR = from_epoch(3600.0) - from_epoch(0.0)
+_KEY_HOURS = 2.0**21
+"""Hours per sensor in the keys of `_fill_many` (sensor × this + hour): 239 years."""
+
+
+def _fill_many(
+    hours: FloatArray,
+    values: FloatArray,
+    offsets: np.ndarray,
+    firsts: FloatArray,
+    last: float,
+    gaps: FloatArray,
+) -> tuple[FloatArray, FloatArray, np.ndarray] | None:
+    """`alerts.series.fill_hourly` of many sensors in one pass: sensor ``k``'s means are
+    ``hours[offsets[k]:offsets[k + 1]]`` (ascending, hour starts) and its grid the hours from
+    ``firsts[k]`` to ``last``, each value carried over gaps up to ``gaps[k]`` hours; means
+    before ``firsts[k]`` are not used (`HourlySeries.from_means` is given none). Returns the
+    grids and values, one after the other, and where each sensor's begin; None when the hours
+    do not fit the keys. The same values, bit for bit: each grid hour takes the value of the
+    latest valid mean at or before it, as `fill_hourly`'s ``searchsorted`` finds it."""
+    n = firsts.size
+    counts = np.maximum(((last - firsts) // 3600.0).astype(np.int64) + 1, 0)
+    grid_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=grid_offsets[1:])
+    owner = np.repeat(np.arange(n), counts)
+    grid = firsts[owner] + 3600.0 * (np.arange(int(grid_offsets[-1])) - grid_offsets[owner])
+    base = float(firsts.min())
+    if (last - base) / 3600.0 >= _KEY_HOURS:
+        return None
+    of_mean = np.repeat(np.arange(n), np.diff(offsets))
+    ok = ~np.isnan(values) & (hours >= firsts[of_mean])
+    valid_hours, valid_values, valid_of = hours[ok], values[ok], of_mean[ok]
+    out = np.full(grid.size, np.nan)
+    if valid_values.size == 0 or grid.size == 0:
+        return grid, out, grid_offsets
+    keys = valid_of * _KEY_HOURS + (valid_hours - base) / 3600.0
+    wanted = owner * _KEY_HOURS + (grid - base) / 3600.0
+    idx = np.searchsorted(keys, wanted, side="right") - 1
+    safe = np.maximum(idx, 0)
+    found = (idx >= 0) & (valid_of[safe] == owner)
+    found &= grid - valid_hours[safe] <= gaps[owner] * 3600.0
+    out[found] = valid_values[safe[found]]
+    return grid, out, grid_offsets
+
+
+def _positions(sensors: list[str]) -> dict[str, int]:
+    return {sensor: i for i, sensor in enumerate(sensors)}

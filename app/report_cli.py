@@ -2,8 +2,9 @@
 a quarter or a year, as PDF or HTML, in English or Simplified Chinese.
 
 Registered on the main command in `repoclimate.app.cli`; the work is `repoclimate.reports`.
-Exit codes: 0 written; 1 bad settings or registry, or the store is down; 2 a usage error (a bad
-period, an unknown site or room, an unknown language).
+Exit codes: 0 written; 1 bad settings or registry, the store is down, or the PDF engine failed
+(`reports.pdf_engine`: no browser where ``reports.chromium`` says, a browser that failed or hung);
+2 a usage error (a bad period, an unknown site or room, an unknown language).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from repoclimate.app.settings import SettingsError, load_settings
 from repoclimate.app.wiring import registry_from
 from repoclimate.history import StoreRejected, StoreUnavailable, open_store
 from repoclimate.reports.gather import ReportError, Sources, gather
+from repoclimate.reports.pdf import PdfError
 from repoclimate.reports.periods import PeriodError, parse_period
 from repoclimate.reports.render import CatalogueError, language, render
 from repoclimate.sensors.registry import RegistryError
@@ -92,10 +94,10 @@ def report_command(
         report = gather(
             Sources(store, registry, state), which, datetime.now(UTC), site_id=site, room_id=room
         )
-        data = render(report, fmt.value, chosen)
+        data = render(report, fmt.value, chosen, settings.reports)
     except ReportError as exc:
         _fail(str(exc), EXIT_USAGE)
-    except (StoreUnavailable, StoreRejected) as exc:
+    except (StoreUnavailable, StoreRejected, PdfError) as exc:
         _fail(f"report not written: {exc}", EXIT_CONFIG)
     finally:
         store.close()

@@ -29,6 +29,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from repoclimate.alerts.settings import AlertSettings
 from repoclimate.history.settings import StoreSettings
 from repoclimate.ingest.settings import CollectorSettings, MqttSettings
+from repoclimate.reports.settings import ReportSettings
 from repoclimate.sensors.yamlfile import (
     ConfigError,
     FieldPath,
@@ -88,7 +89,7 @@ class ApiSettings(BaseModel):
 
 class Settings(BaseSettings):
     """Everything the service reads at start: broker, collector, store, registry, alerts,
-    HTTP API, logging."""
+    HTTP API, reports (the PDF engine), logging."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -103,6 +104,7 @@ class Settings(BaseSettings):
     registry: Path | None = None
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")

@@ -15,13 +15,20 @@ Measured:
   for the same 10 000 sensors read from the embedded SQLite store holding their last 26 h at
   5 min (readings written before timing), whole windows; then the incremental source
   (`alerts.incremental`): a first cycle reading the windows whole, one new reading per sensor
-  written, and the next cycle 5 minutes later reading only what arrived (plus the settle window).
+  written, and the next cycle 5 minutes later reading only what arrived (plus the settle window)
+  in one query for all sensors; beside it, the same run's baseline: that cycle's reading alone,
+  sensor by sensor (``bulk=False``, one query per window, as before) and in bulk.
+- ``cycle (InfluxDB)`` (``--influx``): the same incremental cycle and baseline on a private
+  InfluxDB 1.x (Debian's, started as the tests start it; the write of 3.1 million readings
+  takes minutes and is not timed).
 - ``backtest``: one site, 10 rooms × 5 sensors, one year at 5-minute readings (5.3 million),
   every class at its live interval (excursion, condensation, health every 5 min, fluctuation
   every 10 min, mould hourly, decay weekly), from preloaded arrays; and the same history loaded
   from the SQLite store (``--from-store``; the write is not timed, the load is). Baselines in
-  the same run: the fleet backtest with one transaction per lifecycle step (``batched=False``)
-  and the store read through `Store.history` (one `Reading` per row). ``--only backtest``
+  the same run: the fleet backtest stepping the lifecycle at every step in one buffered
+  transaction (``lifecycle="buffered"``, as before the episode replay; its alert state
+  compared with the default's, table by table) and the store read through `Store.history`
+  (one `Reading` per row). ``--only backtest``
   skips the cycles.
 
 Run: ``python bench/alerts.py`` (``--quick`` for a smaller run). Prints one line per measurement,
@@ -47,10 +54,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from repoclimate.alerts.backtest import backtest, load_history
+from repoclimate.alerts.backtest import Lifecycle, backtest, load_history
 from repoclimate.alerts.config import RulesConfig
 from repoclimate.alerts.engine import AlertEngine, EvaluatorKind
-from repoclimate.alerts.evaluate import ArraySource
+from repoclimate.alerts.evaluate import ArraySource, lookbacks
 from repoclimate.alerts.incremental import IncrementalStoreSource
 from repoclimate.alerts.profiles import band_for
 from repoclimate.alerts.series import SensorSeries
@@ -59,6 +66,7 @@ from repoclimate.alerts.topology import RoomNode, SensorNode, SiteNode, Topology
 from repoclimate.history import StoreSettings, open_store
 from repoclimate.sensors.reading import Reading
 from tests.alerts.test_golden import alerts_of, same
+from tests.alerts.test_lifecycle_batch import rows as state_rows
 
 KINDS: tuple[EvaluatorKind, ...] = ("fleet", "reference")
 
@@ -235,42 +243,139 @@ def bench_cycle_store(sensors: int, tmp: Path) -> dict[str, float]:
             f"{mould:.2f} s  [setup: {count} readings written in {written:.0f} s]"
         )
         out.update({f"cycle_store_{kind}_s": seconds, f"cycle_store_mould_{kind}_s": mould})
-    # incremental: a cold cycle reads the windows whole, the next only what arrived since
-    state = AlertStore(tmp / "cycle-store-incremental.sqlite")
+    out.update(bench_cycle_incremental(store, "SQLite store", "store", topo, tmp))
+    store.close()
+    return out
+
+
+CLASSES_5_MIN = ["excursion", "fluctuation", "condensation", "health"]
+
+
+def next_readings(topo: Topology, at: datetime) -> list[Reading]:
+    """One new reading per sensor at ``at``, repeating its last one (the climate goes on)."""
+    end = NOW.timestamp()
+    times = np.arange(end - 26 * 3600, end + 1, 300.0)
+    profiles = {(r.site, r.id): r.profile for r in topo.rooms()}
+    out = []
+    for i, sensor in enumerate(topo.sensors()):
+        t, rh = climate(times, i, profiles[(sensor.site, sensor.room)])
+        out.append(
+            Reading(sensor.id, at, float(t[-1]), float(rh[-1]), site=sensor.site, room=sensor.room)
+        )
+    return out
+
+
+def read_windows(source: IncrementalStoreSource, topo: Topology, at: float) -> None:
+    """Every window the 5-minute classes ask of the source at ``at``, as `Evaluator.fetch`
+    asks them (raw, and hourly means for the air sensors)."""
+    rules = RulesConfig.builtin()
+    for room in topo.rooms():
+        band = band_for(room.profile)
+        for sensor in room.sensors:
+            resolved = rules.resolve(room.site, room.id, room.profile, sensor.id)
+            raw_s, hourly_s = lookbacks(resolved, band, CLASSES_5_MIN, sensor.expected_interval_s)
+            source.raw(sensor.id, at - raw_s, at)
+            if hourly_s and not sensor.surface:
+                source.hourly(sensor.id, at - hourly_s, at, resolved.mould.max_gap_hours)
+
+
+def bench_cycle_incremental(
+    store: Any, label: str, key: str, topo: Topology, tmp: Path
+) -> dict[str, float]:
+    """The incremental source (`alerts.incremental`) on a store holding the network's last
+    26 h: a cold cycle of the 5-minute classes reading the windows whole, one new reading per
+    sensor written, and the next cycle 5 minutes later reading only what arrived (plus the
+    settle window) — in one query for all sensors. The same run's baseline: the reading alone,
+    from copies of the warm source, sensor by sensor (``bulk=False``, one query per window, as
+    before) and in bulk."""
+    sensors = len(list(topo.sensors()))
+    state = AlertStore(tmp / f"cycle-{key}-incremental.sqlite")
     source = IncrementalStoreSource(store)
     engine = AlertEngine(store, topo, state, RulesConfig.builtin(), source=source)
-    classes = ["excursion", "fluctuation", "condensation", "health"]
     began = time.perf_counter()
-    engine.run(NOW, classes)
+    engine.run(NOW, CLASSES_5_MIN)
     cold = time.perf_counter() - began
-    read_cold = source.readings_read
     later = NOW + timedelta(minutes=5)
-    for i, sensor in enumerate(topo.sensors()):
-        # the next reading repeats the last one: the climate goes on as it was
-        t, rh = climate(times, i, profiles[(sensor.site, sensor.room)])
-        store.write(
-            [
-                Reading(
-                    sensor.id,
-                    later,
-                    float(t[-1]),
-                    float(rh[-1]),
-                    site=sensor.site,
-                    room=sensor.room,
-                )
-            ]
+    store.write(next_readings(topo, later))
+    out: dict[str, float] = {f"cycle_{key}_incremental_first_s": cold}
+    for bulk in (False, True):
+        copy = source.with_bulk(bulk)
+        load = os.getloadavg()[0]
+        began, cpu = time.perf_counter(), time.process_time()
+        read_windows(copy, topo, later.timestamp())
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+        way = "in bulk" if bulk else "sensor by sensor (baseline)"
+        print(
+            f"read ({label}, incremental, {way}), {sensors} sensors, 5 min later: {seconds:.2f} s, "
+            f"CPU {cpu:.2f} s ({copy.readings_read} readings in {copy.queries} queries) "
+            f"[load {load:.1f}]"
         )
-    began = time.perf_counter()
-    report = engine.run(later, classes)
-    warm = time.perf_counter() - began
+        name = "bulk" if bulk else "per_sensor"
+        out.update({f"read_{key}_{name}_s": seconds, f"read_{key}_{name}_cpu_s": cpu})
+    read_before, queries_before = source.readings_read, source.queries
+    load = os.getloadavg()[0]
+    began, cpu = time.perf_counter(), time.process_time()
+    report = engine.run(later, CLASSES_5_MIN)
+    warm, warm_cpu = time.perf_counter() - began, time.process_time() - cpu
     state.close()
     print(
-        f"cycle (SQLite store, fleet, incremental), {sensors} sensors, 5-minute classes: "
-        f"first {cold:.2f} s ({read_cold} readings read); next, 5 min later {warm:.2f} s "
-        f"({source.readings_read - read_cold} readings read, {len(report.open_alerts)} open alerts)"
+        f"cycle ({label}, fleet, incremental), {sensors} sensors, 5-minute classes: first "
+        f"{cold:.2f} s; next, 5 min later {warm:.2f} s, CPU {warm_cpu:.2f} s "
+        f"({source.readings_read - read_before} readings read in "
+        f"{source.queries - queries_before} queries, {len(report.open_alerts)} open alerts) "
+        f"[load {load:.1f}]"
     )
-    out.update({"cycle_store_incremental_first_s": cold, "cycle_store_incremental_s": warm})
-    store.close()
+    out.update(
+        {
+            f"cycle_{key}_incremental_s": warm,
+            f"cycle_{key}_incremental_cpu_s": warm_cpu,
+            f"cycle_{key}_incremental_open_alerts": float(len(report.open_alerts)),
+        }
+    )
+    return out
+
+
+def bench_cycle_influx(sensors: int, tmp: Path) -> dict[str, float]:
+    """The incremental cycle on InfluxDB: a private InfluxDB 1.x (Debian's, as the tests
+    run it: `tests.servers.InfluxDB`, free loopback ports, stopped by its PID) holding the
+    same 26 h of readings (written before timing)."""
+    from tests.servers import InfluxDB
+
+    topo = make_topology(sensors // 10, 10, max(sensors // 1000, 1))
+    server = InfluxDB(tmp / "influxdb")
+    server.start()
+    try:
+        server.create_database("bench")
+        settings = StoreSettings(
+            kind="influxdb", url=server.url, database="bench", api_version="v1", timeout_s=600
+        )
+        store = open_store(settings)
+        end = NOW.timestamp()
+        times = np.arange(end - 26 * 3600, end + 1, 300.0)
+        at = [datetime.fromtimestamp(float(t), UTC) for t in times]
+        profiles = {(r.site, r.id): r.profile for r in topo.rooms()}
+        began = time.perf_counter()
+        batch: list[Reading] = []
+        for i, sensor in enumerate(topo.sensors()):
+            t, rh = climate(times, i, profiles[(sensor.site, sensor.room)])
+            batch.extend(
+                Reading(
+                    sensor.id, at[k], float(t[k]), float(rh[k]), site=sensor.site, room=sensor.room
+                )
+                for k in range(times.size)
+            )
+            if len(batch) >= 50_000:
+                store.write(batch)
+                batch = []
+        store.write(batch)
+        print(
+            f"[InfluxDB setup: {sensors * times.size} readings written in "
+            f"{time.perf_counter() - began:.0f} s]"
+        )
+        out = bench_cycle_incremental(store, "InfluxDB", "influx", topo, tmp)
+        store.close()
+    finally:
+        server.stop()
     return out
 
 
@@ -295,8 +400,8 @@ def year_history(topo: Topology, start: datetime, end: datetime) -> dict[str, Se
 
 
 def bench_backtest(days: int, from_store: bool, tmp: Path) -> dict[str, float]:
-    """The backtest with each evaluator (batched lifecycle, the default), and the fleet one
-    with one transaction per lifecycle step (the baseline, as before the batching); from the
+    """The backtest with each evaluator (the lifecycle replayed by episodes, the default), and
+    the fleet one stepping the lifecycle (``buffered``: the baseline, as before); from the
     store, the array read (`SQLiteStore.history_arrays`) and the `Reading` read it replaced."""
     topo = make_topology(10, 5, 1)
     end = NOW
@@ -306,27 +411,39 @@ def bench_backtest(days: int, from_store: bool, tmp: Path) -> dict[str, float]:
     rules = RulesConfig.builtin()
     out: dict[str, float] = {}
     episodes = {}
-    runs: tuple[tuple[str, EvaluatorKind, bool], ...] = (
-        ("fleet", "fleet", True),
-        ("reference", "reference", True),
-        ("fleet_per_step", "fleet", False),
+    tables = {}
+    runs: tuple[tuple[str, EvaluatorKind, Lifecycle], ...] = (
+        ("fleet", "fleet", "episodes"),
+        ("reference", "reference", "episodes"),
+        ("fleet_buffered", "fleet", "buffered"),
     )
-    for label, kind, batched in runs:
+    for label, kind, lifecycle in runs:
         load = os.getloadavg()[0]
+        state = AlertStore(":memory:")
         began, cpu = time.perf_counter(), time.process_time()
         result = backtest(
-            None, topo, rules, start, end, history=history, evaluator=kind, batched=batched
+            None,
+            topo,
+            rules,
+            start,
+            end,
+            history=history,
+            evaluator=kind,
+            lifecycle=lifecycle,
+            state=state,
         )
         seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+        tables[label] = state_rows(state)
+        state.close()
         episodes[label] = [
             (e.rule, e.subject, e.severity, e.since, e.fired_at, e.resolved_at)
             for e in result.episodes
         ]
-        lifecycle = "batched" if batched else "one transaction per step"
         print(
-            f"backtest ({kind}, {lifecycle}), 50 sensors, {days} days ({readings} readings, "
-            f"arrays): {seconds:.1f} s, CPU {cpu:.1f} s, {len(result.episodes)} alerts fired, "
-            f"{result.evaluations} lifecycle steps [load {load:.1f}]"
+            f"backtest ({kind}, lifecycle {lifecycle}), 50 sensors, {days} days "
+            f"({readings} readings, arrays): {seconds:.1f} s, CPU {cpu:.1f} s, "
+            f"{len(result.episodes)} alerts fired, {result.evaluations} lifecycle steps "
+            f"[load {load:.1f}]"
         )
         out.update(
             {
@@ -338,9 +455,15 @@ def bench_backtest(days: int, from_store: bool, tmp: Path) -> dict[str, float]:
         )
     same_episodes = episodes["fleet"] == episodes["reference"]
     print(f"backtest episodes identical (fleet vs reference): {same_episodes}")
-    same_batched = episodes["fleet"] == episodes["fleet_per_step"]
-    print(f"backtest episodes identical (batched vs one transaction per step): {same_batched}")
-    out["backtest_same"] = float(same_episodes and same_batched)
+    same_stepped = (
+        episodes["fleet"] == episodes["fleet_buffered"]
+        and tables["fleet"] == tables["fleet_buffered"]
+    )
+    print(
+        f"backtest episodes and alert state identical (by episodes vs stepped): {same_stepped} "
+        f"({len(tables['fleet'][0])} alerts, {len(tables['fleet'][1])} events)"
+    )
+    out["backtest_same"] = float(same_episodes and same_stepped)
     if from_store:
         store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp / "year.sqlite"))
         for sensor in topo.sensors():
@@ -414,6 +537,11 @@ def main() -> None:
     )
     parser.add_argument("--skip-store-cycle", action="store_true")
     parser.add_argument(
+        "--influx",
+        action="store_true",
+        help="also the incremental store cycle on a private InfluxDB (its write takes minutes)",
+    )
+    parser.add_argument(
         "--only", choices=("backtest",), help="run only that part (the cycle's figure is nan)"
     )
     parser.add_argument(
@@ -449,6 +577,8 @@ def main() -> None:
             del results[key]
         if not args.skip_store_cycle and sizes:
             results.update(bench_cycle_store(sensors, tmp))
+        if args.influx and sizes:
+            results.update(bench_cycle_influx(sensors, tmp))
         results.update(bench_backtest(days, args.from_store, tmp))
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"load {os.getloadavg()[0]:.1f} at the end")

@@ -177,6 +177,47 @@ class ReadsArrays(Protocol):
         as `HistoryArrays`, read from one consistent snapshot."""
 
 
+@dataclass(frozen=True, slots=True)
+class SensorBlocks:
+    """Rows of many sensors in one set of columns: sensor ``sensors[i]``'s rows are
+    ``offsets[i]:offsets[i + 1]``, oldest first. ``times_ns``: UTC nanoseconds since the epoch
+    (the start of the interval for means); ``values``: one column per name of ``fields``, NaN
+    where a row has no value."""
+
+    sensors: tuple[str, ...]
+    offsets: NDArray[np.int64]
+    times_ns: NDArray[np.int64]
+    fields: tuple[str, ...]
+    values: NDArray[np.float64]
+    """Shape ``(len(fields), rows)``: ``values[k]`` is the column of ``fields[k]``."""
+
+    def __len__(self) -> int:
+        return int(self.times_ns.size)
+
+
+READING_COLUMNS = ("temperature", "humidity", "battery")
+"""The `SensorBlocks.fields` of `ReadsBlocks.history_blocks`."""
+
+MEAN_COLUMNS = ("temperature_mean", "humidity_mean")
+"""The `SensorBlocks.fields` of `ReadsBlocks.hourly_blocks`."""
+
+
+@runtime_checkable
+class ReadsBlocks(Protocol):
+    """A store that reads many sensors' recent readings and hourly means in one query each
+    (the incremental alert source, `repoclimate.alerts.incremental`)."""
+
+    def history_blocks(
+        self, sensors: Sequence[str], start: datetime, end: datetime
+    ) -> SensorBlocks:
+        """For each of ``sensors``, the readings `Store.history` returns (``start <= time <
+        end``), as `READING_COLUMNS`, from one snapshot."""
+
+    def hourly_blocks(self, sensors: Sequence[str], start: datetime, end: datetime) -> SensorBlocks:
+        """For each of ``sensors``, the hours ``aggregate(sensor, start, end, 1 h)`` returns
+        (only hours holding readings) with their means, as `MEAN_COLUMNS`, from one snapshot."""
+
+
 @runtime_checkable
 class KnowsEarliest(Protocol):
     """A store that can say cheaply when a sensor's first raw reading is."""

@@ -11,6 +11,7 @@ exception, so that a year of readings with one bad sample still goes through in 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -149,25 +150,56 @@ def _median(x: FloatArray) -> float:
 
 
 def moving_average(
-    times_h: FloatArray, values: FloatArray, weights: FloatArray, window_h: float
+    times_h: FloatArray,
+    values: FloatArray,
+    weights: FloatArray,
+    window_h: float,
+    *,
+    bounds: tuple[IntArray, IntArray] | None = None,
 ) -> FloatArray:
     """Centred, time-weighted moving average over ``window_h`` hours.
 
     Each sample's value is weighted by the hours it stands for; samples with zero weight (gaps,
     NaN) do not count. Where no weighted sample falls in the window the result is NaN. At the
-    ends of the series the window is truncated to the data available.
+    ends of the series the window is truncated to the data available. ``bounds``: the
+    windows' `window_bounds` (the same for every quantity of a series), computed when omitted.
     """
     w = np.where(np.isfinite(values), weights, 0.0)
     xw = np.where(w > 0, values * w, 0.0)
     cum_w = np.concatenate(([0.0], np.cumsum(w)))
     cum_xw = np.concatenate(([0.0], np.cumsum(xw)))
-    lo = np.searchsorted(times_h, times_h - window_h / 2.0, side="left")
-    hi = np.searchsorted(times_h, times_h + window_h / 2.0, side="right")
+    lo, hi = window_bounds(times_h, window_h) if bounds is None else bounds
     total_w = cum_w[hi] - cum_w[lo]
     total_xw = cum_xw[hi] - cum_xw[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
         out: FloatArray = np.where(total_w > 0, total_xw / total_w, np.nan)
     return out
+
+
+def window_bounds(times_h: FloatArray, window_h: float) -> tuple[IntArray, IntArray]:
+    """For each sample, the first index inside its centred window of ``window_h`` hours and
+    the first index after it (``searchsorted`` of ``times_h ∓ window_h / 2``, left and right).
+
+    On a whole-hour grid (``times_h`` exactly 0, 1, 2, …: the reports' hourly series) the
+    indices are counted directly — the smallest index ≥ a bound is its ceiling, the first one
+    beyond it its floor + 1 — which gives the same indices without a binary search.
+    """
+    low = times_h - window_h / 2.0
+    high = times_h + window_h / 2.0
+    n = times_h.size
+    if (
+        n
+        and math.isfinite(window_h)
+        and times_h[-1] == n - 1
+        and np.array_equal(times_h, np.arange(n, dtype=np.float64))
+    ):
+        lo = np.clip(np.ceil(low), 0, n).astype(np.intp)
+        hi = np.clip(np.floor(high) + 1.0, 0, n).astype(np.intp)
+        return lo, hi
+    return (
+        np.searchsorted(times_h, low, side="left"),
+        np.searchsorted(times_h, high, side="right"),
+    )
 
 
 def elapsed_in_runs(condition: NDArray[np.bool_], hours: FloatArray) -> FloatArray:

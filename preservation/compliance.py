@@ -20,9 +20,10 @@ How a series is split (one decomposition for every profile)::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +43,7 @@ from repoclimate.preservation._series import (
     prepare_series,
     sample_durations,
     to_datetime64,
+    window_bounds,
 )
 from repoclimate.preservation.profiles import (
     ExcursionKind,
@@ -157,6 +159,62 @@ def compliance(
     return _measure(prof, stamps, times_h, t, rh, hours, gap_after, gap_hours, ref)
 
 
+def compliances(
+    profiles: Sequence[Profile | str],
+    times: ArrayLike | Sequence[datetime],
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    *,
+    max_gap_h: float | None = None,
+) -> tuple[Compliance, ...]:
+    """One series measured against several profiles: for each, what :func:`compliance` of the
+    series against it gives (a report measures every room against every standard).
+
+    The series is checked once, and the profiles that count the same samples (with or without
+    temperature rules) share the sample hours, the gaps and the running means, so each running
+    mean (quantity, window) is computed once for all of them.
+
+    Parameters
+    ----------
+    profiles : sequence of Profile or str
+        The profiles or their ids; the result is in their order.
+    times, t_c, rh_pct, max_gap_h
+        As for :func:`compliance`.
+    """
+    resolved = [get_profile(p) if isinstance(p, str) else p for p in profiles]
+    stamps, t, rh, times_h = prepare_series(times, t_c, rh_pct)
+    return measure_prepared(resolved, stamps, t, rh, times_h, max_gap_h)
+
+
+def measure_prepared(
+    profiles: Sequence[Profile],
+    stamps: TimeArray,
+    t: FloatArray,
+    rh: FloatArray,
+    times_h: FloatArray,
+    max_gap_h: float | None,
+) -> tuple[Compliance, ...]:
+    """:func:`compliances` of a series already checked by `prepare_series` (``room_metrics``
+    has it so)."""
+    shared: dict[bool, tuple[FloatArray, BoolArray, float, _RunningMeans]] = {}
+    done: dict[Profile, Compliance] = {}
+    for prof in profiles:
+        if prof in done:
+            continue
+        has_t = prof.has_temperature_rules
+        if has_t not in shared:
+            valid = np.isfinite(rh) & (np.isfinite(t) | (not has_t))
+            hours, gap_hours, threshold = sample_durations(times_h, valid, max_gap_h)
+            gap_after = np.append(np.diff(times_h) > threshold, False)
+            running = _RunningMeans(times_h, {"t": t, "rh": rh}, hours)
+            shared[has_t] = (hours, gap_after, gap_hours, running)
+        hours, gap_after, gap_hours, running = shared[has_t]
+        done[prof] = _measure(
+            prof, stamps, times_h, t, rh, hours, gap_after, gap_hours, running=running
+        )
+    return tuple(done[prof] for prof in profiles)
+
+
 def _measure(
     prof: Profile,
     stamps: TimeArray,
@@ -167,9 +225,12 @@ def _measure(
     gap_after: BoolArray,
     gap_hours: float,
     reference: tuple[FloatArray, FloatArray] | None = None,
+    *,
+    running: _RunningMeans | None = None,
 ) -> Compliance:
     """:func:`compliance` on prepared arrays (sample hours, gap flags). ``reference`` is an
-    EN 15757 historic period's (fluctuations, hours)."""
+    EN 15757 historic period's (fluctuations, hours); ``running``: the series' running means
+    over these sample hours, shared with other profiles (`measure_prepared`)."""
     covered = float(np.sum(hours))
     span = covered + gap_hours
     w = hours
@@ -178,9 +239,10 @@ def _measure(
     def share(mask: BoolArray) -> float:
         return min(100.0 * (float(np.sum(w[mask])) / covered), 100.0) if covered > 0 else math.nan
 
-    mean_t = _weighted_mean(t, w)
-    mean_rh = _weighted_mean(rh, w)
-    running = _RunningMeans(times_h, {"t": t, "rh": rh}, w)
+    if running is None:
+        running = _RunningMeans(times_h, {"t": t, "rh": rh}, w)
+    mean_t = running.mean("t")
+    mean_rh = running.mean("rh")
 
     too_cold = (t < prof.t_min_c) if has_t else np.zeros(t.shape, bool)
     too_warm = (t > prof.t_max_c) if has_t else np.zeros(t.shape, bool)
@@ -188,7 +250,7 @@ def _measure(
     too_damp = rh > prof.rh_max_pct
 
     historic_band: tuple[float, float] | None = None
-    short_breaches: list[_Keyed] = []
+    short_breaches: list[_Runs] = []
     if prof.method == "historic":
         fluct = rh - running("rh", prof.short_term_window_h)
         source, source_w = reference if reference is not None else (fluct, w)
@@ -233,7 +295,7 @@ def _measure(
                 gap_after,
             )
 
-    band: list[_Keyed] = []
+    band: list[_Runs] = []
     if prof.method == "fixed":
         live = w > 0
         band += _band_excursions(
@@ -275,7 +337,7 @@ def _measure(
         mean_rh_pct=mean_rh,
         short_term_breaches=_sorted(short_breaches),
         band_excursions=_sorted(band),
-        seasonal=_seasonal(prof, running, t, w, mean_t, mean_rh, span),
+        seasonal=_seasonal(prof, running, t, span),
         historic_band_pct=historic_band,
     )
 
@@ -283,7 +345,9 @@ def _measure(
 class _RunningMeans:
     """Time-weighted centred running means of a series' quantities, each (quantity, window)
     computed once: ASHRAE's short-term and seasonal windows are both 30 days, and EN 15757's
-    short-term window is its seasonal one."""
+    short-term window is its seasonal one. Also each quantity's time-weighted mean and the
+    seasonal cycle's drift from it, which depend on the sample hours only, so that profiles
+    sharing them (`measure_prepared`) share these too."""
 
     def __init__(
         self, times_h: FloatArray, values: dict[Quantity, FloatArray], w: FloatArray
@@ -292,14 +356,45 @@ class _RunningMeans:
         self._values = values
         self._w = w
         self._done: dict[tuple[Quantity, float], FloatArray] = {}
+        self._bounds: dict[float, tuple[IntArray, IntArray]] = {}
+        self._means: dict[Quantity, float] = {}
+        self._drifts: dict[tuple[Quantity, float], tuple[float, float]] = {}
 
     def __call__(self, quantity: Quantity, window_h: float) -> FloatArray:
         key = (quantity, window_h)
         if key not in self._done:
+            if window_h not in self._bounds:
+                self._bounds[window_h] = window_bounds(self._times_h, window_h)
             self._done[key] = moving_average(
-                self._times_h, self._values[quantity], self._w, window_h
+                self._times_h,
+                self._values[quantity],
+                self._w,
+                window_h,
+                bounds=self._bounds[window_h],
             )
         return self._done[key]
+
+    def mean(self, quantity: Quantity) -> float:
+        """The quantity's time-weighted mean (the set point)."""
+        if quantity not in self._means:
+            self._means[quantity] = _weighted_mean(self._values[quantity], self._w)
+        return self._means[quantity]
+
+    def drift(self, quantity: Quantity, window_h: float) -> tuple[float, float]:
+        """How far the running mean over ``window_h`` rose above and fell below the quantity's
+        mean, over the samples that count (NaN, NaN without any)."""
+        key = (quantity, window_h)
+        if key not in self._drifts:
+            cycle = self(quantity, window_h)
+            drift = cycle[np.isfinite(cycle) & (self._w > 0)] - self.mean(quantity)
+            if drift.size == 0:
+                self._drifts[key] = (math.nan, math.nan)
+            else:
+                self._drifts[key] = (
+                    max(float(np.max(drift)), 0.0),
+                    max(float(-np.min(drift)), 0.0),
+                )
+        return self._drifts[key]
 
 
 def _weighted_mean(x: FloatArray, w: FloatArray) -> float:
@@ -333,8 +428,65 @@ def _reference_fluctuations(
     return fluct, hours
 
 
-_Keyed = tuple[int, int, Excursion]
-"""An excursion with its sort key: (index of its first sample, 0 for T / 1 for RH)."""
+def _excursion_maker() -> Callable[
+    [ExcursionKind, Quantity, np.datetime64, np.datetime64, float, float], Excursion
+]:
+    """A constructor of `Excursion` from its fields in order, the same object as
+    ``Excursion(...)`` makes, about twice as fast: a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__``, which was a fifth of a year report's metrics (a
+    year of a daily cycle against ISO 11799 is ~1 500 short-term breaches a room). Used while
+    `Excursion` has exactly these fields, no defaults and no ``__post_init__`` (checked here;
+    otherwise the class itself)."""
+    fields = dataclasses.fields(Excursion)
+    if (
+        tuple(f.name for f in fields) != ("kind", "quantity", "start", "end", "peak", "limit")
+        or hasattr(Excursion, "__post_init__")
+        or any(
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            for f in fields
+        )
+    ):
+        return Excursion
+    set_kind, set_quantity, set_start, set_end, set_peak, set_limit = (
+        getattr(Excursion, f.name).__set__ for f in fields
+    )
+    new = object.__new__
+
+    def make(
+        kind: ExcursionKind,
+        quantity: Quantity,
+        start: np.datetime64,
+        end: np.datetime64,
+        peak: float,
+        limit: float,
+    ) -> Excursion:
+        excursion: Excursion = new(Excursion)
+        set_kind(excursion, kind)
+        set_quantity(excursion, quantity)
+        set_start(excursion, start)
+        set_end(excursion, end)
+        set_peak(excursion, peak)
+        set_limit(excursion, limit)
+        return excursion
+
+    return make
+
+
+_new_excursion = _excursion_maker()
+
+
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """Excursions of one kind and quantity as arrays, before they become `Excursion`s
+    (`_sorted`): the index of each one's first sample, its start, end, peak and limit."""
+
+    kind: ExcursionKind
+    quantity: Quantity
+    first: IntArray
+    start: TimeArray
+    end: TimeArray
+    peak: FloatArray
+    limit: FloatArray
 
 
 def _run_bounds(mask: BoolArray, gap_after: BoolArray) -> tuple[IntArray, IntArray]:
@@ -357,17 +509,11 @@ def _make(
     limits: FloatArray,
     stamps: TimeArray,
     hours: FloatArray,
-) -> list[_Keyed]:
+) -> _Runs:
     end_ns = np.round(hours[ends] * NS_PER_HOUR).astype(np.int64).astype("timedelta64[ns]")
     end_times = stamps[ends] + end_ns
     first_times = stamps[starts]
-    order = 0 if quantity == "t" else 1
-    return [
-        (first, order, Excursion(kind, quantity, first_times[i], end_times[i], peak, limit))
-        for i, (first, peak, limit) in enumerate(
-            zip(starts.tolist(), peaks.tolist(), limits.tolist(), strict=True)
-        )
-    ]
+    return _Runs(kind, quantity, starts, first_times, end_times, peaks, limits)
 
 
 def _excursions(
@@ -381,7 +527,7 @@ def _excursions(
     gap_after: BoolArray,
     *,
     low_limit: float | None = None,
-) -> list[_Keyed]:
+) -> list[_Runs]:
     starts, ends = _run_bounds(mask, gap_after)
     if starts.size == 0:
         return []
@@ -397,7 +543,7 @@ def _excursions(
         above = (highest - limit) >= (low_limit - lowest)
         peaks = np.where(above, highest, lowest)
         limits = np.where(above, limit, low_limit)
-    return _make(kind, quantity, starts, ends, peaks, limits, stamps, hours)
+    return [_make(kind, quantity, starts, ends, peaks, limits, stamps, hours)]
 
 
 def _band_excursions(
@@ -410,42 +556,42 @@ def _band_excursions(
     stamps: TimeArray,
     hours: FloatArray,
     gap_after: BoolArray,
-) -> list[_Keyed]:
-    out: list[_Keyed] = []
+) -> list[_Runs]:
+    out: list[_Runs] = []
     for mask, limit, reduce in ((below, low, np.fmin), (above, high, np.fmax)):
         starts, ends = _run_bounds(mask, gap_after)
         if starts.size == 0:
             continue
         worst = reduce.reduceat(np.where(mask, values, np.nan), starts)[: starts.size]
         limits = np.full(worst.shape, limit)
-        out += _make("band", quantity, starts, ends, worst - limit, limits, stamps, hours)
+        out.append(_make("band", quantity, starts, ends, worst - limit, limits, stamps, hours))
     return out
 
 
-def _sorted(excursions: list[_Keyed]) -> tuple[Excursion, ...]:
-    """By start, temperature before RH at the same start."""
-    excursions.sort(key=lambda keyed: (keyed[0], keyed[1]))
-    return tuple(keyed[2] for keyed in excursions)
+def _sorted(parts: list[_Runs]) -> tuple[Excursion, ...]:
+    """The excursions by start, temperature before RH at the same start (a stable sort: at
+    equal keys, in the order given)."""
+    parts = [p for p in parts if p.first.size]
+    if not parts:
+        return ()
+    first = np.concatenate([p.first for p in parts])
+    source = np.concatenate([np.full(p.first.size, i, dtype=np.intp) for i, p in enumerate(parts)])
+    order = np.array([0 if p.quantity == "t" else 1 for p in parts], dtype=np.intp)[source]
+    index = np.lexsort((order, first))
+    which = source[index].tolist()
+    kinds = [parts[i].kind for i in which]
+    quantities = [parts[i].quantity for i in which]
+    starts = list(np.concatenate([p.start for p in parts])[index])
+    ends = list(np.concatenate([p.end for p in parts])[index])
+    peaks = np.concatenate([p.peak for p in parts])[index].tolist()
+    limits = np.concatenate([p.limit for p in parts])[index].tolist()
+    return tuple(map(_new_excursion, kinds, quantities, starts, ends, peaks, limits))
 
 
-def _seasonal(
-    prof: Profile,
-    running: _RunningMeans,
-    t: FloatArray,
-    w: FloatArray,
-    mean_t: float,
-    mean_rh: float,
-    span_h: float,
-) -> SeasonalDrift:
-    def extremes(quantity: Quantity, mean: float) -> tuple[float, float]:
-        cycle = running(quantity, prof.seasonal_window_h)
-        drift = cycle[np.isfinite(cycle) & (w > 0)] - mean
-        if drift.size == 0:
-            return math.nan, math.nan
-        return max(float(np.max(drift)), 0.0), max(float(-np.min(drift)), 0.0)
-
-    t_up, t_down = extremes("t", mean_t) if np.any(np.isfinite(t)) else (math.nan, math.nan)
-    rh_up, rh_down = extremes("rh", mean_rh)
+def _seasonal(prof: Profile, running: _RunningMeans, t: FloatArray, span_h: float) -> SeasonalDrift:
+    window = prof.seasonal_window_h
+    t_up, t_down = running.drift("t", window) if np.any(np.isfinite(t)) else (math.nan, math.nan)
+    rh_up, rh_down = running.drift("rh", window)
     within: bool | None = None
     if prof.has_seasonal_rules:
         checks = []

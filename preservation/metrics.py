@@ -37,7 +37,7 @@ from repoclimate.preservation._series import (
     prepare_series,
     sample_durations,
 )
-from repoclimate.preservation.compliance import Compliance, compliance
+from repoclimate.preservation.compliance import Compliance, measure_prepared
 from repoclimate.preservation.decay import (
     Rating,
     lifetime_multiplier,
@@ -55,7 +55,7 @@ from repoclimate.preservation.mould import (
     mould_risk_factor,
     vtt_mould_index,
 )
-from repoclimate.preservation.profiles import Profile
+from repoclimate.preservation.profiles import Profile, get_profile
 from repoclimate.preservation.psychrometrics import dew_point, frost_point
 
 Holdings = Literal["paper", "parchment", "photographs", "film", "magnetic", "mixed", "wood"]
@@ -138,6 +138,8 @@ class RoomMetrics:
     max_gap_h: float
     """The gap threshold used [h]."""
     compliance: Compliance | None
+    standards: tuple[Compliance, ...] = ()
+    """Compliance with each of the ``standards`` asked for, in their order."""
 
     def series(self) -> dict[str, FloatArray]:
         """Derived series by field name, for the ``preservation`` InfluxDB measurement: the
@@ -169,6 +171,7 @@ def room_metrics(
     max_gap_h: float | None = None,
     mrf_reset_after_hours: float | None = 24.0,
     mould: tuple[ArrayLike, ArrayLike] | None = None,
+    standards: Sequence[Profile | str] = (),
 ) -> RoomMetrics:
     """All preservation metrics of one room's series in one pass.
 
@@ -193,6 +196,10 @@ def room_metrics(
         caller from a carried state (the alert engine's mould rule continues them from
         checkpoints, over more history than the series given here); taken as they are instead
         of integrating the series from zero. NaN where the caller has no value.
+    standards : sequence of Profile or str, optional
+        More profiles (or ids) to measure the series against (``RoomMetrics.standards``, in
+        their order): each the same as ``compliance`` of the series against it, measured in one
+        pass with ``profile`` (:func:`preservation.compliance.compliances`).
 
     Sampling and gaps
     -----------------
@@ -203,10 +210,7 @@ def room_metrics(
     :func:`preservation.compliance.compliance` of the same series (an RH-only profile counts
     samples without a temperature).
     """
-    if holdings not in SENSITIVITY_FOR_HOLDINGS:
-        raise ValueError(
-            f"unknown holdings {holdings!r}; expected one of {', '.join(SENSITIVITY_FOR_HOLDINGS)}"
-        )
+    _check_holdings(holdings)
     stamps, t, rh, times_h = prepare_series(times, t_c, rh_pct)
     valid = np.isfinite(t) & np.isfinite(rh)
     hours, gap_hours, threshold = sample_durations(times_h, valid, max_gap_h)
@@ -216,10 +220,7 @@ def room_metrics(
     lm = lifetime_multiplier(t, rh)
     emc = wood_emc(t, rh)
     if mould is None:
-        mrf = mould_risk_factor(t, rh, hours, reset_after_hours=mrf_reset_after_hours)
-        vtt = vtt_mould_index(
-            t, rh, hours, sensitivity=sensitivity, decline=DECLINE_FOR_HOLDINGS[holdings]
-        )
+        mrf, vtt = _integrate_mould(t, rh, hours, holdings, mrf_reset_after_hours)
     else:
         mrf, vtt = (np.atleast_1d(as_float_array(x)) for x in mould)
         if not (mrf.shape == vtt.shape == t.shape):
@@ -227,6 +228,11 @@ def room_metrics(
                 f"mould indices must have the series' shape {t.shape}, got {mrf.shape}, {vtt.shape}"
             )
     twpi_years = float(rate_average(pi, hours))
+    own = get_profile(profile) if isinstance(profile, str) else profile
+    asked = [get_profile(p) if isinstance(p, str) else p for p in standards]
+    measured = measure_prepared(
+        ([] if own is None else [own]) + asked, stamps, t, rh, times_h, max_gap_h
+    )
     return RoomMetrics(
         times=stamps,
         t_c=t,
@@ -253,10 +259,53 @@ def room_metrics(
         covered_hours=float(np.sum(hours)),
         gap_hours=gap_hours,
         max_gap_h=threshold,
-        compliance=(
-            None if profile is None else compliance(profile, stamps, t, rh, max_gap_h=max_gap_h)
-        ),
+        compliance=None if own is None else measured[0],
+        standards=measured[len(measured) - len(asked) :],
     )
+
+
+def mould_indices(
+    times: ArrayLike | Sequence[datetime],
+    t_c: ArrayLike,
+    rh_pct: ArrayLike,
+    *,
+    holdings: Holdings | str = "paper",
+    max_gap_h: float | None = None,
+    mrf_reset_after_hours: float | None = 24.0,
+) -> tuple[FloatArray, FloatArray]:
+    """The cumulative Mould Risk Factor and VTT index of a series integrated from its start,
+    without the other metrics: ``room_metrics(...).mrf`` and ``.vtt_index`` of the same
+    arguments (a report takes the worst of a room's sensors' at each hour).
+
+    Parameters are those of :func:`room_metrics`.
+    """
+    _check_holdings(holdings)
+    _, t, rh, times_h = prepare_series(times, t_c, rh_pct)
+    valid = np.isfinite(t) & np.isfinite(rh)
+    hours, _, _ = sample_durations(times_h, valid, max_gap_h)
+    return _integrate_mould(t, rh, hours, holdings, mrf_reset_after_hours)
+
+
+def _check_holdings(holdings: str) -> None:
+    if holdings not in SENSITIVITY_FOR_HOLDINGS:
+        raise ValueError(
+            f"unknown holdings {holdings!r}; expected one of {', '.join(SENSITIVITY_FOR_HOLDINGS)}"
+        )
+
+
+def _integrate_mould(
+    t: FloatArray, rh: FloatArray, hours: FloatArray, holdings: str, reset_after: float | None
+) -> tuple[FloatArray, FloatArray]:
+    """MRF and VTT index advanced by each sample's hours from zero at the first sample."""
+    mrf = mould_risk_factor(t, rh, hours, reset_after_hours=reset_after)
+    vtt = vtt_mould_index(
+        t,
+        rh,
+        hours,
+        sensitivity=SENSITIVITY_FOR_HOLDINGS[holdings],
+        decline=DECLINE_FOR_HOLDINGS[holdings],
+    )
+    return mrf, vtt
 
 
 def _max_or_nan(x: FloatArray) -> float:

@@ -5,6 +5,8 @@ Modules: ``periods`` (what ``2026-11``, ``2026-Q3`` and ``2026`` mean in a site'
 ``gather`` (a report's numbers: every one from `preservation.metrics` over the history store's
 hourly rollups, the alert log from the alert state), ``ranking`` (rooms ordered by risk),
 ``charts`` (the charts as SVG, drawn in Python in the pages' visual language), ``render`` (one
-HTML layout rendered to HTML and, by WeasyPrint, to PDF, in English or Simplified Chinese) and
-``schedule`` (the monthly e-mail to the rota's managers through the alert outbox).
+HTML layout rendered to HTML or PDF, in English or Simplified Chinese), ``pdf`` (the PDF
+engines: headless Chromium as a subprocess, or WeasyPrint; ``settings``: which, the service
+settings' ``reports`` section) and ``schedule`` (the monthly e-mail to the rota's managers
+through the alert outbox).
 """

@@ -16,7 +16,8 @@ Where the numbers come from — nothing here is recomputed science:
   holdings. MRF and VTT are integrated from the start of each period (the alert engine carries
   them from checkpoints, so a live index can be higher after a damp spell before the period).
 - **Standards.** `preservation.compliance.compliance` of the room's series against JGJ 25 (the
-  variant for the room's holdings), ISO 11799, BS 4971 and the ASHRAE classes.
+  variant for the room's holdings), ISO 11799, BS 4971 and the ASHRAE classes, measured in
+  one pass with the room's own profile (`room_metrics(..., standards=)`).
 - **Completeness.** Per sensor: samples received against the samples its expected interval
   asks for, hours without a sample, and the longest silence (a sensor silent for a day or more
   is listed as silent).
@@ -33,7 +34,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,8 +42,8 @@ from numpy.typing import NDArray
 from repoclimate.alerts.model import Alert
 from repoclimate.alerts.state import AlertStore
 from repoclimate.history.store import AggregatePoint, Store
-from repoclimate.preservation.compliance import Compliance, compliance
-from repoclimate.preservation.metrics import RoomMetrics, room_metrics
+from repoclimate.preservation.compliance import Compliance
+from repoclimate.preservation.metrics import RoomMetrics, mould_indices, room_metrics
 from repoclimate.preservation.profiles import Profile, get_profile
 from repoclimate.reports.periods import Period
 from repoclimate.sensors.registry import Registry, Room, SensorSpec, Site
@@ -96,12 +97,13 @@ class RollupReader(Protocol):
 
 @runtime_checkable
 class HourlyRowReader(Protocol):
-    """A store that reads many sensors' hourly rollups in one query as bare rows
-    (`SQLiteStore.hourly_rows`)."""
+    """A store that reads many sensors' hourly rollups at once as float arrays
+    (`SQLiteStore.hourly_rows`: per sensor, a row per hour of hour number, samples, then
+    temperature mean, min, max and humidity mean, min, max)."""
 
     def hourly_rows(
         self, sensors: Sequence[str], start: datetime, end: datetime
-    ) -> list[tuple[Any, ...]]: ...
+    ) -> list[FloatArray]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +324,10 @@ def _room_report(
     done: dict[Period, tuple[PeriodFigures, Hourly, tuple[SensorCompleteness, ...], Source]] = {}
     for which in (period, period.previous(), period.year_before()):
         if which not in done:
-            done[which] = _figures(sources, site, room, profile, which, now, entries, read)
+            standards = _standard_ids(room) if which == period else ()
+            done[which] = _figures(
+                sources, site, room, profile, which, now, entries, read, standards
+            )
     current = done[period]
     previous = done[period.previous()]
     last_year = done[period.year_before()]
@@ -338,9 +343,7 @@ def _room_report(
         hourly=hourly,
         sensors=sensors,
         alerts=tuple(e for e in entries if _overlaps(e, figures.start, figures.end)),
-        standards=(
-            _standards(room, hourly, figures.compliance) if figures.metrics is not None else ()
-        ),
+        standards=() if figures.metrics is None else figures.metrics.standards,
     )
 
 
@@ -353,7 +356,10 @@ def _figures(
     now: datetime,
     entries: Sequence[AlertEntry],
     read: dict[str, Hourly],
+    standards: Sequence[str],
 ) -> tuple[PeriodFigures, Hourly, tuple[SensorCompleteness, ...], Source]:
+    """One period's figures; ``standards``: the profiles to measure the room against too
+    (``metrics.standards``)."""
     start, end = _bounds(period, site, now)
     # A period ending on a half hour (Asia/Kolkata): the rollup of the hour it ends in is the
     # next period's first (`Hourly.empty_grid`), so each rollup counts in one period only.
@@ -369,7 +375,7 @@ def _figures(
         per_sensor, source = _read_sensors(sources, room.sensors, start, grid_end)
     air = [h for spec, h in zip(room.sensors, per_sensor, strict=True) if not spec.surface]
     hourly = _room_series(air, Hourly.empty_grid(start, grid_end))
-    metrics = _metrics(hourly, air, room, profile)
+    metrics = _metrics(hourly, air, room, profile, standards)
     completeness = tuple(
         _completeness(spec, h) for spec, h in zip(room.sensors, per_sensor, strict=True)
     )
@@ -400,7 +406,7 @@ def _prefetch(
     sources: Sources, chosen: Sequence[tuple[Site, Room]], period: Period, now: datetime
 ) -> dict[str, Hourly]:
     """Every chosen room's sensors' hourly rollups over all of the report's periods, in one
-    query, each on one hourly grid (`Hourly.window` cuts a period out); empty when the store
+    read, each on one hourly grid (`Hourly.window` cuts a period out); empty when the store
     cannot read rows (the InfluxDB store: `_read_sensors` reads per sensor and period)."""
     store = sources.store
     if sources.prefer != "rollups" or not isinstance(store, HourlyRowReader) or not chosen:
@@ -415,23 +421,18 @@ def _prefetch(
     ]
     start, end = min(a for a, _ in spans), max(b for _, b in spans)
     grid = Hourly.empty_grid(start, end)
-    rows = store.hourly_rows(sensors, _first_hour(start), end)
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), 10)  # None -> NaN
-    table = table[np.lexsort((table[:, 1], table[:, 0]))]
+    tables = store.hourly_rows(sensors, _first_hour(start), end)
     first_hour = int(grid.times[0].astype(np.int64)) // HOUR_NS if grid.times.size else 0
-    bounds = np.searchsorted(table[:, 0], np.arange(len(sensors) + 1), side="left")
     out: dict[str, Hourly] = {}
     size = grid.times.size
-    for k, sensor in enumerate(sensors):
-        part = table[bounds[k] : bounds[k + 1]]
-        index = part[:, 1].astype(np.int64) - first_hour
+    for sensor, table in zip(sensors, tables, strict=True):
+        index = table[:, 0].astype(np.int64) - first_hour
         keep = (index >= 0) & (index < size)
-        index, part = index[keep], part[keep]
-
+        index, part = index[keep], table[keep]
         columns = np.full((7, size), np.nan)
-        columns[:6, index] = part[:, [2, 3, 4, 6, 7, 8]].T
+        columns[:6, index] = part[:, 2:8].T
         columns[6] = 0.0
-        columns[6, index] = np.maximum(np.nan_to_num(part[:, 5]), np.nan_to_num(part[:, 9]))
+        columns[6, index] = part[:, 1]
         out[sensor] = Hourly(grid.times, *columns)
     return out
 
@@ -545,19 +546,22 @@ def _room_series(air: Sequence[Hourly], grid: Hourly) -> Hourly:
 
 
 def _metrics(
-    hourly: Hourly, air: Sequence[Hourly], room: Room, profile: Profile
+    hourly: Hourly, air: Sequence[Hourly], room: Room, profile: Profile, standards: Sequence[str]
 ) -> RoomMetrics | None:
-    """`room_metrics` of the room's series, with the worst of its sensors' mould indices."""
+    """`room_metrics` of the room's series, with the worst of its sensors' mould indices, and
+    its compliance with the profile and with ``standards`` measured in the same pass."""
     known = np.isfinite(hourly.t_mean) & np.isfinite(hourly.rh_mean)
     if not np.any(known):
         return None
     worst_mrf = np.full(hourly.times.size, np.nan)
     worst_vtt = np.full(hourly.times.size, np.nan)
     for sensor in air:
-        own = room_metrics(sensor.times, sensor.t_mean, sensor.rh_mean, holdings=room.holdings)
+        mrf, vtt = mould_indices(
+            sensor.times, sensor.t_mean, sensor.rh_mean, holdings=room.holdings
+        )
         ok = np.isfinite(sensor.t_mean) & np.isfinite(sensor.rh_mean)
-        worst_mrf = np.fmax(worst_mrf, np.where(ok, own.mrf, np.nan))
-        worst_vtt = np.fmax(worst_vtt, np.where(ok, own.vtt_index, np.nan))
+        worst_mrf = np.fmax(worst_mrf, np.where(ok, mrf, np.nan))
+        worst_vtt = np.fmax(worst_vtt, np.where(ok, vtt, np.nan))
     return room_metrics(
         hourly.times,
         hourly.t_mean,
@@ -565,19 +569,13 @@ def _metrics(
         holdings=room.holdings,
         profile=profile,
         mould=(worst_mrf, worst_vtt),
+        standards=standards,
     )
 
 
-def _standards(room: Room, hourly: Hourly, own: Compliance | None) -> tuple[Compliance, ...]:
-    """Compliance with each of `STANDARDS`; the room's own profile's (``own``, measured by
-    `room_metrics` over the same series) is not measured twice."""
-    ids = [jgj25_for(room.holdings) if s == "jgj25" else s for s in STANDARDS]
-    return tuple(
-        own
-        if own is not None and own.profile_id == pid
-        else compliance(pid, hourly.times, hourly.t_mean, hourly.rh_mean)
-        for pid in ids
-    )
+def _standard_ids(room: Room) -> tuple[str, ...]:
+    """The profiles of `STANDARDS` for this room (JGJ 25: the variant for its holdings)."""
+    return tuple(jgj25_for(room.holdings) if s == "jgj25" else s for s in STANDARDS)
 
 
 def _completeness(spec: SensorSpec, hourly: Hourly) -> SensorCompleteness:

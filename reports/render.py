@@ -1,14 +1,16 @@
-"""A report rendered from one HTML layout (``templates/report.html``) to HTML or, by WeasyPrint,
-to PDF, in English or Simplified Chinese.
+"""A report rendered from one HTML layout (``templates/report.html``) to HTML or to PDF (by
+headless Chromium or WeasyPrint, `reports.pdf`), in English or Simplified Chinese.
 
 Strings go through the reports' own gettext catalogues (``locale/<lang>/LC_MESSAGES/
 reports.po``, compiled in memory on first use as the pages' are, `app.web.i18n`), so the pages'
 catalogues stay the pages'. Times are the site's local time with the zone named; numbers are
 printed with fixed decimals (`number`), the same in both languages.
 
-The PDF needs Pango (Debian ``libpango-1.0-0``, ``libpangoft2-1.0-0``) and, for Chinese, a CJK
-font (``fonts-noto-cjk``); ``scripts/setup-system.sh`` installs them. The stylesheet names Noto
-Sans CJK SC first, so the Chinese glyphs are embedded from it.
+WeasyPrint needs Pango (Debian ``libpango-1.0-0``, ``libpangoft2-1.0-0``), Chromium its Debian
+package; Chinese needs a CJK font (``fonts-noto-cjk``); ``scripts/setup-system.sh`` installs
+them. The stylesheet names Noto Sans CJK SC for Chinese, so its glyphs are embedded from it.
+The layout is written for both engines: the footer's title is a literal the template writes
+(Chromium prints no ``string()``), line heights are set, not the fonts' own.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from repoclimate.preservation.compliance import Excursion
 from repoclimate.preservation.metrics import RoomMetrics
 from repoclimate.reports.catalogue import compiled
 from repoclimate.reports.charts import Span, climate_chart, series_chart
 from repoclimate.reports.gather import STANDARDS, Report, RoomReport, jgj25_for
+from repoclimate.reports.pdf import html_to_pdf
 from repoclimate.reports.ranking import RankedRoom, rank_rooms
+from repoclimate.reports.settings import ReportSettings
 
 Format = Literal["html", "pdf"]
 LANGUAGES: dict[str, str] = {"en": "en", "zh_Hans": "zh-Hans"}
@@ -100,6 +105,7 @@ def _environment(lang: str) -> Environment:
     )
     env.install_gettext_translations(translations(lang), newstyle=False)  # type: ignore[attr-defined]
     env.filters["n"] = number
+    env.filters["css_string"] = css_string
     return env
 
 
@@ -112,8 +118,10 @@ def render_html(report: Report, lang: str = "en") -> str:
     ranked = rank_rooms(report.rooms)
     rooms = [_room_view(room, gettext, _page_words(lang)) for room in report.rooms]
     first_zone = (report.site or report.sites[0]).zone if report.sites else ZoneInfo("UTC")
+    where = (report.site.name or report.site.id) if report.site else gettext("All sites")
     return env.get_template("report.html").render(
         report=report,
+        title=f"{gettext('Condition report')} · {where} · {report.period.label}",
         lang=LANGUAGES[lang],
         ranked=ranked,
         rooms=rooms,
@@ -127,20 +135,27 @@ def render_html(report: Report, lang: str = "en") -> str:
     )
 
 
-def render_pdf(html: str) -> bytes:
-    """The HTML document as a PDF (WeasyPrint)."""
-    from weasyprint import HTML
-
-    pdf = HTML(string=html, base_url=str(files("repoclimate.reports"))).write_pdf()
-    if not isinstance(pdf, bytes):
-        raise TypeError("WeasyPrint returned no PDF")
-    return pdf
+def render_pdf(html: str, settings: ReportSettings | None = None) -> bytes:
+    """The HTML document as a PDF, by the engine ``settings.pdf_engine`` chooses (default:
+    ``auto``); `reports.pdf.PdfError` when it fails."""
+    return html_to_pdf(html, settings)
 
 
-def render(report: Report, fmt: Format, lang: str = "en") -> bytes:
-    """The report as HTML (UTF-8) or PDF bytes."""
+def render(
+    report: Report, fmt: Format, lang: str = "en", settings: ReportSettings | None = None
+) -> bytes:
+    """The report as HTML (UTF-8) or PDF bytes (``settings``: the PDF engine)."""
     html = render_html(report, lang)
-    return html.encode("utf-8") if fmt == "html" else render_pdf(html)
+    return html.encode("utf-8") if fmt == "html" else render_pdf(html, settings)
+
+
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string, safe inside ``<style>`` (``\\``, ``"``, ``<`` and
+    control characters escaped as hexadecimal code points)."""
+    escaped = "".join(
+        f"\\{ord(c):x} " if c in '\\"<>&' or ord(c) < 0x20 or ord(c) == 0x7F else c for c in text
+    )
+    return Markup(f'"{escaped}"')
 
 
 def _dew_max(metrics: RoomMetrics) -> float:

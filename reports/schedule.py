@@ -12,7 +12,9 @@ notification.
 
 The job runs every hour (`schedule_reports`), so the report leaves within the first hour of the
 1st in the site's zone, and a service that was down then sends it at its next start. The
-report is rendered only for a site that has managers with an e-mail contact and no row yet.
+report is rendered only for a site that has managers with an e-mail contact and no row yet; its
+PDF by the service's ``reports.pdf_engine`` (a `PdfError` is logged and leaves the month
+unclaimed, so the next hourly run tries again; the other sites go on).
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from repoclimate.alerts.state.database import dialect_insert
 from repoclimate.alerts.state.schema import iso, outbox, report_sends
 from repoclimate.history.store import Store
 from repoclimate.reports.gather import Sources, gather
+from repoclimate.reports.pdf import PdfError
 from repoclimate.reports.periods import Period, month_before
 from repoclimate.reports.ranking import rank_rooms
 from repoclimate.reports.render import language, render, translations
+from repoclimate.reports.settings import ReportSettings
 from repoclimate.sensors.registry import Registry, Site
 
 if TYPE_CHECKING:
@@ -48,10 +52,19 @@ JOB_ID = "reports-monthly"
 CHECK_EVERY_S = 3600.0
 
 
+class HasReportSettings(Protocol):
+    """The service settings' ``reports`` section (`app.settings.Settings`)."""
+
+    @property
+    def reports(self) -> ReportSettings: ...
+
+
 class ReportWiring(Protocol):
     """What the job reads each time it runs (the service's `Services`: a configuration reload
     swaps the registry and the rota, and the next run sees them)."""
 
+    @property
+    def settings(self) -> HasReportSettings: ...
     @property
     def store(self) -> Store: ...
     @property
@@ -93,10 +106,15 @@ def claim(conn: Connection, key: str, now: datetime) -> bool:
 
 
 def send_monthly_reports(
-    store: Store, registry: Registry, state: AlertStore, rota: Rota, now: datetime
+    store: Store,
+    registry: Registry,
+    state: AlertStore,
+    rota: Rota,
+    now: datetime,
+    settings: ReportSettings | None = None,
 ) -> list[str]:
     """Enqueue last month's report of every site with managers that has none queued yet;
-    return the keys enqueued."""
+    return the keys enqueued. ``settings``: the PDF engine (default: ``auto``)."""
     done: list[str] = []
     for site in registry.sites:
         recipients = [
@@ -111,7 +129,12 @@ def send_monthly_reports(
         key = report_key(site.id, period)
         if already_queued(state, key):
             continue
-        rendered = _render(store, registry, state, site, period, now, {r[2] for r in recipients})
+        languages: set[str] = {r[2] for r in recipients}
+        try:
+            rendered = _render(store, registry, state, site, period, now, languages, settings)
+        except PdfError as exc:  # unclaimed: the next hourly run tries again
+            log.error("monthly report %s not rendered: %s", key, exc)
+            continue
         with state.transaction() as tx:
             if _exists(tx.conn, key) or not claim(tx.conn, key, now):  # another was quicker
                 continue
@@ -143,6 +166,7 @@ def _render(
     period: Period,
     now: datetime,
     languages: set[str],
+    settings: ReportSettings | None,
 ) -> dict[str, tuple[str, str, str, dict[str, object]]]:
     """Per language: e-mail subject, text, HTML and payload (with the PDF attached)."""
     report = gather(Sources(store, registry, state), period, now, site_id=site.id)
@@ -150,7 +174,7 @@ def _render(
     out: dict[str, tuple[str, str, str, dict[str, object]]] = {}
     for lang in languages:
         gettext = translations(language(lang)).gettext
-        pdf = render(report, "pdf", lang)
+        pdf = render(report, "pdf", lang, settings)
         subject = f"{gettext('Monthly condition report')}: {name} {period.label}"
         ranked = "\n".join(
             f"{e.rank}. {e.room.room.name or e.room.room.id}" for e in rank_rooms(report.rooms)
@@ -180,7 +204,12 @@ def _run(wiring: ReportWiring) -> None:
     if alerting is None:
         return
     send_monthly_reports(
-        wiring.store, wiring.registry, alerting.state, alerting.engine.rota, wiring.clock.now()
+        wiring.store,
+        wiring.registry,
+        alerting.state,
+        alerting.engine.rota,
+        wiring.clock.now(),
+        wiring.settings.reports,
     )
 
 

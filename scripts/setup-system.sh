@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run against: Mosquitto (broker and clients), InfluxDB and
-# PostgreSQL (the alert state's second backend), Chromium and Noto CJK fonts (the pages' tests),
-# Pango and poppler (the reports' PDFs and their tests).
+# PostgreSQL (the alert state's second backend), Chromium (the pages' tests, and the reports' fast
+# PDF engine: reports.pdf_engine), Noto CJK fonts, Pango (WeasyPrint, the reports' fallback PDF
+# engine) and poppler (the reports' tests).
 # Idempotent: installs only what is missing. The packages' own services are never used; the tests
 # start private servers on free loopback ports.
 set -euo pipefail
@@ -11,7 +12,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || needed+=(m
 command -v mosquitto_pub >/dev/null 2>&1 || needed+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || needed+=(influxdb)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || needed+=(postgresql)
-# The pages' browser tests (tests/app/web): Debian's Chromium, and CJK fonts for the Chinese pages.
+# Debian's Chromium: the pages' browser tests (tests/app/web) and the reports' PDFs (reports/pdf.py);
+# CJK fonts for the Chinese pages and reports.
 [ -x /usr/bin/chromium ] || needed+=(chromium)
 [ -d /usr/share/fonts/opentype/noto ] && compgen -G "/usr/share/fonts/opentype/noto/NotoSansCJK*" >/dev/null || needed+=(fonts-noto-cjk)
 # The reports (reports/): WeasyPrint lays out PDFs with Pango; the tests read them with poppler.

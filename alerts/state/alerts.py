@@ -192,6 +192,21 @@ def _new_alert(finding: Finding, state: AlertState, now: datetime) -> dict[str, 
     )
 
 
+def replayed_alert(
+    alert_id: int, first: Finding, opened_at: datetime, **final: Any
+) -> dict[str, Any]:
+    """The row of alert ``alert_id``, opened by ``first`` at ``opened_at``, as its later
+    updates left it: ``final`` holds the columns they set (Python values, converted as
+    `AlertRows.update_alert` converts them) — what `alerts.replay` writes at once."""
+    unknown = final.keys() - set(alerts.c.keys())
+    if unknown:
+        raise ValueError(f"alerts has no column {', '.join(sorted(unknown))}")
+    row = _new_alert(first, AlertState.PENDING, opened_at)
+    row.update({column: _stored(value) for column, value in final.items()})
+    row["id"] = alert_id
+    return row
+
+
 def _event(
     alert_id: int,
     when: datetime,
@@ -375,6 +390,21 @@ class AlertRows:
         """Insert events (alert id, time, from, to, actor, note) in one executemany, in order."""
         if rows:
             driver_many(self.conn, _INSERT_EVENTS, [_event(*row) for row in rows])
+
+    def insert_replayed(
+        self,
+        alert_rows: Sequence[dict[str, Any]],
+        event_rows: Sequence[tuple[int, datetime, AlertState | None, AlertState, str, str]],
+    ) -> None:
+        """Insert whole alerts (`replayed_alert` rows, ids given) and their events (in order),
+        one executemany each: a replayed lifecycle's result (`alerts.replay`)."""
+        if alert_rows:
+            driver_many(
+                self.conn,
+                _INSERT_ALERT.values({name: bindparam(name) for name in alert_rows[0]}),
+                list(alert_rows),
+            )
+        self.add_events(event_rows)
 
     def update_alert(self, alert_id: int, now: datetime, **fields: Any) -> None:
         """Set columns of an alert (datetimes, enums, severities and lists converted)."""

@@ -1,8 +1,10 @@
 """Condition reports over HTTP (viewer): ``GET /api/reports`` — the same report as
 ``repoclimate report``, as PDF or HTML, for a site, one of its rooms or (no ``site``) every site.
 
-The report is rendered on request (`repoclimate.reports`); a year of a large site takes a while,
-so the route runs in the request thread pool, like every blocking route.
+The report is rendered on request (`repoclimate.reports`, the PDF by ``reports.pdf_engine``); a
+year of a large site takes a while, so the route runs in the request thread pool, like every
+blocking route. A PDF engine that fails answers 503 with its reason (browser, exit status,
+the tail of its standard error; never the report).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from repoclimate.app.api.errors import AUTH_RESPONSES, described, invalid
 from repoclimate.app.services import Services
 from repoclimate.app.users import Role
 from repoclimate.reports.gather import ReportError, Sources, gather
+from repoclimate.reports.pdf import PdfError
 from repoclimate.reports.periods import PeriodError, parse_period
 from repoclimate.reports.render import render
 
@@ -43,6 +46,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The report (PDF or HTML)",
     },
     404: described("No such site or room"),
+    503: described("The PDF engine failed (reports.pdf_engine)"),
 }
 
 
@@ -76,8 +80,12 @@ def report(
     except ReportError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     name = f"report-{site or 'network'}{'-' + room if room else ''}-{which.label}.{fmt.value}"
+    try:
+        content = render(found, fmt.value, lang.value, services.settings.reports)
+    except PdfError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     return Response(
-        render(found, fmt.value, lang.value),
+        content,
         media_type=MEDIA_TYPES[fmt.value],
         headers={"Content-Disposition": f'inline; filename="{name}"'},
     )

@@ -1,10 +1,10 @@
-"""The backtest's batched lifecycle gives exactly the results of one transaction per step.
+"""The backtest's batched lifecycles give exactly the results of one transaction per step.
 
 `BufferedAlerts` keeps the open alerts in memory inside one long transaction and writes merged
 updates and events in batches; the live engine writes each step in its own transaction. Both
 run the same random sequences, each on its own SQLite state: the lifecycle's random findings
 (`tests.alerts.test_lifecycle_batch.random_step`) with flushes at random steps, and whole
-backtests (``batched`` true and false) of a random history. Transitions of every step, the
+backtests (each `alerts.backtest.Lifecycle`) of a random history. Transitions of every step, the
 alert and event rows, and the backtest's episodes must be equal — a batching error (a lost or
 reordered update, a stale open alert, a late resolution hitting the one-open-alert index)
 fails here.
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from repoclimate.alerts.backtest import BacktestResult, backtest, load_history
+from repoclimate.alerts.backtest import BacktestResult, Lifecycle, backtest, load_history
 from repoclimate.alerts.config import RulesConfig
 from repoclimate.alerts.lifecycle import apply_findings
 from repoclimate.alerts.model import AlertState, Finding, Severity
@@ -212,16 +212,36 @@ def outcome(result: BacktestResult) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("seed", [11, 12])
 def test_batched_backtest_equals_one_transaction_per_step(seed: int) -> None:
+    """All three lifecycles (`alerts.backtest.Lifecycle`) give the same episodes, transitions,
+    counts and alert state, table by table."""
     topology = network(sites=1, rooms_per_site=2, sensors_per_room=4)
     history = random_history(topology, seed, days=12)
     start = T0 + timedelta(days=4)
     end = T0 + timedelta(days=12)
     rules = RulesConfig.builtin()
-    results = [
-        backtest(None, topology, rules, start, end, history=history, evaluator="fleet", batched=b)
-        for b in (False, True)
-    ]
+    results = []
+    tables = []
+    lifecycles: tuple[Lifecycle, ...] = ("transactions", "buffered", "episodes")
+    for lifecycle in lifecycles:
+        state = AlertStore(":memory:")
+        results.append(
+            backtest(
+                None,
+                topology,
+                rules,
+                start,
+                end,
+                history=history,
+                evaluator="fleet",
+                lifecycle=lifecycle,
+                state=state,
+            )
+        )
+        tables.append(rows(state))
+        state.close()
     assert outcome(results[1]) == outcome(results[0])
+    assert outcome(results[2]) == outcome(results[0])
+    assert tables[1] == tables[0] and tables[2] == tables[0]
     fired = {e.rule.split(".")[0] for e in results[0].episodes}
     assert {"excursion", "fluctuation", "condensation", "sensor"} <= fired
     assert results[0].cleared_before_firing > 0

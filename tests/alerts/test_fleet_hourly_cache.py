@@ -1,5 +1,5 @@
-"""`alerts.fleet.HourlyCache`: hourly means kept between runs give the same bits as computing
-each window whole (`alerts.fleet.hourly_many`), as windows advance, with gaps carried over,
+"""`alerts.fleet_mould.HourlyCache`: hourly means kept between runs give the same bits as computing
+each window whole (`alerts.fleet_mould.hourly_many`), as windows advance, with gaps carried over,
 several lookbacks per sensor, a late reading inside the settle window, and windows that move
 back (computed whole again)."""
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repoclimate.alerts import fleet
+from repoclimate.alerts import fleet_mould
 from repoclimate.alerts.evaluate import ArraySource
-from repoclimate.alerts.fleet import HourlyCache, hourly_many
+from repoclimate.alerts.fleet_mould import HourlyCache, hourly_many
 from repoclimate.alerts.series import HourlySeries, SensorSeries
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
@@ -109,17 +109,15 @@ def test_hourly_many_in_batches_gives_the_same_bits(monkeypatch: pytest.MonkeyPa
     end = T0 + 4 * 86400.0
     wanted = [(f"s{k}", 0.0, T0 + 3600.0 * k, end, 3) for k in range(5)]
     at_once = whole(source, wanted)
-    monkeypatch.setattr(fleet, "_HOURLY_BATCH", 1500)  # about one series a batch
+    monkeypatch.setattr(fleet_mould, "_HOURLY_BATCH", 1500)  # about one series a batch
     batched = whole(source, wanted)
     assert all(identical(a, b) for a, b in zip(at_once, batched, strict=True))
 
 
-def test_first_hours_kept_while_no_reading_leaves_the_window(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Readings every 20 min, runs every 5 min: in 3 runs of 4 no reading leaves the window's
-    first hour, whose means are then taken from those held — still the same bits, also when
-    a reading does leave it, and when the window moves back within the hour."""
+def test_sparse_readings_keep_the_middle_hours_and_compute_the_edges() -> None:
+    """Readings every 20 min, runs every 5 min: each run computes only the window's first
+    hours and the settle window (the same bits as whole), also when the window moves back
+    within the hour (computed whole) and on; the hours between are carried over."""
     sparse = {}
     for k in range(4):
         s = readings(k)
@@ -128,23 +126,18 @@ def test_first_hours_kept_while_no_reading_leaves_the_window(
         )
     source = ArraySource(sparse)
     cache = HourlyCache()
-    jobs: list[int] = []
-    real = fleet.hourly_many
-
-    def counted(wanted: list[tuple[SensorSeries, float, float, int]]) -> list[HourlySeries]:
-        jobs.append(len(wanted))
-        return real(wanted)
-
-    monkeypatch.setattr(fleet, "hourly_many", counted)
     lookback = 3 * 86400.0
     ends = [*np.arange(T0 + 6 * 86400.0, T0 + 6 * 86400.0 + 3 * 3600.0, 300.0).tolist()]
     ends += [ends[-1] - 300.0, ends[-1] + 3600.0]  # back 5 minutes (computed whole), on
+    carried = 0
     for end in ends:
         wanted = [(f"s{k}", lookback, end - lookback, end, 3) for k in range(4)]
         got = cache.many(source, wanted)
         for g, e in zip(got, whole(source, wanted), strict=True):
             assert identical(g, e), end
-    # a job per sensor for its recent hours, one more for each whose first hours were computed:
-    # without keeping them, one for each sensor in every run but the two computed whole
-    heads = sum(jobs) - 4 * len(ends)
-    assert 0 < heads <= 0.5 * 4 * (len(ends) - 2)
+        (block,) = cache.blocks
+        assert [b for b, _ in cache.placed] == [block] * 4
+        if block.recomputed_from:
+            assert block.head == 4 and block.hours.size - block.recomputed_from <= 3
+            carried += 1
+    assert carried == len(ends) - 2  # all but the first run and the one moving back

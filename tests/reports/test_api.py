@@ -3,7 +3,12 @@ report as PDF or HTML; anonymous callers, unknown sites and bad periods are refu
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from repoclimate.app.users import Role
+from repoclimate.reports.settings import ReportSettings
 from tests.app.api.conftest import World, world  # noqa: F401 (the fixture)
 
 
@@ -36,3 +41,21 @@ def test_refusals(world: World) -> None:  # noqa: F811
     assert bad.status_code == 422 and "month 13" in str(bad.json()["detail"])
     lonely = viewer.get("/api/reports", params={"period": "2026-05", "room": "stack-1"})
     assert lonely.status_code == 422
+
+
+def test_the_pdf_engine_of_the_settings_is_used_and_its_failure_answers_503(
+    world: World,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    missing = tmp_path / "no-chromium"
+    reports = ReportSettings(pdf_engine="chromium", chromium=missing)
+    monkeypatch.setattr(world.services.settings, "reports", reports)
+    viewer = world.client(Role.VIEWER)
+    answer = viewer.get("/api/reports", params={"period": "2026-06", "site": "city"})
+    assert answer.status_code == 503
+    assert answer.json()["detail"] == f"reports.chromium: no browser at {missing}"
+    html = viewer.get(
+        "/api/reports", params={"period": "2026-06", "site": "city", "format": "html"}
+    )
+    assert html.status_code == 200  # HTML needs no PDF engine

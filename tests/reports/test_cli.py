@@ -71,3 +71,26 @@ def test_usage_errors_exit_2_with_a_message(
     )
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_the_pdf_engine_of_the_settings_is_used_and_its_failure_exits_1(
+    config: Path, tmp_path: Path
+) -> None:
+    """``reports.chromium`` pointing at a browser that fails: the CLI prints the engine's
+    reason and writes nothing."""
+    browser = tmp_path / "failing-chromium"
+    browser.write_text("#!/bin/sh\necho 'no display here' >&2\nexit 3\n")
+    browser.chmod(0o755)
+    with config.open("a") as file:
+        file.write(f"reports: {{pdf_engine: chromium, chromium: {browser}}}\n")
+    out = tmp_path / "november.pdf"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("report", "--config", str(config), "--site", "shanghai", "--room", "stack-a"),
+            *("--period", "2026-11", "--out", str(out)),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert f"Chromium ({browser}) failed with exit status 3: no display here" in result.output
+    assert not out.exists()

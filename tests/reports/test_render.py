@@ -1,7 +1,8 @@
-"""The report as PDF: rendered to PNG (pdftoppm) and read back as text (pdftotext); its numbers
-are the metrics' (printed with the report's decimals); pages and charts are there; Chinese text
-is in the text layer and its CJK font is embedded (pdffonts). The PNGs stay in the test's
-temporary directory for a person to look at."""
+"""The report as PDF, by each engine (headless Chromium and WeasyPrint): rendered to PNG
+(pdftoppm) and read back as text (pdftotext); its numbers are the metrics' (printed with the
+report's decimals); pages, charts and the footer's title are there; Chinese text is in the text
+layer and its CJK font is embedded (pdffonts, or the font descriptor of Chromium's Type 3
+fonts). The PNGs stay in the test's temporary directory for a person to look at."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from repoclimate.reports.gather import Report, gather
+from repoclimate.reports.pdf import find_chromium
 from repoclimate.reports.periods import parse_period
 from repoclimate.reports.render import number, render, render_html
+from repoclimate.reports.settings import ReportSettings
 from tests.reports.conftest import NOW, Seeded
 
 pytestmark = pytest.mark.skipif(
@@ -25,6 +28,23 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def november(seeded: Seeded) -> Report:
     return gather(seeded.sources(), parse_period("2026-11"), NOW, site_id="shanghai")
+
+
+@pytest.fixture(params=["chromium", "weasyprint"])
+def engine(request: pytest.FixtureRequest) -> ReportSettings:
+    """Each PDF engine's settings (Chromium: the one found on PATH, skipped without)."""
+    settings = ReportSettings(pdf_engine=request.param)
+    if request.param == "chromium" and find_chromium(settings) is None:
+        pytest.skip("no Chromium on PATH (scripts/setup-system.sh installs Debian's)")
+    return settings
+
+
+def embedded_fonts(pdf: Path) -> str:
+    """The fonts' names: pdffonts' list, and the FontName of every font descriptor written
+    uncompressed (Chromium's Type 3 fonts, which pdffonts lists as ``[none]``)."""
+    listed = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True)
+    described = re.findall(rb"/FontName\s*/([^\s/>\]]+)", pdf.read_bytes())
+    return listed.stdout + "\n".join(name.decode("latin-1") for name in described)
 
 
 def pdf_text(pdf: Path) -> str:
@@ -45,9 +65,11 @@ def to_png(pdf: Path, prefix: Path) -> list[Path]:
     return sorted(prefix.parent.glob(prefix.name + "-*.png"))
 
 
-def test_english_pdf_holds_the_metrics_numbers_and_charts(november: Report, tmp_path: Path) -> None:
+def test_english_pdf_holds_the_metrics_numbers_and_charts(
+    november: Report, engine: ReportSettings, tmp_path: Path
+) -> None:
     pdf = tmp_path / "report-en.pdf"
-    pdf.write_bytes(render(november, "pdf", "en"))
+    pdf.write_bytes(render(november, "pdf", "en", engine))
     text = pdf_text(pdf)
     stack = next(r for r in november.rooms if r.room.id == "stack-a")
     m = stack.current.metrics
@@ -68,6 +90,11 @@ def test_english_pdf_holds_the_metrics_numbers_and_charts(november: Report, tmp_
     # the summary page, then one page per room: figures, the climate chart and T/RH charts,
     # excursions, completeness and the alert log
     assert pages(pdf) == 1 + len(november.rooms)
+    # the footer's title on every page (a literal: Chromium prints no string())
+    footer = "Condition report · 上海市档案馆 Shanghai Archives · 2026-11"
+    assert text.count(footer) == pages(pdf) + 1, text  # and the first page's heading
+    # the figures' column heads: each period's label unbroken (Chromium broke it at "-")
+    assert re.search(r"2026-11 +2026-10 +year 2025-11", text), text
     html = render_html(november, "en")
     assert html.count('data-chart="series"') == 4 and html.count('data-chart="climate"') == 2
     assert 'class="alert-span"' in html and 'class="band"' in html
@@ -77,10 +104,10 @@ def test_english_pdf_holds_the_metrics_numbers_and_charts(november: Report, tmp_
 
 
 def test_chinese_pdf_renders_its_labels_in_an_embedded_cjk_font(
-    november: Report, tmp_path: Path
+    november: Report, engine: ReportSettings, tmp_path: Path
 ) -> None:
     pdf = tmp_path / "report-zh.pdf"
-    pdf.write_bytes(render(november, "pdf", "zh-Hans"))
+    pdf.write_bytes(render(november, "pdf", "zh-Hans", engine))
     text = pdf_text(pdf)
     for label in ("馆藏环境报告", "库房风险排序", "范围内时间", "告警记录", "露点"):
         assert label in text, label
@@ -89,19 +116,29 @@ def test_chinese_pdf_renders_its_labels_in_an_embedded_cjk_font(
     assert "藏品: 纸质" in text and "藏品: 胶片" in text and "藏品: paper" not in text
     assert "JGJ 25 纸质档案库" in text and "paper archive stacks" not in text
     assert pages(pdf) == 1 + len(november.rooms)
-    fonts = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True)
-    assert re.search(r"NotoSansCJK|Noto-Sans-CJK", fonts.stdout), fonts.stdout
-    to_png(pdf, tmp_path / "zh")
+    assert text.count("馆藏环境报告 · 上海市档案馆 Shanghai Archives · 2026-11") == pages(pdf) + 1
+    fonts = embedded_fonts(pdf)
+    # Simplified Chinese's face of the collection (WeasyPrint: Noto-Sans-CJK-SC; Chromium:
+    # NotoSansCJKsc-Regular), not the Japanese or Korean one
+    assert re.search(r"Noto-Sans-CJK-SC|NotoSansCJKsc-Regular", fonts), fonts
+    assert not re.search(r"(?i)Noto-?Sans-?CJK-?(jp|kr|tc|hk)", fonts), fonts
+    pngs = to_png(pdf, tmp_path / "zh")
+    assert all(p.stat().st_size > 10_000 for p in pngs)
 
 
 def test_html_report_is_one_document_in_the_language_asked(november: Report) -> None:
     html = render(november, "html", "zh-Hans").decode("utf-8")
     assert html.startswith("<!DOCTYPE html>") and '<html lang="zh-Hans">' in html
     assert "主要指标" in html and "Key figures" not in html
+    # self-contained: no script runs and nothing is fetched (Chromium prints it, test_pdf.py)
+    assert (
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">" in html
+    )
 
 
 def test_a_year_prints_the_previous_year_once_and_the_chart_titles_as_text(
-    seeded: Seeded, tmp_path: Path
+    seeded: Seeded, engine: ReportSettings, tmp_path: Path
 ) -> None:
     """A year's previous period is the same period last year: one column of it, not two equal
     ones. The charts' titles, zone and legend are the page's text (one Pango layout each), not
@@ -110,7 +147,8 @@ def test_a_year_prints_the_previous_year_once_and_the_chart_titles_as_text(
     stack = next(r for r in year.rooms if r.room.id == "stack-a")
     assert stack.previous.period == stack.last_year.period
     html = render_html(year, "en")
-    assert html.count("Previous period = same period last year 2025") == len(year.rooms)
+    unmarked = re.sub(r"<[^>]+>", "", html)
+    assert unmarked.count("Previous period = same period last year 2025") == len(year.rooms)
     assert "Same period last year" not in html
     row = re.search(r'<tr class="fig-mean_t">(.*?)</tr>', html, flags=re.S)
     assert row is not None and row.group(1).count("<td") == 3  # label, 2026, 2025
@@ -119,7 +157,7 @@ def test_a_year_prints_the_previous_year_once_and_the_chart_titles_as_text(
     svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
     assert svgs and not any("Temperature" in s or "Asia/Shanghai" in s for s in svgs)
     pdf = tmp_path / "year.pdf"
-    pdf.write_bytes(render(year, "pdf", "en"))
+    pdf.write_bytes(render(year, "pdf", "en", engine))
     text = pdf_text(pdf)
     assert "Temperature [°C]" in text and "Relative humidity [% RH]" in text
     assert "Climate: hours by temperature and RH" in text

@@ -3,6 +3,7 @@ real SMTP server (aiosmtpd), once per site and month, however often the job runs
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from repoclimate.reports.schedule import (
     schedule_reports,
     send_monthly_reports,
 )
+from repoclimate.reports.settings import ReportSettings
 from tests.alerts.conftest import SmtpServer
 from tests.alerts.conftest import state_target as state_target
 from tests.reports.conftest import NOW, Seeded
@@ -153,3 +155,28 @@ def test_two_services_send_a_report_once(seeded: Seeded, state_target: str, tmp_
     finally:
         for state in services:
             state.close()
+
+
+def test_the_pdf_engine_of_the_settings_is_used_and_a_failure_leaves_the_month_unclaimed(
+    seeded: Seeded, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The job renders with the service's ``reports`` settings; when the engine fails, the
+    reason is logged and nothing is claimed or queued, so the next hourly run tries again."""
+    rota_file = tmp_path / "rota.yaml"
+    rota_file.write_text(ROTA)
+    rota = Rota.load(rota_file)
+    browser = tmp_path / "failing-chromium"
+    browser.write_text("#!/bin/sh\necho 'out of memory' >&2\nexit 3\n")
+    browser.chmod(0o755)
+    failing = ReportSettings(pdf_engine="chromium", chromium=browser)
+    state = AlertStore(tmp_path / "state.sqlite")
+    try:
+        with caplog.at_level(logging.ERROR, logger="repoclimate.reports.schedule"):
+            queued = send_monthly_reports(seeded.store, seeded.registry, state, rota, NOW, failing)
+        assert queued == [] and state.outbox() == []
+        assert "report:shanghai:2026-11 not rendered" in caplog.text
+        assert f"Chromium ({browser}) failed with exit status 3: out of memory" in caplog.text
+        with state.transaction() as tx:  # the month is still free to claim
+            assert claim(tx.conn, report_key("shanghai", parse_period("2026-11")), NOW)
+    finally:
+        state.close()

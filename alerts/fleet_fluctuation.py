@@ -1,0 +1,795 @@
+"""The fluctuation rule class of `alerts.fleet.FleetEvaluator`: every air sensor in one array
+pass, with the findings of `alerts.rules.fluctuation` (a reading further from the trailing mean
+of the complete hours before it than the profile's short-term allowance).
+
+Two things are kept between runs, each only while it gives the same findings as computing
+whole (`tests/alerts/test_fleet_fluctuation_carry.py` compares with the reference evaluator
+cycle for cycle):
+
+- `RunningSums`, per quantity: each sensor's running sums and counts of its valid hourly means
+  from the window's first hour (`alerts.rules.fluctuation.trailing_mean`'s cumulative sums).
+  The hourly means are read from `HourlyCache`'s blocks (views, no copy when one block holds
+  every sensor); a block written in place with the columns ``[head, recomputed_from)`` carried
+  over is taken as unchanged there, and only the window's first and last hours are held here
+  to compare bits with — no window of values. The sums are added up again from the first
+  column that changed; another hour grid (the window's first hour moved: once an hour), other
+  sensors or a block computed anew: computed whole.
+- `FluctuationCarry`, for single-time runs over preloaded arrays (the live cycle): per sensor
+  and rule, what the hysteresis needs from the readings before a checkpoint (``settle_s`` of
+  `HourlyCache` or the data's age limit, whichever is longer, before the run's time): the last
+  decisive reading of the warning and of the critical level, the last clearing one, the one
+  after it and the first entering one after that. The next run evaluates, per sensor, only the
+  readings from the checkpoint on, from that state and the open alerts, when (1) the readings
+  before the checkpoint are those seen then (their times compared), (2) no hourly mean in their
+  trailing windows changed — a change before the windows (the window's first, partial hour,
+  every cycle with dense readings) changes the running sums only in their last bits, which is
+  allowed when every such reading's deviation lies further from each level than a bound on
+  that rounding — and (3) the state is decided by the readings still in the window. Other
+  sensors are evaluated whole in the same pass. A reading changed in place (same time, other
+  value) before the checkpoint is not seen (readings are not rewritten).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from repoclimate.alerts.evaluate import Active, ArraySource, ClassResult
+from repoclimate.alerts.fleet import (
+    _array,
+    _attribute,
+    _Entry,
+    _held,
+    _Hits,
+    _Member,
+)
+from repoclimate.alerts.fleet_series import (
+    Segments,
+    episode_starts,
+    fresh_steps,
+    hysteresis_above,
+)
+from repoclimate.alerts.model import EpochTimes, Finding, Severity
+from repoclimate.alerts.rules import fluctuation
+from repoclimate.alerts.series import BoolArray, FloatArray, HourlySeries, IntArray
+
+if TYPE_CHECKING:
+    from repoclimate.alerts.fleet import FleetEvaluator, _Raw
+    from repoclimate.alerts.fleet_mould import HourlyBlock
+
+_LEAD = 12
+"""The window's first hours of values held to compare bits with (the hourly cache computes
+the first ``max_gap_h + 1`` again)."""
+
+_TAIL = 24
+"""The window's last hours of values held likewise (the settle window computed again)."""
+
+
+_EMPTY = HourlySeries(np.empty(0), np.empty(0), np.empty(0))
+
+_Levels = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+"""Per row: warning level, its clear level, critical level, its clear level."""
+
+
+def fluctuation_limits(members: Sequence[_Member], name: str) -> FloatArray:
+    """Each member's fluctuation limit ``name``: its rules' or else its band's."""
+    return _array(getattr(m.rules.fluctuation, name) or getattr(m.band, name) for m in members)
+
+
+# -- the hourly means and their running sums ------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Hourly:
+    """The members' hourly means on one hour grid ending at the same hour (row ``r`` holds the
+    last ``grid.size - pad[r]`` hours of ``grid``): from the `HourlyCache` blocks of this run
+    when every member has a row in one (with what each block carried over), else from the
+    members' series."""
+
+    grid: FloatArray
+    pad: IntArray
+    parts: list[tuple[HourlyBlock, IntArray, IntArray]]
+    """Per block: the block, the rows it holds and their rows in the block."""
+    series: list[HourlySeries] | None
+    """The members' series, when not all are in the cache's blocks."""
+    block_of: IntArray
+    """Per row, its part (−1: none)."""
+    kept_from: IntArray
+    """Per row, the first column the block carried over from its previous run…"""
+    kept_to: IntArray
+    """… and the column after the last (both 0: none)."""
+
+    @classmethod
+    def of(cls, ev: FleetEvaluator, members: Sequence[_Member]) -> _Hourly:
+        rows = len(members)
+        blocks = ev.hourly_cache.blocks
+        placed = _placement(tuple(b.sensors for b in blocks), tuple(m.sensor.id for m in members))
+        if rows and placed is not None:
+            used = np.unique(placed[:, 0])
+            sizes = np.array([blocks[b].hours.size for b in used.tolist()], dtype=np.int64)
+            longest = blocks[int(used[int(np.argmax(sizes))])].hours
+            parts: list[tuple[HourlyBlock, IntArray, IntArray]] = []
+            part_of = np.full(len(blocks), -1, dtype=np.int64)
+            for b in used.tolist():
+                block = blocks[b]
+                n = block.hours.size
+                if n and (block.hours[-1] != longest[-1] or block.hours[0] != longest[-n]):
+                    raise ValueError("hourly series of one evaluation must end at the same hour")
+                mine = np.flatnonzero(placed[:, 0] == b)
+                part_of[b] = len(parts)
+                parts.append((block, mine, placed[mine, 1]))
+            pad = longest.size - np.array([blocks[b].hours.size for b in placed[:, 0].tolist()])
+            carried = np.array(
+                [(p[0].head, p[0].recomputed_from) for p in parts], dtype=np.int64
+            ).reshape(len(parts), 2)
+            block_of = part_of[placed[:, 0]]
+            kept = carried[block_of]
+            over = kept[:, 1] > kept[:, 0]
+            return cls(
+                longest,
+                pad.astype(np.int64),
+                parts,
+                None,
+                block_of,
+                np.where(over, kept[:, 0] + pad, 0),
+                np.where(over, kept[:, 1] + pad, 0),
+            )
+        return cls.of_series([m.data.hourly.get(m.sensor.id) or _EMPTY for m in members])
+
+    @classmethod
+    def of_series(cls, series: list[HourlySeries]) -> _Hourly:
+        """The rows of ``series`` (nothing carried over)."""
+        nothing = np.zeros(len(series), dtype=np.int64)
+        lengths = np.array([s.hours.size for s in series], dtype=np.int64)
+        longest = series[int(np.argmax(lengths))].hours if series else np.empty(0)
+        for s in series:
+            if s.hours.size and (
+                s.hours[-1] != longest[-1] or s.hours[0] != longest[-s.hours.size]
+            ):
+                raise ValueError("hourly series of one evaluation must end at the same hour")
+        return cls(longest, longest.size - lengths, [], series, nothing - 1, nothing, nothing)
+
+    def block(self, quantity: str, lo: int, hi: int) -> FloatArray:
+        """Columns ``[lo, hi)`` of the rows' values of ``quantity`` ``(rows, hi - lo)``, NaN
+        before each row's first hour (a view of the cache's block when it holds every row in
+        order: read, do not write, and not past this run)."""
+        width = hi - lo
+        rows = self.pad.size
+        if self.series is None and len(self.parts) == 1 and not self.pad.any():
+            block, _, theirs = self.parts[0]
+            if theirs.size == len(block.sensors) and np.array_equal(theirs, np.arange(theirs.size)):
+                whole: FloatArray = getattr(block, quantity)
+                return whole[:, lo:hi]
+        if self.series is not None and not self.pad.any():
+            if not self.series:
+                return np.empty((0, width))
+            return np.stack([getattr(s, quantity)[lo:hi] for s in self.series])
+        out = np.full((rows, width), np.nan)
+        if self.series is not None:
+            for r, (s, pad) in enumerate(zip(self.series, self.pad.tolist(), strict=True)):
+                first = max(lo, pad)
+                if first < hi:
+                    out[r, first - lo :] = getattr(s, quantity)[first - pad : hi - pad]
+            return out
+        size = self.grid.size
+        for block, mine, theirs in self.parts:
+            pad = size - block.hours.size
+            first = max(lo, pad)
+            if first < hi:
+                matrix: FloatArray = getattr(block, quantity)
+                out[mine, first - lo :] = matrix[theirs, first - pad : hi - pad]
+        return out
+
+    def matrices(self, quantity: str) -> list[FloatArray]:
+        """The cache's matrices of ``quantity`` the rows come from, by part."""
+        return [getattr(block, quantity) for block, _, _ in self.parts]
+
+
+_PLACED: dict[tuple[tuple[tuple[str, ...], ...], tuple[str, ...]], IntArray | None] = {}
+"""The last `_placement` (the blocks' sensors change only with the registry)."""
+
+
+def _placement(blocks: tuple[tuple[str, ...], ...], sensors: tuple[str, ...]) -> IntArray | None:
+    """Per sensor, its block and row among the blocks' sensors ``(sensors, 2)``; None when a
+    sensor has none."""
+    key = (blocks, sensors)
+    if key in _PLACED:
+        return _PLACED[key]
+    found: dict[str, tuple[int, int]] = {}
+    for b, block in enumerate(blocks):
+        found.update((s, (b, k)) for k, s in enumerate(block))
+    where = [found.get(s) for s in sensors]
+    placed = (
+        np.array(where, dtype=np.int64).reshape(len(sensors), 2)
+        if all(w is not None for w in where)
+        else None
+    )
+    _PLACED.clear()
+    _PLACED[key] = placed
+    return placed
+
+
+def _tail_width(hourly: _Hourly) -> int:
+    """How many last columns to hold: `_TAIL`, or more when the cache computes more again
+    (from the first column it did not carry over; rows computed whole do not count)."""
+    size = hourly.grid.size
+    carried = hourly.kept_to[hourly.kept_to > hourly.kept_from]
+    width = max(_TAIL, size - int(carried.min()) + 1) if carried.size else _TAIL
+    return min(width, size)
+
+
+class RunningSums:
+    """The running sums and counts of one quantity's valid hourly values per row, from the
+    window's first hour ``(rows, grid + 1)``, kept between runs (see the module's docstring),
+    with the window's first and last hours of values to compare bits with and which of the
+    cache's matrices each row was summed from (a weak reference: the cache writes its
+    matrices in place while the grid stays)."""
+
+    def __init__(
+        self,
+        sids: tuple[str, ...],
+        grid: FloatArray,
+        pad: IntArray,
+        values: FloatArray,
+        hourly: _Hourly | None = None,
+        quantity: str = "temperature",
+    ) -> None:
+        shape = (values.shape[0], grid.size + 1)
+        valid = ~np.isnan(values)
+        self.sids = sids
+        self.grid = grid
+        self.pad = pad
+        self.sums = np.zeros(shape)
+        np.cumsum(np.where(valid, values, 0.0), axis=1, out=self.sums[:, 1:])
+        # a quarter of the memory of int64 (a count never exceeds the grid's hours)
+        self.counts = np.zeros(shape, dtype=np.int16 if grid.size < 2**15 else np.int32)
+        np.cumsum(valid, axis=1, out=self.counts[:, 1:])
+        self.changed = np.zeros(values.shape[0], dtype=np.int64)
+        """Per row, the first column whose value changed in the last update (the grid's size:
+        none); all 0 when computed whole."""
+        self.lead_end = np.full(values.shape[0], grid.size, dtype=np.int64)
+        """Per row, the end of the first columns changed in the last update (0: none)."""
+        self.tail_start = np.zeros(values.shape[0], dtype=np.int64)
+        """Per row, the first of the last columns changed in the last update."""
+        self.lead = np.empty((values.shape[0], 0))
+        self.tail = np.empty((values.shape[0], 0))
+        self.sources: list[weakref.ReferenceType[FloatArray]] = []
+        self.source_of = np.full(values.shape[0], -1, dtype=np.int64)
+        self._hold(values[:, : min(_LEAD, grid.size)], values, hourly, quantity)
+
+    def _hold(
+        self, lead: FloatArray, values: FloatArray, hourly: _Hourly | None, quantity: str
+    ) -> None:
+        """Hold copies of the first and last columns (``values``: the columns from some
+        column to the grid's end) and the matrices the rows come from."""
+        rows = values.shape[0]
+        if hourly is None or hourly.series is not None:  # nothing kept by a cache: no use
+            self.lead = self.tail = np.empty((rows, 0))
+            self.sources = []
+            self.source_of = np.full(rows, -1, dtype=np.int64)
+            return
+        self.lead = lead.copy()
+        width = min(_tail_width(hourly), values.shape[1])
+        self.tail = values[:, values.shape[1] - width :].copy()
+        self.sources = [weakref.ref(m) for m in hourly.matrices(quantity)]
+        self.source_of = hourly.block_of.copy()
+
+    def fits(self, sids: tuple[str, ...], grid: FloatArray, pad: IntArray) -> bool:
+        """Whether these are the rows and hour grid the sums were computed over."""
+        return (
+            sids == self.sids and np.array_equal(grid, self.grid) and np.array_equal(pad, self.pad)
+        )
+
+    def first_changed(self, hourly: _Hourly, quantity: str) -> tuple[IntArray, IntArray]:
+        """Per row, the end of the first columns whose values may differ from the ones summed
+        (0: none) and the first of the last such columns (the grid's size: none): outside the
+        columns the cache carried over (from the same matrix as summed), compared in bits with
+        the first and last columns held."""
+        size = self.grid.size
+        rows = self.sums.shape[0]
+        lead_end = np.zeros(rows, dtype=np.int64)
+        out = np.full(rows, size, dtype=np.int64)
+        if rows == 0:
+            return lead_end, out
+        same = np.zeros(len(hourly.parts), dtype=np.bool_)
+        previous = np.full(len(hourly.parts), -2, dtype=np.int64)
+        for p, matrix in enumerate(hourly.matrices(quantity)):
+            for j, ref in enumerate(self.sources):
+                if ref() is matrix:
+                    same[p], previous[p] = True, j
+        reused = np.zeros(rows, dtype=np.bool_)
+        if hourly.series is None:
+            reused = same[hourly.block_of] & (previous[hourly.block_of] == self.source_of)
+        reused &= hourly.kept_to > hourly.kept_from
+        n_lead, n_tail = self.lead.shape[1], self.tail.shape[1]
+        lead = hourly.block(quantity, 0, n_lead)
+        tail = hourly.block(quantity, size - n_tail, size)
+        if n_lead:
+            differs = self.lead.view(np.int64) != lead.view(np.int64)
+            last = n_lead - np.argmax(differs[:, ::-1], axis=1)
+            lead_end = np.where(differs.any(axis=1), last, 0)
+        if n_tail:
+            differs = self.tail.view(np.int64) != tail.view(np.int64)
+            out = np.where(differs.any(axis=1), differs.argmax(axis=1) + size - n_tail, size)
+        # computed again where nothing is held to compare with: changed, for all we know
+        lead_end = np.where(hourly.kept_from > n_lead, hourly.kept_from, lead_end)
+        np.minimum(out, np.where(hourly.kept_to < size - n_tail, hourly.kept_to, size), out=out)
+        lead_end[~reused] = size
+        out[~reused] = 0
+        return lead_end, out
+
+    def update(self, k0: int, values: FloatArray, hourly: _Hourly, quantity: str) -> None:
+        """Add up again from column ``k0`` with ``values`` (the rows' columns ``[k0, grid)``),
+        continuing each row's sequential sum from the kept one at ``k0``: the same additions
+        in the same order as a cumulative sum from the first hour."""
+        size = self.grid.size
+        if k0 < size:
+            valid = ~np.isnan(values)
+            seeded = np.empty((values.shape[0], values.shape[1] + 1))
+            seeded[:, 0] = self.sums[:, k0]
+            seeded[:, 1:] = np.where(valid, values, 0.0)
+            np.cumsum(seeded, axis=1, out=self.sums[:, k0:])
+            counted = np.empty((values.shape[0], values.shape[1] + 1), dtype=self.counts.dtype)
+            counted[:, 0] = self.counts[:, k0]
+            counted[:, 1:] = valid
+            np.cumsum(counted, axis=1, out=self.counts[:, k0:])
+        width = _tail_width(hourly)
+        if values.shape[1] < width:
+            values = hourly.block(quantity, size - width, size)
+        self._hold(hourly.block(quantity, 0, min(_LEAD, size)), values, hourly, quantity)
+
+
+def running_sums(
+    ev: FleetEvaluator, quantity: str, members: Sequence[_Member], hourly: _Hourly
+) -> tuple[RunningSums, bool]:
+    """The members' `RunningSums` of ``quantity`` brought up to this run's hourly means, and
+    whether they were computed whole (not continued)."""
+    sids = tuple(m.sid for m in members)
+    held = ev.running_sums.get(quantity)
+    size = hourly.grid.size
+    if held is None or not held.fits(sids, hourly.grid, hourly.pad):
+        values = hourly.block(quantity, 0, size)
+        held = RunningSums(sids, hourly.grid, hourly.pad, values, hourly, quantity)
+        ev.running_sums[quantity] = held
+        return held, True
+    lead_end, tail_start = held.first_changed(hourly, quantity)
+    changed = np.where(lead_end > 0, 0, tail_start)
+    k0 = int(changed.min()) if changed.size else size
+    values = hourly.block(quantity, k0, size)
+    held.update(k0, values, hourly, quantity)
+    held.changed, held.lead_end, held.tail_start = changed, lead_end, tail_start
+    return held, False
+
+
+# -- the hysteresis carried between runs ----------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _RuleCarry:
+    """Per row, about a rule's valid readings before the checkpoint (times, NaN: none): the
+    last one of an event of the warning level and whether it entered, likewise of the critical
+    level, the last clearing one of the warning level, the reading after that (NaN: at or
+    after the checkpoint), and the first entering one after the last clearing one."""
+
+    t_event: FloatArray
+    entered: BoolArray
+    t_critical: FloatArray
+    entered_critical: BoolArray
+    t_clear: FloatArray
+    t_after_clear: FloatArray
+    t_enter: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class FluctuationCarry:
+    """The fluctuation's state as of a checkpoint per row, from one single-time run."""
+
+    sids: tuple[str, ...]
+    at: float
+    checkpoint: FloatArray
+    """Per row [epoch s]: the next run evaluates the readings from here on."""
+    times: FloatArray
+    """The times of every reading before the checkpoint, rows end to end…"""
+    offsets: IntArray
+    """… row ``r`` at ``times[offsets[r]:offsets[r + 1]]``."""
+    rules: dict[str, _RuleCarry]
+
+
+def _segment_last(mask: BoolArray, segs: Segments) -> IntArray:
+    """Per segment, the flat index of the last element ``mask`` selects (−1: none)."""
+    index = np.where(mask, np.arange(mask.size, dtype=np.int64), -1)
+    out = np.full(segs.count, -1, dtype=np.int64)
+    nonempty = segs.lengths > 0
+    if mask.size:
+        out[nonempty] = np.maximum.reduceat(index, segs.starts[nonempty])
+    return out
+
+
+def _segment_first(mask: BoolArray, segs: Segments) -> IntArray:
+    """Per segment, the flat index of the first element ``mask`` selects (−1: none)."""
+    big = np.iinfo(np.int64).max
+    index = np.where(mask, np.arange(mask.size, dtype=np.int64), big)
+    out = np.full(segs.count, -1, dtype=np.int64)
+    nonempty = segs.lengths > 0
+    if mask.size:
+        found = np.minimum.reduceat(index, segs.starts[nonempty])
+        out[nonempty] = np.where(found == big, -1, found)
+    return out
+
+
+def _at(times: FloatArray, index: IntArray) -> FloatArray:
+    """``times[index]``, NaN where ``index`` is −1."""
+    if times.size == 0:
+        return np.full(index.size, np.nan)
+    return np.where(index >= 0, times[np.maximum(index, 0)], np.nan)
+
+
+def _carried(
+    times: FloatArray,
+    size: FloatArray,
+    judged: _Judged,
+    segs: Segments,
+    levels: _Levels,
+    checkpoint: FloatArray,
+    base: _RuleCarry | None,
+) -> _RuleCarry:
+    """The rule's state as of ``checkpoint`` from its readings ``times``/``size`` before it,
+    continuing ``base`` (the state as of the readings before these) when given."""
+    warning, warning_clear, critical, critical_clear = (lv[segs.seg] for lv in levels)
+    before = times < checkpoint[segs.seg]
+    with np.errstate(invalid="ignore"):
+        enters = size > warning
+        clears = size < warning_clear
+        events = (enters | clears) & before
+        critical_events = ((size > critical) | (size < critical_clear)) & before
+    last = _segment_last(events, segs)
+    last_critical = _segment_last(critical_events, segs)
+    last_clear = _segment_last(clears & before, segs)
+    ends = segs.offsets[1:]
+    after = last_clear + 1
+    has_after = (last_clear >= 0) & (after < ends)
+    t_after = np.where(has_after, _at(times, np.where(has_after, after, -1)), np.nan)
+    t_after = np.where(t_after < checkpoint, t_after, np.nan)
+    entering = enters & before & (np.arange(times.size, dtype=np.int64) > last_clear[segs.seg])
+    t_enter = _at(times, _segment_first(entering, segs))
+    t_event = _at(times, last)
+    entered = np.zeros(segs.count, dtype=np.bool_)
+    entered[last >= 0] = enters[last[last >= 0]]
+    t_critical = _at(times, last_critical)
+    entered_critical = np.zeros(segs.count, dtype=np.bool_)
+    with np.errstate(invalid="ignore"):
+        entered_critical[last_critical >= 0] = (size > critical)[last_critical[last_critical >= 0]]
+    t_clear = _at(times, last_clear)
+    if base is None:
+        return _RuleCarry(t_event, entered, t_critical, entered_critical, t_clear, t_after, t_enter)
+    first = _at(times, _segment_first(before, segs))  # the first reading after the base's
+    no_event = last < 0
+    no_critical = last_critical < 0
+    no_clear = last_clear < 0
+    base_after = np.where(np.isnan(base.t_after_clear), first, base.t_after_clear)
+    return _RuleCarry(
+        np.where(no_event, base.t_event, t_event),
+        np.where(no_event, base.entered, entered),
+        np.where(no_critical, base.t_critical, t_critical),
+        np.where(no_critical, base.entered_critical, entered_critical),
+        np.where(no_clear, base.t_clear, t_clear),
+        np.where(no_clear, base_after, t_after),
+        np.where(no_clear & ~np.isnan(base.t_enter), base.t_enter, t_enter),
+    )
+
+
+def _same_before(carry: FluctuationCarry, raw: _Raw) -> tuple[BoolArray, FloatArray]:
+    """Per row, whether its readings before its checkpoint are those the carry saw, less the
+    ones that left the window at its start; and per row the window's first reading's time."""
+    segs = raw.segs
+    first = np.full(segs.count, np.inf)
+    nonempty = segs.lengths > 0
+    first[nonempty] = raw.times[segs.starts[nonempty]]
+    before = raw.times < carry.checkpoint[segs.seg]
+    held = Segments.from_offsets(carry.offsets)
+    stays = carry.times >= first[held.seg]
+    counted = np.zeros(before.size + 1, dtype=np.int64)
+    np.cumsum(before, out=counted[1:])
+    now = counted[segs.offsets[1:]] - counted[segs.offsets[:-1]]
+    kept = np.zeros(stays.size + 1, dtype=np.int64)
+    np.cumsum(stays, out=kept[1:])
+    same: BoolArray = now == kept[held.offsets[1:]] - kept[held.offsets[:-1]]
+    # the rows of as many readings: compared reading for reading
+    mine = before & same[segs.seg]
+    differs = raw.times[mine] != carry.times[stays & same[held.seg]]
+    same[segs.seg[mine][differs]] = False
+    return same, first
+
+
+def _start_state(
+    rc: _RuleCarry,
+    first: FloatArray,
+    first_valid: FloatArray,
+    was: BoolArray,
+    was_critical: BoolArray,
+) -> tuple[BoolArray, BoolArray, FloatArray, BoolArray]:
+    """Per row, the hysteresis of the warning and the critical level at the checkpoint, the
+    start of the episode under way there, and whether that start is decided (the readings
+    still in the window, ``first`` on, tell it)."""
+    with np.errstate(invalid="ignore"):
+        in_event = rc.t_event >= first
+        in_critical = rc.t_critical >= first
+        in_clear = rc.t_clear >= first
+        in_enter = rc.t_enter >= first
+    on = np.where(in_event, rc.entered, was)
+    critical = np.where(in_critical, rc.entered_critical, was_critical)
+    entered = in_event & rc.entered
+    since = np.where(
+        entered,
+        np.where(
+            in_clear,
+            rc.t_after_clear,
+            np.where(was, first_valid, np.where(in_enter, rc.t_enter, np.nan)),
+        ),
+        np.where(~in_event & was, first_valid, np.nan),
+    )
+    decided = ~on | ~np.isnan(since) | np.isnan(first_valid)
+    return on, critical, since, decided
+
+
+def _open(rows: Mapping[str, int], active: Active, rule: str) -> tuple[BoolArray, BoolArray]:
+    """`alerts.fleet._was` from the open alerts (few) rather than the members (many): per row
+    (``rows``: subject id → row), whether ``rule`` has an open alert, and whether it is
+    critical."""
+    was = np.zeros(len(rows), dtype=np.bool_)
+    critical = np.zeros(len(rows), dtype=np.bool_)
+    for sid, states in active.items():
+        k = rows.get(sid)
+        severity = states.get(rule) if k is not None else None
+        if k is not None and severity is not None:
+            was[k] = True
+            critical[k] = severity == Severity.CRITICAL
+    return was, critical
+
+
+_CHECKS = (
+    ("temperature", "K", "Temperature", "t_deviation_max", "t_margin"),
+    ("humidity", "%RH", "RH", "rh_deviation_max", "rh_margin"),
+)
+"""Per rule of `fluctuation.RULES`: quantity, unit, name, its limit's and margin's names."""
+
+
+def _parameters(members: Sequence[_Member]) -> FloatArray:
+    """Per member: enabled (1/0), window [h], window in whole hours, least coverage, critical
+    factor, then per rule its limit and margin ``(members, 9)``."""
+    columns = [
+        _array(1.0 if m.rules.fluctuation.enabled else 0.0 for m in members),
+        _array(fluctuation.window_hours(m.band, m.rules.fluctuation) for m in members),
+    ]
+    columns.append(_array(max(round(h), 1) for h in columns[1].tolist()))
+    columns.append(_array(m.rules.fluctuation.min_coverage for m in members))
+    columns.append(_array(m.rules.fluctuation.critical_factor for m in members))
+    params = [m.rules.fluctuation for m in members]
+    for _, _, _, limit_name, margin_name in _CHECKS:
+        columns.append(fluctuation_limits(members, limit_name))
+        columns.append(_attribute(params, margin_name))
+    return np.stack(columns, axis=1) if members else np.empty((0, 9))
+
+
+# -- the rule --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """A rule's readings evaluated: hits, fresh steps and the deviation per reading."""
+
+    hits: _Hits
+    fresh: BoolArray
+    values: FloatArray
+    deviation: FloatArray
+    mean: FloatArray
+
+
+def _evaluate(
+    times: FloatArray,
+    values: FloatArray,
+    segs: Segments,
+    sums: RunningSums,
+    grid: FloatArray,
+    n_window: IntArray,
+    coverage: FloatArray,
+    at: FloatArray,
+    max_age: FloatArray,
+    start: tuple[BoolArray, BoolArray, FloatArray | None],
+    levels: _Levels,
+) -> tuple[_Judged, FloatArray]:
+    """`alerts.fleet._threshold` over the deviations from the trailing means, with the
+    hysteresis starting from ``start`` (warning, critical, and the episode start of rows under
+    way at their first reading; None: that reading's time). Returns also the sizes."""
+    row = segs.seg
+    end = np.searchsorted(grid + 3600.0, times, side="right")
+    first = np.maximum(end - n_window[row], 0)
+    n = sums.counts[row, end] - sums.counts[row, first]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (sums.sums[row, end] - sums.sums[row, first]) / n
+    mean = np.where(n >= coverage[row] * n_window[row], mean, np.nan)
+    deviation = values - mean
+    size = np.where(np.isnan(deviation), 0.0, np.abs(deviation))
+    flat, _, fresh = fresh_steps(times, segs, at, max_age)
+    was, was_critical, since_head = start
+    none = np.empty(0, dtype=np.int64)
+    if times.size == 0:
+        hits = _Hits(none, none, none, np.empty(0, np.bool_), np.empty(0), np.empty(0, np.bool_))
+        return _Judged(hits, fresh, values, deviation, mean), size
+    warning, warning_clear, critical_level, critical_clear = (lv[segs.seg] for lv in levels)
+    on = hysteresis_above(size, warning, warning_clear, segs, was)
+    critical = hysteresis_above(size, critical_level, critical_clear, segs, was_critical)
+    with np.errstate(invalid="ignore"):
+        beyond = size > warning
+    starts = episode_starts(on, segs, was)
+    if since_head is None:  # `fleet_series.since_times`
+        since = times[np.where(starts >= 0, starts, segs.first)]
+    else:
+        since = np.where(starts >= 0, times[np.maximum(starts, 0)], since_head[segs.seg])
+    seg, step = np.nonzero(fresh & on[flat])
+    index = flat[seg, step]
+    hits = _Hits(seg, step, index, critical[index], since[index], (on & ~beyond)[index])
+    return _Judged(hits, fresh, values, deviation, mean), size
+
+
+def fluctuation_class(
+    ev: FleetEvaluator,
+    members: Sequence[_Member],
+    at: FloatArray,
+    active: Active,
+    result: ClassResult,
+    entries: list[_Entry],
+) -> None:
+    """The fluctuation rules of every member (the air sensors), findings into ``entries``."""
+    sids = tuple(m.sid for m in members)
+    result.subjects.update(sids)
+    carry, ev.fluctuation_carry = ev.fluctuation_carry, None
+    if not members:
+        return
+    raw = ev._raw_of(members)
+    hourly = _Hourly.of(ev, members)
+    max_age = ev._max_age(members)
+    table: FloatArray = ev._table("fluctuation", members, _parameters, members)
+    enabled = table[:, 0] > 0.0
+    window, n_window = table[:, 1], table[:, 2].astype(np.int64)
+    coverage, factor = table[:, 3], table[:, 4]
+    rows = {sid: k for k, sid in enumerate(sids)}
+    single = at.size == 1 and isinstance(ev.source, ArraySource)
+    first = np.empty(0)
+    if carry is not None and not (single and carry.sids == sids and float(at[0]) >= carry.at):
+        carry = None
+    same = np.zeros(len(members), dtype=np.bool_)
+    if carry is not None:
+        same, first = _same_before(carry, raw)
+    checkpoint = float(at[-1]) - np.maximum(ev.hourly_cache.settle_s, max_age)
+    carried: dict[str, _RuleCarry] = {}
+    for rank, (rule, (quantity, unit, name, _, _)) in enumerate(
+        zip(fluctuation.RULES, _CHECKS, strict=True)
+    ):
+        limit, margin = table[:, 5 + 2 * rank], table[:, 6 + 2 * rank]
+        judged = enabled & ~np.isnan(limit)
+        if not judged.any():
+            continue
+        crit = limit * factor
+        levels = (limit, np.maximum(limit - margin, 0.0), crit, np.maximum(crit - margin, 0.0))
+        sums, whole = running_sums(ev, quantity, members, hourly)
+        values = raw.quantity(quantity)
+        valid = ~np.isnan(values) & judged[raw.segs.seg]
+        was, was_critical = _open(rows, active, rule)
+        rc = None if carry is None or whole else carry.rules.get(rule)
+        start: tuple[BoolArray, BoolArray, FloatArray | None] = (was, was_critical, None)
+        if rc is not None and carry is not None:
+            # rows whose readings before the checkpoint keep their trailing means (no hour
+            # they use changed: a reading uses the hours complete by its time) and decide
+            # the state there go on from it; the others are evaluated whole
+            upto = np.append(hourly.grid + 3600.0, np.inf)[sums.tail_start]
+            # only rows none of whose hours changed before the tail carry on: a first hour
+            # that changed alters the later means in their last bits (the sums' roundings);
+            # exact by construction, no rounding bound relied on
+            settled = sums.lead_end == 0
+            first_valid = _at(raw.times, _segment_first(valid, raw.segs))
+            on, critical, since, decided = _start_state(rc, first, first_valid, was, was_critical)
+            going = same & (carry.checkpoint <= upto) & settled & decided
+            if going.any():
+                start = (
+                    np.where(going, on, was),
+                    np.where(going, critical, was_critical),
+                    np.where(going, since, first_valid),
+                )
+                valid &= (raw.times >= carry.checkpoint[raw.segs.seg]) | ~going[raw.segs.seg]
+                rc = _RuleCarry(
+                    *(
+                        np.where(going, v, False if v.dtype == np.bool_ else np.nan)
+                        for v in (
+                            rc.t_event,
+                            rc.entered,
+                            rc.t_critical,
+                            rc.entered_critical,
+                            rc.t_clear,
+                            rc.t_after_clear,
+                            rc.t_enter,
+                        )
+                    )
+                )
+            else:
+                rc = None
+        segs, keep = raw.segs.compact(valid)
+        times = raw.times[keep]
+        judged_values, size = _evaluate(
+            times,
+            values[keep],
+            segs,
+            sums,
+            hourly.grid,
+            n_window,
+            coverage,
+            at,
+            max_age,
+            start,
+            levels,
+        )
+        if single:
+            carried[rule] = _carried(times, size, judged_values, segs, levels, checkpoint, rc)
+        _held(result.output.held, judged_values.fresh, judged, rule, members)
+        _findings(judged_values, members, rule, rank, unit, name, window, limit, levels, entries)
+    if single:
+        before = raw.times < checkpoint[raw.segs.seg]
+        counted = np.zeros(before.size + 1, dtype=np.int64)
+        np.cumsum(before, out=counted[1:])
+        offsets = counted[raw.segs.offsets]
+        ev.fluctuation_carry = FluctuationCarry(
+            sids, float(at[0]), checkpoint, raw.times[before], offsets, carried
+        )
+
+
+def _findings(
+    judged: _Judged,
+    members: Sequence[_Member],
+    rule: str,
+    rank: int,
+    unit: str,
+    name: str,
+    window: FloatArray,
+    limit: FloatArray,
+    levels: _Levels,
+    entries: list[_Entry],
+) -> None:
+    """One finding per hit, as `alerts.rules.fluctuation.evaluate` writes it."""
+    hits = judged.hits
+    starts = EpochTimes()
+    per_hit = zip(
+        hits.rows(),
+        judged.values[hits.index].tolist(),
+        judged.deviation[hits.index].tolist(),
+        judged.mean[hits.index].tolist(),
+        strict=True,
+    )
+    for (s, step, _, critical, since, clearing), value, deviated, mean_i in per_hit:
+        m = members[s]
+        p = m.rules.fluctuation
+        lim = float(limit[s])
+        hours = float(window[s])
+        dev = deviated if math.isfinite(deviated) else 0.0
+        clear_s = p.clear_after_minutes * 60.0
+        summary = (
+            f"{name} {value:.1f} is {dev:+.1f} {unit} from its {hours:g}-h "
+            f"mean {mean_i:.1f} (allowed ±{lim:g}, {m.band.profile})"
+        )
+        if clearing:
+            hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
+            summary += (
+                f" — clearing: needs a deviation within ±{float(levels[1][s]):g} {unit}{hold}"
+            )
+        finding = Finding(
+            rule=rule,
+            subject=m.subject,
+            severity=Severity.CRITICAL if critical else Severity.WARNING,
+            since=starts[since],
+            value=abs(dev),
+            threshold=lim,
+            unit=unit,
+            summary=summary,
+            advice=fluctuation._ADVICE[rule],
+            for_s=p.for_minutes * 60.0,
+            clear_s=clear_s,
+        )
+        entries.append(((m.rank, rank, step), step, finding))
