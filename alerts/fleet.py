@@ -383,7 +383,7 @@ class FleetEvaluator(Evaluator):
             chosen, rooms = [], self._fetch_arrays(chosen, wanted, at)
         for room in chosen:
             try:
-                rooms.append(self.fetch(room, wanted, at))
+                rooms.append(fleet_mould.fetch_room(self, room, wanted, at))
             except StoreUnavailable as exc:
                 log.warning("room %s/%s not evaluated: %s", room.site, room.id, exc)
                 for result in results.values():

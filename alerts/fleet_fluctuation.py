@@ -31,13 +31,13 @@ cycle for cycle):
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from repoclimate.alerts.evaluate import Active, ArraySource, ClassResult
 from repoclimate.alerts.fleet import (
@@ -52,8 +52,8 @@ from repoclimate.alerts.fleet_series import (
     Segments,
     episode_starts,
     fresh_steps,
-    hysteresis_above,
 )
+from repoclimate.alerts.fleet_series import carry as carry_events
 from repoclimate.alerts.model import EpochTimes, Finding, Severity
 from repoclimate.alerts.rules import fluctuation
 from repoclimate.alerts.series import BoolArray, FloatArray, HourlySeries, IntArray
@@ -584,6 +584,45 @@ class _Judged:
     mean: FloatArray
 
 
+_LONG_ROWS = 512
+"""From how many readings a row on average (a backtest's year) `_per_reading` and `_events`
+work row by row rather than per reading."""
+
+
+_T = TypeVar("_T", bound=np.generic)
+
+
+def _events(
+    size: FloatArray, enter: FloatArray, clear: FloatArray, segs: Segments
+) -> NDArray[np.int8]:
+    """`fleet_series.hysteresis_above`'s events (1 above ``enter``, −1 below ``clear``, levels
+    per row), long rows compared row by row with their levels (no level per reading)."""
+    events = np.zeros(size.size, dtype=np.int8)
+    with np.errstate(invalid="ignore"):
+        if segs.count == 0 or size.size < _LONG_ROWS * segs.count:
+            events[size > enter[segs.seg]] = 1
+            events[size < clear[segs.seg]] = -1
+            return events
+        bounds = segs.offsets.tolist()
+        for k, (up, down) in enumerate(zip(enter.tolist(), clear.tolist(), strict=True)):
+            part, mine = size[bounds[k] : bounds[k + 1]], events[bounds[k] : bounds[k + 1]]
+            mine[part > up] = 1
+            mine[part < down] = -1
+    return events
+
+
+def _per_reading(per_row: NDArray[_T], segs: Segments) -> NDArray[_T]:
+    """``per_row[segs.seg]``: each row's value at each of its readings (long rows, a backtest's
+    year: filled row by row, at the speed of a fill rather than of a gather)."""
+    if segs.count == 0 or segs.offsets[-1] < _LONG_ROWS * segs.count:
+        return per_row[segs.seg]
+    out = np.empty(int(segs.offsets[-1]), dtype=per_row.dtype)
+    bounds = segs.offsets.tolist()
+    for k, value in enumerate(per_row.tolist()):
+        out[bounds[k] : bounds[k + 1]] = value
+    return out
+
+
 def _evaluate(
     times: FloatArray,
     values: FloatArray,
@@ -596,30 +635,42 @@ def _evaluate(
     max_age: FloatArray,
     start: tuple[BoolArray, BoolArray, FloatArray | None],
     levels: _Levels,
-) -> tuple[_Judged, FloatArray]:
+    steps: _Steps | None = None,
+) -> tuple[_Judged, FloatArray, _Steps]:
     """`alerts.fleet._threshold` over the deviations from the trailing means, with the
     hysteresis starting from ``start`` (warning, critical, and the episode start of rows under
-    way at their first reading; None: that reading's time). Returns also the sizes."""
-    row = segs.seg
-    end = np.searchsorted(grid + 3600.0, times, side="right")
-    first = np.maximum(end - n_window[row], 0)
-    n = sums.counts[row, end] - sums.counts[row, first]
+    way at their first reading; None: that reading's time). Returns also the sizes and the
+    `_Steps` (``steps``: those of the same readings, computed before)."""
+    if steps is None:
+        hour_end = np.searchsorted(grid + 3600.0, times, side="right")
+        flat, _, fresh = fresh_steps(times, segs, at, max_age)
+        steps = (hour_end, flat, fresh)
+    hour_end, flat, fresh = steps
+    first = np.maximum(hour_end - _per_reading(n_window, segs), 0)
+    # the sums' flat indices (one gather each rather than a gather of row and column)
+    base = _per_reading(np.arange(segs.count, dtype=np.int64) * sums.sums.shape[1], segs)
+    end = hour_end + base
+    first += base
+    counts, totals = sums.counts.reshape(-1), sums.sums.reshape(-1)
+    # in place where it can be (each new array of a year's readings costs its page faults)
+    n = counts[end]
+    n -= counts[first]
+    mean = totals[end]
+    mean -= totals[first]
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (sums.sums[row, end] - sums.sums[row, first]) / n
-    mean = np.where(n >= coverage[row] * n_window[row], mean, np.nan)
+        mean /= n
+        mean[~(n >= _per_reading(coverage * n_window, segs))] = np.nan
     deviation = values - mean
-    size = np.where(np.isnan(deviation), 0.0, np.abs(deviation))
-    flat, _, fresh = fresh_steps(times, segs, at, max_age)
+    size = np.abs(deviation)
+    size[np.isnan(deviation)] = 0.0
     was, was_critical, since_head = start
     none = np.empty(0, dtype=np.int64)
     if times.size == 0:
         hits = _Hits(none, none, none, np.empty(0, np.bool_), np.empty(0), np.empty(0, np.bool_))
-        return _Judged(hits, fresh, values, deviation, mean), size
-    warning, warning_clear, critical_level, critical_clear = (lv[segs.seg] for lv in levels)
-    on = hysteresis_above(size, warning, warning_clear, segs, was)
-    critical = hysteresis_above(size, critical_level, critical_clear, segs, was_critical)
-    with np.errstate(invalid="ignore"):
-        beyond = size > warning
+        return _Judged(hits, fresh, values, deviation, mean), size, steps
+    warning, warning_clear, critical_level, critical_clear = levels
+    on = carry_events(_events(size, warning, warning_clear, segs), segs, was)
+    critical = carry_events(_events(size, critical_level, critical_clear, segs), segs, was_critical)
     starts = episode_starts(on, segs, was)
     if since_head is None:  # `fleet_series.since_times`
         since = times[np.where(starts >= 0, starts, segs.first)]
@@ -627,8 +678,16 @@ def _evaluate(
         since = np.where(starts >= 0, times[np.maximum(starts, 0)], since_head[segs.seg])
     seg, step = np.nonzero(fresh & on[flat])
     index = flat[seg, step]
-    hits = _Hits(seg, step, index, critical[index], since[index], (on & ~beyond)[index])
-    return _Judged(hits, fresh, values, deviation, mean), size
+    with np.errstate(invalid="ignore"):
+        clearing = on[index] & ~(size[index] > warning[seg])
+    hits = _Hits(seg, step, index, critical[index], since[index], clearing)
+    return _Judged(hits, fresh, values, deviation, mean), size, steps
+
+
+_Steps = tuple[IntArray, IntArray, BoolArray]
+"""Of a rule's readings: per reading the end of its complete hours on the grid, and per row
+and step the flat index of its last reading and whether that is fresh (`fresh_steps`): the
+same for both rules when they keep the same readings (both quantities valid)."""
 
 
 def fluctuation_class(
@@ -662,6 +721,7 @@ def fluctuation_class(
         same, first = _same_before(carry, raw)
     checkpoint = float(at[-1]) - np.maximum(ev.hourly_cache.settle_s, max_age)
     carried: dict[str, _RuleCarry] = {}
+    shared: tuple[IntArray, _Steps] | None = None
     for rank, (rule, (quantity, unit, name, _, _)) in enumerate(
         zip(fluctuation.RULES, _CHECKS, strict=True)
     ):
@@ -714,7 +774,8 @@ def fluctuation_class(
                 rc = None
         segs, keep = raw.segs.compact(valid)
         times = raw.times[keep]
-        judged_values, size = _evaluate(
+        reuse = shared[1] if shared is not None and np.array_equal(shared[0], keep) else None
+        judged_values, size, steps = _evaluate(
             times,
             values[keep],
             segs,
@@ -726,7 +787,9 @@ def fluctuation_class(
             max_age,
             start,
             levels,
+            reuse,
         )
+        shared = (keep, steps)
         if single:
             carried[rule] = _carried(times, size, judged_values, segs, levels, checkpoint, rc)
         _held(result.output.held, judged_values.fresh, judged, rule, members)
@@ -739,6 +802,48 @@ def fluctuation_class(
         ev.fluctuation_carry = FluctuationCarry(
             sids, float(at[0]), checkpoint, raw.times[before], offsets, carried
         )
+
+
+class _Formatted(dict[float, str]):
+    """``format(x, spec)`` of each float formatted once: ``formatted[x]`` (readings and their
+    means repeat). Zeros (``-0.0 == 0.0`` in a dict, formatted with their signs) and NaN (never
+    equal to itself) are formatted each time, not stored."""
+
+    def __init__(self, spec: str) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def __missing__(self, x: float) -> str:
+        text = format(x, self.spec)
+        if x != 0.0 and x == x:
+            self[x] = text
+        return text
+
+
+_SLOTS = tuple(Finding.__dict__[name].__set__ for name in Finding.__slots__)
+"""Writers of `Finding`'s slots in field order: `_findings` builds a backtest's findings (one
+per hit) by writing them, equal to ``Finding(...)`` in a third of its time (the frozen
+dataclass's ``__init__`` makes 12 ``object.__setattr__`` calls through globals)."""
+
+_FIELDS = (
+    "rule",
+    "subject",
+    "severity",
+    "since",
+    "value",
+    "threshold",
+    "unit",
+    "summary",
+    "advice",
+    "for_s",
+    "page",
+    "clear_s",
+)
+if Finding.__slots__ != _FIELDS or hasattr(Finding, "__post_init__"):
+    raise TypeError(
+        f"alerts.fleet_fluctuation writes Finding's fields {_FIELDS} unchecked, but Finding "
+        f"now has {Finding.__slots__} or a __post_init__: update _findings"
+    )
 
 
 def _findings(
@@ -755,41 +860,61 @@ def _findings(
 ) -> None:
     """One finding per hit, as `alerts.rules.fluctuation.evaluate` writes it."""
     hits = judged.hits
+    if hits.index.size == 0:
+        return
+    deviation = judged.deviation[hits.index]
+    dev = np.where(np.isfinite(deviation), deviation, 0.0)
+    one = _Formatted(".1f")  # the deviations rarely repeat: formatted each
     starts = EpochTimes()
-    per_hit = zip(
-        hits.rows(),
+    severities = (Severity.WARNING, Severity.CRITICAL)
+    advice = fluctuation._ADVICE[rule]
+    new = object.__new__
+    w_rule, w_subject, w_severity, w_since, w_value, w_threshold = _SLOTS[:6]
+    w_unit, w_summary, w_advice, w_for, w_page, w_clear = _SLOTS[6:]
+    columns = (
+        hits.step.tolist(),
+        hits.critical.tolist(),
+        hits.since.tolist(),
+        hits.clearing.tolist(),
         judged.values[hits.index].tolist(),
-        judged.deviation[hits.index].tolist(),
+        dev.tolist(),
+        np.abs(dev).tolist(),
         judged.mean[hits.index].tolist(),
-        strict=True,
     )
-    for (s, step, _, critical, since, clearing), value, deviated, mean_i in per_hit:
+    # the hits row by row (in row order), each row's own parts made once
+    cut = np.flatnonzero(hits.seg[1:] != hits.seg[:-1]) + 1
+    lows = [0, *cut.tolist()]
+    highs = [*cut.tolist(), hits.seg.size]
+    for s, lo, hi in zip(hits.seg[lows].tolist(), lows, highs, strict=True):
         m = members[s]
         p = m.rules.fluctuation
         lim = float(limit[s])
         hours = float(window[s])
-        dev = deviated if math.isfinite(deviated) else 0.0
         clear_s = p.clear_after_minutes * 60.0
-        summary = (
-            f"{name} {value:.1f} is {dev:+.1f} {unit} from its {hours:g}-h "
-            f"mean {mean_i:.1f} (allowed ±{lim:g}, {m.band.profile})"
-        )
-        if clearing:
-            hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
-            summary += (
-                f" — clearing: needs a deviation within ±{float(levels[1][s]):g} {unit}{hold}"
-            )
-        finding = Finding(
-            rule=rule,
-            subject=m.subject,
-            severity=Severity.CRITICAL if critical else Severity.WARNING,
-            since=starts[since],
-            value=abs(dev),
-            threshold=lim,
-            unit=unit,
-            summary=summary,
-            advice=fluctuation._ADVICE[rule],
-            for_s=p.for_minutes * 60.0,
-            clear_s=clear_s,
-        )
-        entries.append(((m.rank, rank, step), step, finding))
+        for_s = p.for_minutes * 60.0
+        head = f"{name} "
+        middle = f" {unit} from its {hours:g}-h mean "
+        tail = f" (allowed ±{lim:g}, {m.band.profile})"
+        hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
+        clear_tail = f" — clearing: needs a deviation within ±{float(levels[1][s]):g} {unit}{hold}"
+        subject, row_rank = m.subject, m.rank
+        for step, critical, since, clearing, value, d, size, mean_i in zip(
+            *(column[lo:hi] for column in columns), strict=True
+        ):
+            summary = f"{head}{one[value]} is {d:+.1f}{middle}{one[mean_i]}{tail}"
+            if clearing:
+                summary += clear_tail
+            finding: Finding = new(Finding)
+            w_rule(finding, rule)
+            w_subject(finding, subject)
+            w_severity(finding, severities[critical])
+            w_since(finding, starts[since])
+            w_value(finding, size)
+            w_threshold(finding, lim)
+            w_unit(finding, unit)
+            w_summary(finding, summary)
+            w_advice(finding, advice)
+            w_for(finding, for_s)
+            w_page(finding, True)
+            w_clear(finding, clear_s)
+            entries.append(((row_rank, rank, step), step, finding))

@@ -11,8 +11,12 @@ range; a saturated room has RH above the warning level; a condensing surface may
 the warning margin of the air's highest possible dew point; or the rule's alert is open): the
 others cannot be on at any step, so they have no finding, and their holds are computed for
 all as before. In the live cycle (one time, after every reading) that leaves a few sensors of
-10 000, and saturation and surfaces take each sensor's freshness from its last reading alone;
-over a backtest's year nearly every sensor is left, and the rules run whole as before.
+10 000, and saturation and surfaces take each sensor's freshness from its last reading alone.
+Over many evaluation times in order (a backtest's year, where nearly every sensor is left) the
+work goes by readings instead of (sensor, step) matrices (`_by_gaps`): the stale steps come
+from the gaps longer than the age limit (`_stale_steps`), a rule's hits from the readings where
+it is on, each with the steps whose last reading it is (`_steps_after`), and each distinct
+finding is built once and shared by those steps.
 
 `alerts.fleet` imports this module when a class runs (this one imports its helpers).
 """
@@ -32,6 +36,7 @@ from repoclimate.alerts.fleet import (
     _attribute,
     _Entry,
     _held,
+    _Hits,
     _Member,
     _Raw,
     _threshold,
@@ -41,6 +46,7 @@ from repoclimate.alerts.fleet_series import (
     Segments,
     episode_starts,
     fresh_steps,
+    hysteresis_above,
     hysteresis_below,
     hysteresis_mask,
     last_at_or_before,
@@ -341,49 +347,63 @@ def _surface(
         fresh_now, few = now
     chosen = [members[k] for k in few.tolist()]
     segs, times, t_surface, dp, margin = _air_dew_points(ev, chosen, enabled[few])
-    hits, fresh = _threshold(
-        times, margin, segs, at, max_age[few], was[few], was_critical[few], False,
-        (warn[few], (warn + clear)[few], crit[few], (crit + clear)[few]),
-    )  # fmt: skip
-    if now is not None:
-        fresh_now[few] = fresh
-        fresh = fresh_now
-    _held(result.output.held, fresh, enabled, rule, members)
+    levels = (warn[few], (warn + clear)[few], crit[few], (crit + clear)[few])
+    if now is None and _by_gaps(at, max_age):
+        hits, seg, steps = _threshold_gaps(
+            times, margin, segs, at, max_age[few], was[few], was_critical[few], False, levels
+        )
+        on = enabled[seg]
+        result.output.held.extend(
+            (j, rule, members[k].sid)
+            for k, j in zip(seg[on].tolist(), steps[on].tolist(), strict=True)
+        )
+    else:
+        hits, fresh = _threshold(
+            times, margin, segs, at, max_age[few], was[few], was_critical[few], False, levels
+        )
+        if now is not None:
+            fresh_now[few] = fresh
+            fresh = fresh_now
+        _held(result.output.held, fresh, enabled, rule, members)
+    built: dict[int, Finding] = {}
     for k, step, i, critical, since, clearing in hits.rows():
         s = int(few[k])
         m = members[s]
-        p = params[s]
-        clear_s = p.clear_after_minutes * 60.0
-        w = p.dew_point_margin_k
-        if clearing:
-            hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
-            summary = (
-                f"Surface at {t_surface[i]:.1f} °C is {margin[i]:.1f} K above the air's dew "
-                f"point {dp[i]:.1f} °C, more than the {w:g} K warning margin — clearing: "
-                f"needs ≥ {w + p.clear_margin_k:g} K{hold}"
+        finding = built.get(i)
+        if finding is None:
+            p = params[s]
+            clear_s = p.clear_after_minutes * 60.0
+            w = p.dew_point_margin_k
+            if clearing:
+                hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
+                summary = (
+                    f"Surface at {t_surface[i]:.1f} °C is {margin[i]:.1f} K above the air's dew "
+                    f"point {dp[i]:.1f} °C, more than the {w:g} K warning margin — clearing: "
+                    f"needs ≥ {w + p.clear_margin_k:g} K{hold}"
+                )
+            else:
+                summary = (
+                    f"Surface at {t_surface[i]:.1f} °C is only {margin[i]:.1f} K above the "
+                    f"air's dew point {dp[i]:.1f} °C"
+                )
+            finding = Finding(
+                rule=rule,
+                subject=m.subject,
+                severity=Severity.CRITICAL if critical else Severity.WARNING,
+                since=from_epoch(since),
+                value=float(margin[i]),
+                threshold=w,
+                unit="K",
+                summary=summary,
+                advice=(
+                    "Look for wet patches on this wall or floor; raise the surface "
+                    "temperature or lower the air's moisture, and move holdings away from "
+                    "cold outside walls."
+                ),
+                for_s=p.for_minutes * 60.0,
+                clear_s=clear_s,
             )
-        else:
-            summary = (
-                f"Surface at {t_surface[i]:.1f} °C is only {margin[i]:.1f} K above the "
-                f"air's dew point {dp[i]:.1f} °C"
-            )
-        finding = Finding(
-            rule=rule,
-            subject=m.subject,
-            severity=Severity.CRITICAL if critical else Severity.WARNING,
-            since=from_epoch(since),
-            value=float(margin[i]),
-            threshold=w,
-            unit="K",
-            summary=summary,
-            advice=(
-                "Look for wet patches on this wall or floor; raise the surface "
-                "temperature or lower the air's moisture, and move holdings away from "
-                "cold outside walls."
-            ),
-            for_s=p.for_minutes * 60.0,
-            clear_s=clear_s,
-        )
+            built[i] = finding
         entries.append(((m.rank, 0, step), step, finding))
 
 
@@ -432,8 +452,16 @@ def _saturation(
             # the segments of the other members are empty: the chosen ones' bounds follow
             segs = Segments.from_offsets(np.append(wide.offsets[place], wide.offsets[-1]))
         times, rh = raw.times[keep], raw.humidity[keep]
-        _, _, fresh = fresh_steps(times, segs, at, max_age)
-        _held(result.output.held, fresh, judged, rule, members)
+        if _by_gaps(at, max_age):
+            seg, steps, _ = _stale_steps(times, segs, _next_times(times, segs), at, max_age)
+            on = judged[seg]
+            result.output.held.extend(
+                (j, rule, members[k].sid)
+                for k, j in zip(seg[on].tolist(), steps[on].tolist(), strict=True)
+            )
+        else:
+            _, _, fresh = fresh_steps(times, segs, at, max_age)
+            _held(result.output.held, fresh, judged, rule, members)
         with np.errstate(invalid="ignore"):
             above = rh > warn[segs.seg]
         few = np.flatnonzero(was | segment_any(above, segs))
@@ -445,38 +473,43 @@ def _saturation(
         chosen = Segments.from_offsets(np.append(wide.offsets[few], wide.offsets[-1]))
         times, rh = times[kept], rh[kept]
     levels = (warn[few], (warn - margin)[few], crit[few], (crit - margin)[few])
-    hits, _ = _threshold(
+    threshold = _threshold_gaps if _by_gaps(at, max_age[few]) else _threshold
+    hits = threshold(
         times, rh, chosen, at, max_age[few], was[few], was_critical[few], True, levels
-    )
+    )[0]
+    built: dict[int, Finding] = {}
     for k, step, i, critical, since, clearing in hits.rows():
         s = int(few[k])
         m = members[s]
-        p = params[s]
-        clear_s = p.clear_after_minutes * 60.0
-        if clearing:
-            lv = Levels(True, p.rh_warning, p.rh_warning - p.rh_clear_margin, 0, 0)
-            summary = (
-                f"RH {rh[i]:.1f} %, back below {p.rh_warning:g} % — "
-                f"{lv.clearing_note('RH', '%', clear_s)}"
+        finding = built.get(i)
+        if finding is None:
+            p = params[s]
+            clear_s = p.clear_after_minutes * 60.0
+            if clearing:
+                lv = Levels(True, p.rh_warning, p.rh_warning - p.rh_clear_margin, 0, 0)
+                summary = (
+                    f"RH {rh[i]:.1f} %, back below {p.rh_warning:g} % — "
+                    f"{lv.clearing_note('RH', '%', clear_s)}"
+                )
+            else:
+                summary = f"RH {rh[i]:.1f} % — the air is close to saturation"
+            finding = Finding(
+                rule=rule,
+                subject=m.subject,
+                severity=Severity.CRITICAL if critical else Severity.WARNING,
+                since=from_epoch(since),
+                value=float(rh[i]),
+                threshold=p.rh_warning,
+                unit="%RH",
+                summary=summary,
+                advice=(
+                    "Condensation forms on anything slightly colder than the air: look for "
+                    "water on walls, pipes and boxes, and find the moisture source."
+                ),
+                for_s=p.for_minutes * 60.0,
+                clear_s=clear_s,
             )
-        else:
-            summary = f"RH {rh[i]:.1f} % — the air is close to saturation"
-        finding = Finding(
-            rule=rule,
-            subject=m.subject,
-            severity=Severity.CRITICAL if critical else Severity.WARNING,
-            since=from_epoch(since),
-            value=float(rh[i]),
-            threshold=p.rh_warning,
-            unit="%RH",
-            summary=summary,
-            advice=(
-                "Condensation forms on anything slightly colder than the air: look for "
-                "water on walls, pipes and boxes, and find the moisture source."
-            ),
-            for_s=p.for_minutes * 60.0,
-            clear_s=clear_s,
-        )
+            built[i] = finding
         entries.append(((m.rank, 0, step), step, finding))
 
 
@@ -547,8 +580,15 @@ def health_class(
     raw = _Raw.of(series)
     segs = raw.segs
     silent_after = ev._max_age(members)
+    if _by_gaps(at, silent_after):
+        _health_steps(ev, members, series, raw, at, active, enabled, silent_after, result, entries)
+        return
     flat, exists, fresh = fresh_steps(raw.times, segs, at, silent_after)
-    _silent(ev, members, series, raw.times, at, flat, exists, fresh, enabled, result, entries)
+    seg, steps = np.nonzero(~fresh & enabled[:, None])
+    known = exists[seg, steps]
+    _silent(
+        ev, members, series, raw.times, at, seg, steps, known, flat[seg, steps], result, entries
+    )
     for rule in health.RULES[1:]:
         _held(result.output.held, fresh, enabled, rule, members)
     if raw.times.size == 0:
@@ -659,26 +699,28 @@ def _silent(
     series: Sequence[SensorSeries],
     times: FloatArray,
     at: FloatArray,
-    flat: IntArray,
+    seg: IntArray,
+    steps: IntArray,
     exists: BoolArray,
-    fresh: BoolArray,
-    enabled: BoolArray,
+    flat: IntArray,
     result: ClassResult,
     entries: list[_Entry],
 ) -> None:
+    """Silence at each enabled member's stale steps ``(seg, steps)`` (member after member,
+    step after step): whether it has a reading at or before the step, and the flat index of
+    that last reading (`alerts.fleet_series.fresh_steps`)."""
     rule = health.RULES[0]
-    seg, steps = np.nonzero(~fresh & enabled[:, None])
     if seg.size == 0:
         return
     first_seen: dict[int, float | None] = {}
-    for s, step in zip(seg.tolist(), steps.tolist(), strict=True):
+    for k, (s, step) in enumerate(zip(seg.tolist(), steps.tolist(), strict=True)):
         m = members[s]
         p = m.rules.health
         silent_after = p.silent_factor * m.sensor.expected_interval_s
         t = float(at[step])
         own = series[s]
-        if exists[s, step]:
-            last: float | None = float(times[flat[s, step]])
+        if exists[k]:
+            last: float | None = float(times[flat[k]])
         else:
             last = ev._heard_before(own) if not len(own) else None
         if last is not None:
@@ -889,6 +931,230 @@ _FEW_STEPS = 16
 """Up to this many evaluation times, the stuck rule asks `_maybe_stuck` which sensors to judge."""
 
 
+def _by_gaps(at: FloatArray, max_age: FloatArray) -> bool:
+    """Whether freshness is worked out from the readings' gaps (`_stale_steps`) instead of
+    per member and step: over many evaluation times in order (the backtest) and ages known."""
+    return (
+        at.size > _FEW_STEPS
+        and bool(np.all(at[1:] >= at[:-1]))
+        and not bool(np.any(np.isnan(max_age)))
+    )
+
+
+def _next_times(times: FloatArray, segs: Segments) -> FloatArray:
+    """Per sample, the time of the next sample of its segment (+inf after the last)."""
+    nxt = np.full(times.size, np.inf)
+    if times.size > 1:
+        nxt[:-1] = times[1:]
+    nonempty = segs.lengths > 0
+    nxt[segs.offsets[1:][nonempty] - 1] = np.inf
+    return nxt
+
+
+def _steps_after(
+    times: FloatArray, nxt: FloatArray, samples: IntArray, at: FloatArray, max_age: FloatArray
+) -> tuple[IntArray, IntArray, BoolArray]:
+    """The evaluation times (in order) whose last sample is one of ``samples``: per such
+    time, its place in ``samples``, the step, and whether the sample is at most ``max_age``
+    (per sample) old then — as `alerts.fleet_series.fresh_steps` has it."""
+    lo = np.searchsorted(at, times[samples], side="left")
+    hi = np.searchsorted(at, nxt[samples], side="left")
+    count = hi - lo
+    which = np.repeat(np.arange(samples.size, dtype=np.int64), count)
+    before = np.zeros(samples.size, dtype=np.int64)
+    np.cumsum(count[:-1], out=before[1:])
+    steps = lo[which] + np.arange(which.size, dtype=np.int64) - before[which]
+    age = np.subtract(at[steps], times[samples][which])
+    with np.errstate(invalid="ignore"):
+        fresh = np.less_equal(age, max_age[which])
+    return which, steps, fresh
+
+
+def _stale_steps(
+    times: FloatArray, segs: Segments, nxt: FloatArray, at: FloatArray, max_age: FloatArray
+) -> tuple[IntArray, IntArray, IntArray]:
+    """`alerts.fleet_series.fresh_steps`' stale (segment, step) pairs, segment after segment
+    and step after step, with the flat index of the step's last sample (−1: none), from the
+    gaps alone (``at`` in order): a step can be stale only before a segment's first sample or
+    in a gap longer than the segment's ``max_age`` (the age is at most the gap's, rounding
+    included); the steps in those gaps are checked as `fresh_steps` checks them."""
+    gap = nxt - times
+    candidates = np.flatnonzero(gap > max_age[segs.seg])
+    owner = segs.seg[candidates]
+    which, steps_a, fresh = _steps_after(times, nxt, candidates, at, max_age[owner])
+    stale = ~fresh
+    seg_a, steps_a, last_a = owner[which][stale], steps_a[stale], candidates[which][stale]
+    nonempty = segs.lengths > 0
+    heads = np.full(segs.count, at.size, dtype=np.int64)
+    heads[nonempty] = np.searchsorted(at, times[segs.starts[nonempty]], side="left")
+    seg_b = np.repeat(np.arange(segs.count, dtype=np.int64), heads)
+    before = np.zeros(segs.count, dtype=np.int64)
+    np.cumsum(heads[:-1], out=before[1:])
+    steps_b = np.arange(seg_b.size, dtype=np.int64) - before[seg_b]
+    seg = np.concatenate((seg_b, seg_a))
+    steps = np.concatenate((steps_b, steps_a))
+    last = np.concatenate((np.full(seg_b.size, -1, dtype=np.int64), last_a))
+    order = np.argsort(seg * max(at.size, 1) + steps, kind="stable")
+    return seg[order], steps[order], last[order]
+
+
+def _threshold_gaps(
+    times: FloatArray,
+    values: FloatArray,
+    segs: Segments,
+    at: FloatArray,
+    max_age_s: FloatArray,
+    was: BoolArray,
+    was_critical: BoolArray,
+    above: bool,
+    levels: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+) -> tuple[_Hits, IntArray, IntArray]:
+    """`alerts.fleet._threshold` over many evaluation times in order (`_by_gaps`): the hits
+    from the samples where the rule is on (`_steps_after`), and the stale (segment, step)
+    pairs from the gaps (`_stale_steps`) instead of the fresh steps ``(segments, times)``."""
+    warning, warning_clear, critical_level, critical_clear = (lv[segs.seg] for lv in levels)
+    if above:
+        on = hysteresis_above(values, warning, warning_clear, segs, was)
+        critical = hysteresis_above(values, critical_level, critical_clear, segs, was_critical)
+        with np.errstate(invalid="ignore"):
+            beyond = values > warning
+    else:
+        on = hysteresis_below(values, warning, warning_clear, segs, was)
+        critical = hysteresis_below(values, critical_level, critical_clear, segs, was_critical)
+        with np.errstate(invalid="ignore"):
+            beyond = values < warning
+    nxt = _next_times(times, segs)
+    stale_seg, stale_steps, _ = _stale_steps(times, segs, nxt, at, max_age_s)
+    if times.size == 0:
+        none = np.empty(0, dtype=np.int64)
+        hits = _Hits(none, none, none, np.empty(0, np.bool_), np.empty(0), np.empty(0, np.bool_))
+        return hits, stale_seg, stale_steps
+    since = since_times(episode_starts(on, segs, was), times, segs)
+    samples = np.flatnonzero(on)
+    which, steps, fresh = _steps_after(times, nxt, samples, at, max_age_s[segs.seg[samples]])
+    index = samples[which][fresh]
+    hits = _Hits(
+        segs.seg[index], steps[fresh], index, critical[index], since[index], (~beyond)[index]
+    )
+    return hits, stale_seg, stale_steps
+
+
+def _health_steps(
+    ev: FleetEvaluator,
+    members: Sequence[_Member],
+    series: Sequence[SensorSeries],
+    raw: _Raw,
+    at: FloatArray,
+    active: Active,
+    enabled: BoolArray,
+    silent_after: FloatArray,
+    result: ClassResult,
+    entries: list[_Entry],
+) -> None:
+    """The health class over many evaluation times in order (the backtest), by the readings'
+    gaps and runs instead of per member and step: the stale steps from the gaps longer than
+    the silence limit (`_stale_steps`), stuck values at the steps whose last reading ends a
+    long enough run (`_stuck_runs`), a finding built once per reading and shared between its
+    steps. Battery and out-of-range readings as in `health_class`."""
+    segs, times = raw.segs, raw.times
+    nxt = _next_times(times, segs)
+    seg, steps, last = _stale_steps(times, segs, nxt, at, silent_after)
+    on = enabled[seg]
+    seg, steps, last = seg[on], steps[on], last[on]
+    _silent(ev, members, series, times, at, seg, steps, last >= 0, last, result, entries)
+    sids = [members[k].sid for k in seg.tolist()]
+    step_list = steps.tolist()
+    for rule in health.RULES[1:]:
+        result.output.held.extend((j, rule, sid) for j, sid in zip(step_list, sids, strict=True))
+    if times.size == 0:
+        return
+    _stuck_runs(members, raw, nxt, at, silent_after, enabled, entries)
+    battery = enabled & _maybe_low(ev, members, raw)
+    if battery.any():
+        few, part = _part(members, series, battery, raw)
+        if part.times.size:
+            _battery(few, part, at, active, enabled[battery], entries)
+    was_out, _ = _was_of(members, active, health.RULES[3])
+    out = enabled & (was_out | _maybe_out_of_range(ev, members, raw))
+    if out.any():
+        few, part = _part(members, series, out, raw)
+        if part.times.size:
+            flat, _, fresh = fresh_steps(part.times, part.segs, at, silent_after[out])
+            _out_of_range(few, part, flat, fresh & enabled[out][:, None], active, entries)
+
+
+def _stuck_runs(
+    members: Sequence[_Member],
+    raw: _Raw,
+    nxt: FloatArray,
+    at: FloatArray,
+    max_age: FloatArray,
+    enabled: BoolArray,
+    entries: list[_Entry],
+) -> None:
+    """`_stuck` over many evaluation times in order: the readings that end a stuck run (long
+    and many enough, of an enabled member that reported), then the fresh steps whose last
+    reading that is (`_steps_after`), one finding per reading."""
+    segs, times = raw.segs, raw.times
+    started = _run_starts((raw.temperature, raw.humidity), segs)
+    valid_any = ~(np.isnan(raw.temperature) & np.isnan(raw.humidity))
+    every = bool(valid_any.all())
+    reported = segs.lengths > 0 if every else segment_any(valid_any, segs)
+    hours = _array(m.rules.health.stuck_hours for m in members)
+    least = np.array([m.rules.health.stuck_min_readings for m in members], dtype=np.int64)
+    # ``least`` readings lie in a run only when it began ``least − 1`` samples back or more
+    index = np.arange(times.size, dtype=np.int64)
+    maybe = np.flatnonzero(started <= index - (int(least.min()) - 1))
+    readings = np.zeros(times.size, dtype=np.int64)
+    duration = np.zeros(times.size)
+    if every:  # each sample a reading
+        readings[maybe] = maybe + 1 - started[maybe]
+    else:
+        cum = np.zeros(valid_any.size + 1, dtype=np.int64)
+        np.cumsum(valid_any, out=cum[1:])
+        readings[maybe] = cum[maybe + 1] - cum[started[maybe]]
+    duration[maybe] = times[maybe] - times[started[maybe]]
+    seg = segs.seg
+    owner = seg[maybe]
+    stuck = (
+        (duration[maybe] >= hours[owner] * 3600.0)
+        & (readings[maybe] >= least[owner])
+        & (enabled & reported)[owner]
+    )
+    samples = maybe[stuck]
+    if samples.size == 0:
+        return
+    which, steps, fresh = _steps_after(times, nxt, samples, at, max_age[seg[samples]])
+    built: dict[int, Finding] = {}
+    for w, step in zip(which[fresh].tolist(), steps[fresh].tolist(), strict=True):
+        i = int(samples[w])
+        s = int(seg[i])
+        m = members[s]
+        finding = built.get(i)
+        if finding is None:
+            p = m.rules.health
+            began = float(times[started[i]])
+            span_s = duration[i]
+            count = int(readings[i])
+            finding = Finding(
+                rule=health.RULES[1],
+                subject=m.subject,
+                severity=Severity.WARNING,
+                since=from_epoch(began),
+                value=float(span_s) / 3600.0,
+                threshold=p.stuck_hours,
+                unit="h",
+                summary=f"Same values for {span_s / 3600.0:.1f} h ({count} readings)",
+                advice=(
+                    "The sensor reports but its values do not change: check that it is not "
+                    "frozen, saturated or reporting a cached value; power-cycle it."
+                ),
+                clear_s=p.clear_after_minutes * 60.0,
+            )
+            built[i] = finding
+        entries.append(((m.rank, 1, step), step, finding))
+
+
 def _run_starts(quantities: Sequence[FloatArray], segs: Segments) -> IntArray:
     """`alerts.fleet_series.run_starts` of each quantity, their latest per sample: where the
     current run of equal values (of every quantity) began. A run breaks at a segment's first
@@ -897,6 +1163,9 @@ def _run_starts(quantities: Sequence[FloatArray], segs: Segments) -> IntArray:
     n = segs.seg.size
     changed = np.zeros(n, dtype=np.bool_)
     for values in quantities:
+        if not np.isnan(values).any():  # every value valid: compared with the one before
+            np.not_equal(values[1:], values[:-1], out=changed[1:], where=~changed[1:])
+            continue
         where = np.flatnonzero(~np.isnan(values))
         if where.size == 0:
             continue

@@ -15,10 +15,12 @@ and ``tests/alerts/test_fleet_mould_carry.py`` compare with the sensor-by-sensor
 - derived rows (`derived_rows` with the evaluator): from the matrices, a row kept while its
   inputs (T, RH, MRF, VTT at the hour written) are the same bits.
 - `FetchPlans`: per room and list of classes, what to read, and the room's `RoomData` (the same
-  object every run, so the evaluator's members are too).
+  object every run, so the evaluator's members are too) — for preloaded arrays
+  (`fetch_arrays`) and for the store (`fetch_room`: the store's windows and hourly means, asked
+  as `Evaluator.fetch` asks them).
 
 A source that is not plain preloaded arrays (the store), or sensors not on one grid, take the
-sensor-by-sensor paths as before.
+sensor-by-sensor paths of the classes as before.
 """
 
 from __future__ import annotations
@@ -1225,6 +1227,28 @@ def fetch_arrays(
     for target, (sensor_id, *_), series in zip(targets, wanted, made, strict=True):
         target[sensor_id] = series
     return out
+
+
+def fetch_room(
+    evaluator: FleetEvaluator, room: RoomNode, classes: Sequence[str], at: FloatArray
+) -> RoomData:
+    """`Evaluator.fetch` of one room from a source that serves its own windows (the store,
+    `alerts.incremental.IncrementalStoreSource`): the same windows asked in the same order,
+    with the room's plan resolved once (`FetchPlans`) and its `RoomData` the same object run
+    after run (so the evaluator's members, and the classes' carried state, are too)."""
+    end = float(at[-1])
+    first = float(at[0])
+    plan, data = evaluator.fetch_plans.of(evaluator, room, tuple(classes))
+    source = evaluator.source
+    raw: dict[str, SensorSeries] = {}
+    hourly: dict[str, HourlySeries] = {}
+    for sensor_id, raw_s, hourly_plan in plan:
+        raw[sensor_id] = source.raw(sensor_id, first - raw_s, end)
+        if hourly_plan is not None:
+            hourly_s, gap, _ = hourly_plan
+            hourly[sensor_id] = source.hourly(sensor_id, first - hourly_s, end, gap)
+    data.raw, data.hourly, data.mould = raw, hourly, {}
+    return data
 
 
 def _hour_index(times: FloatArray) -> IntArray:

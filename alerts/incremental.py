@@ -26,6 +26,7 @@ any window, is checkpointed in the alert state (`alerts.rules.mould.Checkpoint`)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -319,18 +320,20 @@ class IncrementalStoreSource(StoreSource):
         pieces: tuple[list[FloatArray], list[FloatArray], list[FloatArray]] = ([], [], [])
         asked: list[tuple[str, float, int, float]] = []
         sizes: list[int] = []
+        bounds = offsets.tolist()
+        means_of = self._means
         for i, sensor in enumerate(sensors):
-            held = self._means[sensor]
+            held = means_of[sensor]
             if held.lookback is None:
                 continue
-            first = float(np.floor((end - held.lookback) / 3600.0) * 3600.0)
+            # math.floor: the same whole hours as np.floor, without a NumPy scalar per sensor
+            first = math.floor((end - held.lookback) / 3600.0) * 3600.0
             if first < held.start:
                 continue
             since = max(batch.since, first)
-            keep_from = max(held.start, float(np.floor((first - self.keep_s) / 3600.0) * 3600.0))
-            lo = int(held.hours.searchsorted(keep_from, side="left"))
-            hi = int(held.hours.searchsorted(since, side="left"))
-            a, b = int(offsets[i]), int(offsets[i + 1])
+            keep_from = max(held.start, math.floor((first - self.keep_s) / 3600.0) * 3600.0)
+            lo, hi = held.hours.searchsorted((keep_from, since), side="left").tolist()
+            a, b = bounds[i], bounds[i + 1]
             if since > batch.since:
                 a += int(batch.times[a:b].searchsorted(since, side="left"))
             pieces[0].extend((held.hours[lo:hi], batch.times[a:b]))
@@ -346,12 +349,10 @@ class IncrementalStoreSource(StoreSource):
         firsts = np.array([a[1] for a in asked])
         gaps = np.array([a[2] for a in asked], dtype=np.float64)
         last = float(np.floor(end / 3600.0) * 3600.0)
-        filled_t = _fill_many(hours, t, merged, firsts, last, gaps)
-        filled_h = _fill_many(hours, h, merged, firsts, last, gaps)
-        if filled_t is None or filled_h is None:
+        filled = _fill_many(hours, (t, h), merged, firsts, last, gaps)
+        if filled is None:
             return {}
-        grid, out_t, grid_offsets = filled_t
-        out_h = filled_h[1]
+        grid, (out_t, out_h), grid_offsets = filled
         ready: dict[str, _Ready] = {}
         for k, (sensor, first, gap, keep_from) in enumerate(asked):
             m0, m1 = int(merged[k]), int(merged[k + 1])
@@ -387,42 +388,98 @@ _KEY_HOURS = 2.0**21
 
 def _fill_many(
     hours: FloatArray,
-    values: FloatArray,
+    quantities: tuple[FloatArray, ...],
     offsets: np.ndarray,
     firsts: FloatArray,
     last: float,
     gaps: FloatArray,
-) -> tuple[FloatArray, FloatArray, np.ndarray] | None:
-    """`alerts.series.fill_hourly` of many sensors in one pass: sensor ``k``'s means are
-    ``hours[offsets[k]:offsets[k + 1]]`` (ascending, hour starts) and its grid the hours from
-    ``firsts[k]`` to ``last``, each value carried over gaps up to ``gaps[k]`` hours; means
-    before ``firsts[k]`` are not used (`HourlySeries.from_means` is given none). Returns the
-    grids and values, one after the other, and where each sensor's begin; None when the hours
-    do not fit the keys. The same values, bit for bit: each grid hour takes the value of the
-    latest valid mean at or before it, as `fill_hourly`'s ``searchsorted`` finds it."""
+) -> tuple[FloatArray, list[FloatArray], np.ndarray] | None:
+    """`alerts.series.fill_hourly` of many sensors in one pass, for each of ``quantities``
+    (their values at ``hours``): sensor ``k``'s means are ``hours[offsets[k]:offsets[k + 1]]``
+    (ascending, hour starts) and its grid the hours from ``firsts[k]`` to ``last``, each value
+    carried over gaps up to ``gaps[k]`` hours; means before ``firsts[k]`` are not used
+    (`HourlySeries.from_means` is given none). Returns the grids, one after the other, each
+    quantity's values on them, and where each sensor's begin; None when the hours do not fit
+    the keys. The same values, bit for bit: each grid hour takes the value of the latest valid
+    mean at or before it, as `fill_hourly`'s ``searchsorted`` finds it."""
     n = firsts.size
     counts = np.maximum(((last - firsts) // 3600.0).astype(np.int64) + 1, 0)
     grid_offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=grid_offsets[1:])
-    owner = np.repeat(np.arange(n), counts)
-    grid = firsts[owner] + 3600.0 * (np.arange(int(grid_offsets[-1])) - grid_offsets[owner])
+    size = int(grid_offsets[-1])
+    if n and bool((counts == counts[0]).all()):  # one length: the same sums, laid out as rows
+        steps = 3600.0 * np.arange(int(counts[0]), dtype=np.int64)
+        grid = (firsts[:, None] + steps[None, :]).reshape(size)
+    else:
+        owner = np.repeat(np.arange(n), counts)
+        grid = firsts[owner] + 3600.0 * (np.arange(size) - grid_offsets[owner])
     base = float(firsts.min())
     if (last - base) / 3600.0 >= _KEY_HOURS:
         return None
     of_mean = np.repeat(np.arange(n), np.diff(offsets))
-    ok = ~np.isnan(values) & (hours >= firsts[of_mean])
-    valid_hours, valid_values, valid_of = hours[ok], values[ok], of_mean[ok]
-    out = np.full(grid.size, np.nan)
-    if valid_values.size == 0 or grid.size == 0:
-        return grid, out, grid_offsets
-    keys = valid_of * _KEY_HOURS + (valid_hours - base) / 3600.0
-    wanted = owner * _KEY_HOURS + (grid - base) / 3600.0
-    idx = np.searchsorted(keys, wanted, side="right") - 1
-    safe = np.maximum(idx, 0)
-    found = (idx >= 0) & (valid_of[safe] == owner)
-    found &= grid - valid_hours[safe] <= gaps[owner] * 3600.0
-    out[found] = valid_values[safe[found]]
-    return grid, out, grid_offsets
+    in_window = hours >= firsts[of_mean]
+    whole = _whole(hours) and _whole(firsts) and _whole(gaps)
+    outs: list[FloatArray] = []
+    for values in quantities:
+        ok = ~np.isnan(values) & in_window
+        valid_hours, valid_values, valid_of = hours[ok], values[ok], of_mean[ok]
+        out = np.full(size, np.nan)
+        outs.append(out)
+        if valid_values.size == 0 or size == 0:
+            continue
+        spans = _spans(valid_hours, valid_of, firsts, counts, grid_offsets, gaps) if whole else None
+        if spans is not None:
+            where, taken = spans
+            out[where] = valid_values[taken]
+            continue
+        owner = np.repeat(np.arange(n), counts)
+        keys = valid_of * _KEY_HOURS + (valid_hours - base) / 3600.0
+        wanted = owner * _KEY_HOURS + (grid - base) / 3600.0
+        latest = np.searchsorted(keys, wanted, side="right") - 1
+        safe = np.maximum(latest, 0)
+        found = (latest >= 0) & (valid_of[safe] == owner)
+        found &= grid - valid_hours[safe] <= gaps[owner] * 3600.0
+        out[found] = valid_values[safe[found]]
+    return grid, outs, grid_offsets
+
+
+def _whole(values: FloatArray) -> bool:
+    """Every value a whole number (then the hours' differences below are exact)."""
+    return bool((np.floor(values) == values).all())
+
+
+def _spans(
+    hours: FloatArray,
+    of: np.ndarray,
+    firsts: FloatArray,
+    counts: np.ndarray,
+    grid_offsets: np.ndarray,
+    gaps: FloatArray,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """For `_fill_many` (whole-second hours, firsts and gaps): the grid points that take a
+    mean and the mean each takes — from the mean's own hour to the hour before the sensor's
+    next mean, at most ``gaps`` hours on, within its grid: what the search finds, point by
+    point, without searching the whole grid (mostly hours without readings). None when a
+    mean is not on its sensor's grid hours, or the means are not in (sensor, hour) order:
+    the caller searches then."""
+    steps = (hours - firsts[of]) / 3600.0
+    column = steps.astype(np.int64)
+    if not np.array_equal(column, steps):
+        return None
+    taken = np.flatnonzero(column < counts[of])
+    column, of = column[taken], of[taken]
+    where = grid_offsets[of] + column
+    if where.size > 1 and not bool((np.diff(where) > 0).all()):
+        return None
+    stop = np.minimum(counts[of], column + gaps[of].astype(np.int64) + 1)
+    same = of[1:] == of[:-1]
+    stop[:-1] = np.where(same, np.minimum(stop[:-1], column[1:]), stop[:-1])
+    lengths = np.maximum(stop - column, 0)
+    starts = np.zeros(lengths.size, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    total = int(lengths.sum())
+    at = np.repeat(where - starts, lengths) + np.arange(total, dtype=np.int64)
+    return at, np.repeat(taken, lengths)
 
 
 def _positions(sensors: list[str]) -> dict[str, int]:

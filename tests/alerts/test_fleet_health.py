@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from repoclimate.alerts import fleet_health
+from repoclimate.alerts import fleet_health, fleet_series
 from repoclimate.alerts.config import RulesConfig
 from repoclimate.alerts.evaluate import ArraySource, ClassResult, Evaluator
 from repoclimate.alerts.fleet import FleetEvaluator
@@ -135,7 +135,7 @@ def findings(result: ClassResult) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("seed", range(12))
-@pytest.mark.parametrize("steps", ["now", "now, a reading later", 3, 40])
+@pytest.mark.parametrize("steps", ["now", "now, a reading later", 3, 40, "grid"])
 def test_fleet_health_and_condensation_give_the_reference_findings(
     seed: int, steps: int | str
 ) -> None:
@@ -149,6 +149,12 @@ def test_fleet_health_and_condensation_give_the_reference_findings(
         at = np.array([END + 5.0])
     elif steps == "now, a reading later":  # some readings (jittered) after the time
         at = np.array([END])
+    elif steps == "grid":  # the backtest: every 5 min from before the first reading on,
+        # and some at readings' times and at the silence limit after them (the gaps' edges)
+        grid = np.arange(END - 2.1 * 86400, END + 1800, 300.0)
+        times = np.concatenate([source.raw(s.id, 0.0, 2 * END).times for s in topo.sensors()])
+        edges = rng.choice(times, 40) + rng.choice([0.0, 3 * 300.0, 6 * 300.0], 40)
+        at = np.sort(np.concatenate((grid, edges)))
     else:  # some in the last hours, beyond the last reading too
         at = np.sort(rng.uniform(END - 6 * 3600, END + 1800, int(steps)))
     rules = RulesConfig.builtin()
@@ -158,6 +164,45 @@ def test_fleet_health_and_condensation_give_the_reference_findings(
         assert fleet[name].subjects == reference[name].subjects, name
         assert findings(fleet[name]) == findings(reference[name]), name
         assert sorted(fleet[name].output.held) == sorted(reference[name].output.held), name
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("gaps", [True, False])
+def test_short_stuck_runs_over_many_steps_give_the_reference_findings(
+    seed: int, gaps: bool
+) -> None:
+    """The backtest's stuck rule (`fleet_health._stuck_runs`) where the least number of
+    readings binds: runs of half an hour (seven readings at 5 min, NaN inside some) — a run
+    left out for too few samples, or kept for too many, shows as a finding missing or extra —
+    with NaN in the readings (``gaps``) and without (each sample a reading)."""
+    rng = np.random.default_rng(seed)
+    topo = topology()
+    history = {
+        s.id: sensor_history(rng, s, (seed + n) % KINDS) for n, s in enumerate(topo.sensors())
+    }
+    if not gaps:
+        history = {
+            k: SensorSeries(
+                k,
+                h.times,
+                np.nan_to_num(h.temperature, nan=19.0),
+                np.nan_to_num(h.humidity, nan=48.0),
+                h.battery,
+                h.start,
+            )
+            for k, h in history.items()
+        }
+    source = ArraySource(history)
+    at = np.arange(END - 2.1 * 86400, END + 1800, 300.0)
+    rules = RulesConfig.from_dict(
+        {"defaults": {"health": {"stuck_hours": 0.5, "stuck_min_readings": 7}}}
+    )
+    fleet = FleetEvaluator(topo, rules, source, band_for).run(["health"], at, {})
+    reference = Evaluator(topo, rules, source, band_for).run(["health"], at, {})
+    stuck = [f for _, f in reference["health"].output.findings if f.rule == health.RULES[1]]
+    assert stuck, "no stuck finding to compare"
+    assert findings(fleet["health"]) == findings(reference["health"])
+    assert sorted(fleet["health"].output.held) == sorted(reference["health"].output.held)
 
 
 def test_the_random_sensors_reach_every_rule() -> None:
@@ -250,3 +295,31 @@ def test_surfaces_left_out_of_the_live_hysteresis_give_the_reference_findings(
         if open_alert
         else {"site/cold/cold-s"}
     )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_stale_steps_are_the_fresh_steps_not_fresh(seed: int) -> None:
+    """`_stale_steps` (from the gaps, for the backtest) against `fresh_steps` (per segment and
+    step): the same stale pairs in the same order, with the same last sample — on segments
+    empty, with repeated times and gaps, and steps before, on, at the age limit after and
+    between the readings."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.choice([0, 1, 2, 30, 200], 6)
+    segs = Segments.from_lengths(lengths.astype(np.int64))
+    pieces = []
+    for n in lengths.tolist():
+        t = np.sort(rng.choice(np.arange(0.0, 60000.0, 100.0), n)) + rng.uniform(0, 1, n).round(2)
+        pieces.append(np.sort(t))
+    times = np.concatenate(pieces) if pieces else np.empty(0)
+    max_age = rng.choice([300.0, 900.0, 2500.0], segs.count)
+    edges = rng.choice(times, 30) + rng.choice([0.0, 300.0, 900.0, 2500.0], 30)
+    at = np.sort(np.concatenate((np.arange(-500.0, 62000.0, 300.0), edges)))
+    flat, exists, fresh = fleet_series.fresh_steps(times, segs, at, max_age)
+    nxt = fleet_health._next_times(times, segs)
+    seg, steps, last = fleet_health._stale_steps(times, segs, nxt, at, max_age)
+    want_seg, want_steps = np.nonzero(~fresh)
+    assert seg.tolist() == want_seg.tolist()
+    assert steps.tolist() == want_steps.tolist()
+    known = exists[want_seg, want_steps]
+    assert (last >= 0).tolist() == known.tolist()
+    assert last[known].tolist() == flat[want_seg, want_steps][known].tolist()
