@@ -7,7 +7,9 @@ source (arrays loaded once: from the SQLite store as Arrow columns, without a `R
 and the state (a private in-memory database) differ. Each rule class is evaluated at its live
 interval across the period, all its steps in one `Evaluator.run`. The lifecycle is then
 replayed alert by alert (`alerts.replay`: each (rule, subject)'s findings walked once, only the
-transitions put in step order, the alerts and events written at the end), which leaves the
+transitions put in step order, the alerts and events written at the end; the fleet evaluator's
+excursion and fluctuation findings handed as columns, `alerts.replay.FindingRun`, the texts
+built only for the findings reported), which leaves the
 same alerts, events and transitions as stepping `apply_findings` at every time where a class
 has findings or open alerts — still available as ``lifecycle="buffered"`` (one transaction,
 `alerts.state.alerts.BufferedAlerts`) or ``"transactions"`` (one per step, as live). No
@@ -28,6 +30,7 @@ import numpy as np
 from repoclimate.alerts.config import RULE_CLASSES, RulesConfig
 from repoclimate.alerts.engine import DEFAULT_INTERVALS_S, EVALUATORS, EvaluatorKind
 from repoclimate.alerts.evaluate import ArraySource, ClassResult, ClassSteps, lookbacks
+from repoclimate.alerts.fleet import FleetEvaluator
 from repoclimate.alerts.model import AlertState, Severity, Transition, from_epoch
 from repoclimate.alerts.profiles import band_for
 from repoclimate.alerts.render import local, rule_title
@@ -165,13 +168,20 @@ def backtest(
     first_data = min((float(s.times[0]) for s in history.values() if len(s)), default=None)
     silent_from = start.timestamp() if first_data is None else max(start.timestamp(), first_data)
     evaluating = EVALUATORS[evaluator](topology, rules, ArraySource(history), bands, silent_from)
+    # the replay by episodes reads the fleet's findings as runs (`alerts.replay.FindingRun`):
+    # it builds only the findings it reports; stepping takes every one
+    as_runs = lifecycle == "episodes" and isinstance(evaluating, FleetEvaluator)
 
     evaluated: list[tuple[np.ndarray, ClassResult]] = []
     for name in wanted:
         at = steps(start, end, every[name])
         if at.size == 0:
             continue
-        evaluated.append((at, evaluating.run([name], at, {})[name]))
+        if isinstance(evaluating, FleetEvaluator):
+            found = evaluating.run([name], at, {}, finding_runs=as_runs)[name]
+        else:
+            found = evaluating.run([name], at, {})[name]
+        evaluated.append((at, found))
 
     own = state is None
     alert_state = AlertStore(":memory:") if state is None else state

@@ -42,7 +42,7 @@ from repoclimate.alerts.evaluate import (
 from repoclimate.alerts.fleet import FleetEvaluator
 from repoclimate.alerts.fleet_mould import derived_rows as fleet_derived_rows
 from repoclimate.alerts.incremental import IncrementalStoreSource
-from repoclimate.alerts.lifecycle import resolve_removed
+from repoclimate.alerts.lifecycle import ReadOnce, resolve_removed
 from repoclimate.alerts.model import Alert, Severity, Transition, from_epoch
 from repoclimate.alerts.profiles import band_for
 from repoclimate.alerts.rota import Rota
@@ -50,6 +50,7 @@ from repoclimate.alerts.rules.base import Band
 from repoclimate.alerts.rules.mould import Checkpoint
 from repoclimate.alerts.series import FloatArray, HourlySeries
 from repoclimate.alerts.state import AlertStore, Tx
+from repoclimate.alerts.state.alerts import OpenKey
 from repoclimate.alerts.topology import Topology
 from repoclimate.history.derived import PRESERVATION, DerivedRow
 from repoclimate.history.store import Store, StoreRejected, StoreUnavailable
@@ -89,7 +90,7 @@ class EvaluationReport:
     open_alerts: list[Alert] = field(default_factory=list)
 
 
-def active_states(alerts: Iterable[Alert]) -> dict[str, dict[str, Severity]]:
+def active_states(alerts: Iterable[Alert | OpenKey]) -> dict[str, dict[str, Severity]]:
     active: dict[str, dict[str, Severity]] = {}
     for alert in alerts:
         active.setdefault(alert.subject.id, {})[alert.rule] = alert.severity
@@ -124,7 +125,7 @@ def _keep_checkpoints(
     return changed
 
 
-def _of_sites(alerts: list[Alert], sites: Collection[str] | None) -> list[Alert]:
+def _of_sites(alerts: list[OpenKey], sites: Collection[str] | None) -> list[OpenKey]:
     """The alerts about places of ``sites`` (all alerts when None); alerts about no place
     (``Subject.key``: notification channels) are never among another engine's."""
     if sites is None:
@@ -210,7 +211,7 @@ class AlertEngine:
         wanted = self._wanted(classes)
         report = EvaluationReport(when, wanted)
         at = np.array([when.timestamp()])
-        open_now = self.state.open_alerts()
+        open_now = self.state.open_keys()
         ours = _of_sites(open_now, sites)
         active = active_states(open_now)
         rows: list[DerivedRow] = []
@@ -231,8 +232,9 @@ class AlertEngine:
         with self.state.transaction() as tx:
             changed = _keep_checkpoints(tx, results, checkpoints)
             report.transitions = resolve_removed(tx, ours, self.known, when)
+            rows_once = ReadOnce(tx)  # the classes' rules are read together
             for result in results.values():
-                report.transitions.extend(ClassSteps(result).apply(tx, 0, when))
+                report.transitions.extend(ClassSteps(result).apply(rows_once, 0, when))
             report.notifications = self.dispatcher.dispatch(tx, when, sites)
         self._kept_checkpoints(held, changed)
         if rows:
@@ -266,7 +268,7 @@ class AlertEngine:
         grids = {name: scheduled_times(lo, hi, self.intervals[name]) for name in wanted}
         grids = {name: at for name, at in grids.items() if at.size}
         report = EvaluationReport(until, list(grids))
-        open_now = self.state.open_alerts()
+        open_now = self.state.open_keys()
         active = active_states(open_now)
         rows: list[DerivedRow] = []
         results: dict[str, ClassResult] = {}

@@ -25,7 +25,10 @@ mould indices integrated from each checkpoint in array passes over all sensors o
 the decay class's room means kept between runs, derived rows kept while their inputs are the
 same bits; the rooms' fetch plans, `RoomData` and members are kept per room.
 
-The findings' texts are built per finding, for the few sensors that have one.
+The findings' texts are built per finding, for the few sensors that have one. A backtest asks
+for the excursion and fluctuation findings as columns instead (``run(..., finding_runs=True)``:
+one `alerts.replay.FindingRun` per sensor and rule, a year's quarter of a million findings),
+and `alerts.replay` builds only the few it reports.
 """
 
 from __future__ import annotations
@@ -58,7 +61,9 @@ from repoclimate.alerts.fleet_series import (
     hysteresis_below,
     since_times,
 )
+from repoclimate.alerts.incremental import IncrementalStoreSource
 from repoclimate.alerts.model import Finding, Severity, Subject
+from repoclimate.alerts.replay import FindingRun, RunsResult
 from repoclimate.alerts.rules import excursion, mould
 from repoclimate.alerts.rules.base import Band
 from repoclimate.alerts.series import BoolArray, FloatArray, HourlySeries, IntArray, SensorSeries
@@ -72,6 +77,12 @@ log = logging.getLogger(__name__)
 
 _Entry = tuple[tuple[int, int, int], int, Finding]
 """(order key: sensor rank, rule rank, step), step, finding: sorted into the reference's order."""
+
+_RunEntry = tuple[tuple[int, int], FindingRun]
+"""(order key: sensor rank, rule rank), the run of that sensor's findings of the rule."""
+
+_RUN_CLASSES = ("excursion", "fluctuation")
+"""The classes that give their findings as `FindingRun`s when asked (``finding_runs``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +155,38 @@ class _Hits:
             strict=True,
         )
 
+    @classmethod
+    def none(cls) -> _Hits:
+        """No hit."""
+        index = np.empty(0, dtype=np.int64)
+        return cls(index, index, index, np.empty(0, np.bool_), np.empty(0), np.empty(0, np.bool_))
+
+
+def _threshold_on(
+    times: FloatArray,
+    values: FloatArray,
+    segs: Segments,
+    was: BoolArray,
+    was_critical: BoolArray,
+    above: bool,
+    levels: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+) -> tuple[BoolArray, BoolArray, BoolArray, FloatArray]:
+    """`_threshold`'s hysteresis at every sample (``times`` not empty): whether the rule is
+    on, whether critical, whether beyond the warning level (not only clearing), and the
+    episode's start (`alerts.fleet_series.since_times`)."""
+    warning, warning_clear, critical_level, critical_clear = (lv[segs.seg] for lv in levels)
+    if above:
+        on = hysteresis_above(values, warning, warning_clear, segs, was)
+        critical = hysteresis_above(values, critical_level, critical_clear, segs, was_critical)
+        with np.errstate(invalid="ignore"):
+            beyond = values > warning
+    else:
+        on = hysteresis_below(values, warning, warning_clear, segs, was)
+        critical = hysteresis_below(values, critical_level, critical_clear, segs, was_critical)
+        with np.errstate(invalid="ignore"):
+            beyond = values < warning
+    return on, critical, beyond, since_times(episode_starts(on, segs, was), times, segs)
+
 
 def _threshold(
     times: FloatArray,
@@ -160,26 +203,15 @@ def _threshold(
     level, critical, its clear level) per segment. Returns the hits and the fresh steps
     ``(segments, times)``."""
     flat, _, fresh = fresh_steps(times, segs, at, max_age_s)
-    warning, warning_clear, critical_level, critical_clear = (lv[segs.seg] for lv in levels)
-    if above:
-        on = hysteresis_above(values, warning, warning_clear, segs, was)
-        critical = hysteresis_above(values, critical_level, critical_clear, segs, was_critical)
-        with np.errstate(invalid="ignore"):
-            beyond = values > warning
-    else:
-        on = hysteresis_below(values, warning, warning_clear, segs, was)
-        critical = hysteresis_below(values, critical_level, critical_clear, segs, was_critical)
-        with np.errstate(invalid="ignore"):
-            beyond = values < warning
     if times.size == 0:
-        none = np.empty(0, dtype=np.int64)
-        return _Hits(none, none, none, np.empty(0, np.bool_), np.empty(0), np.empty(0, np.bool_)), (
-            fresh
-        )
-    since = since_times(episode_starts(on, segs, was), times, segs)
+        return _Hits.none(), fresh
+    on, critical, beyond, since = _threshold_on(
+        times, values, segs, was, was_critical, above, levels
+    )
     seg, step = np.nonzero(fresh & on[flat])
     index = flat[seg, step]
-    hits = _Hits(seg, step, index, critical[index], since[index], (on & ~beyond)[index])
+    # every hit's sample is on: clearing where it is not beyond the warning level
+    hits = _Hits(seg, step, index, critical[index], since[index], ~beyond[index])
     return hits, fresh
 
 
@@ -372,15 +404,36 @@ class FleetEvaluator(Evaluator):
         checkpoints: Mapping[str, mould.Checkpoint] | None = None,
         *,
         sites: Collection[str] | None = None,
+        finding_runs: bool = False,
     ) -> dict[str, ClassResult]:
+        """`Evaluator.run`; with ``finding_runs``, the classes of `_RUN_CLASSES` give their
+        findings as `alerts.replay.FindingRun`s (each class an `alerts.replay.RunsResult`,
+        its ``output.findings`` empty: for `alerts.replay`, which builds only the findings it
+        reports)."""
         wanted = [name for name in RULE_CLASSES if name in set(classes)]
-        results = {name: ClassResult(CLASS_RULES[name]) for name in wanted}
+        results = {
+            name: (RunsResult if finding_runs and name in _RUN_CLASSES else ClassResult)(
+                CLASS_RULES[name]
+            )
+            for name in wanted
+        }
+        runs: dict[str, list[_RunEntry] | None] = {
+            name: [] if finding_runs else None for name in _RUN_CLASSES
+        }
         self._latest = None
         only = None if sites is None else set(sites)
         rooms: list[RoomData] = []
         chosen = [r for r in self.topology.rooms() if only is None or r.site in only]
         if isinstance(self.source, ArraySource):
             chosen, rooms = [], self._fetch_arrays(chosen, wanted, at)
+        elif isinstance(self.source, IncrementalStoreSource) and self.source.bulk:
+            try:  # every room at once (one query for what arrived, one for the means)
+                rooms = fleet_mould.fetch_store(self, self.source, chosen, wanted, at)
+            except StoreUnavailable as exc:
+                log.warning("rooms not evaluated: %s", exc)
+                for result in results.values():
+                    result.failed_rooms.extend(f"{room.site}/{room.id}" for room in chosen)
+            chosen = []
         for room in chosen:
             try:
                 rooms.append(fleet_mould.fetch_room(self, room, wanted, at))
@@ -396,9 +449,13 @@ class FleetEvaluator(Evaluator):
         if "health" in results:
             self._health(members, at, active, results["health"], entries["health"])
         if "excursion" in results:
-            self._excursion(air, at, active, results["excursion"], entries["excursion"])
+            self._excursion(
+                air, at, active, results["excursion"], entries["excursion"], runs["excursion"]
+            )
         if "fluctuation" in results:
-            self._fluctuation(air, at, active, results["fluctuation"], entries["fluctuation"])
+            self._fluctuation(
+                air, at, active, results["fluctuation"], entries["fluctuation"], runs["fluctuation"]
+            )
         if "condensation" in results:
             self._condensation(members, at, active, results["condensation"])
         if "mould" in results:
@@ -409,6 +466,11 @@ class FleetEvaluator(Evaluator):
             if found:
                 found.sort(key=lambda entry: entry[0])
                 results[name].output.findings.extend((step, f) for _, step, f in found)
+        for name, ran in runs.items():
+            into = results.get(name)
+            if isinstance(into, RunsResult) and ran:
+                ran.sort(key=lambda entry: entry[0])
+                into.runs.extend(run for _, run in ran)
         if on_room is not None:
             for data in rooms:
                 on_room(data)
@@ -459,10 +521,11 @@ class FleetEvaluator(Evaluator):
         active: Active,
         result: ClassResult,
         entries: list[_Entry],
+        runs: list[_RunEntry] | None = None,
     ) -> None:
         from repoclimate.alerts import fleet_excursion  # imports this module
 
-        fleet_excursion.excursion_class(self, members, at, active, result, entries)
+        fleet_excursion.excursion_class(self, members, at, active, result, entries, runs)
 
     # -- fluctuation ---------------------------------------------------------------------
     def _fluctuation(
@@ -472,10 +535,11 @@ class FleetEvaluator(Evaluator):
         active: Active,
         result: ClassResult,
         entries: list[_Entry],
+        runs: list[_RunEntry] | None = None,
     ) -> None:
         from repoclimate.alerts.fleet_fluctuation import fluctuation_class
 
-        fluctuation_class(self, members, at, active, result, entries)
+        fluctuation_class(self, members, at, active, result, entries, runs)
 
     # -- condensation --------------------------------------------------------------------
     def _condensation(

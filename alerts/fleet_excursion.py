@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from repoclimate.alerts.evaluate import Active, ArraySource, ClassResult, HistorySource
-from repoclimate.alerts.fleet import _array, _attribute, _Entry, _Member, _Raw
+from repoclimate.alerts.fleet import _array, _attribute, _Entry, _Member, _Raw, _RunEntry
 from repoclimate.alerts.fleet_series import Segments, carry
 from repoclimate.alerts.incremental import DEFAULT_SETTLE_S, IncrementalStoreSource
 from repoclimate.alerts.model import EpochTimes, Finding, Severity
+from repoclimate.alerts.replay import FindingRun
 from repoclimate.alerts.rules import excursion
 from repoclimate.alerts.rules.base import Levels
 from repoclimate.alerts.series import BoolArray, FloatArray, IntArray
@@ -191,8 +192,10 @@ def excursion_class(
     active: Active,
     result: ClassResult,
     entries: list[_Entry],
+    runs: list[_RunEntry] | None = None,
 ) -> None:
-    """The excursion class's findings (into ``entries``) and held subjects (into ``result``)."""
+    """The excursion class's findings (into ``entries``; ``runs`` given: into it, as a
+    `FindingRun` per member and rule) and held subjects (into ``result``)."""
     sids = tuple(m.sid for m in members)
     result.subjects.update(sids)
     if not members or at.size == 0:
@@ -276,7 +279,7 @@ def excursion_class(
             (j, rule.name, kept.sids[s])
             for s, j in zip(held_seg.tolist(), held_step.tolist(), strict=True)
         )
-        _findings(rule, members, judged, entries)
+        _findings(rule, members, judged, entries, runs)
         if settle_s is not None:
             covers = starts if old is None else old.covers
             kept.carried[rule.name] = _carry(
@@ -673,10 +676,16 @@ def _carry(
 
 
 def _findings(
-    rule: _Rule, members: Sequence[_Member], judged: _Judged, entries: list[_Entry]
+    rule: _Rule,
+    members: Sequence[_Member],
+    judged: _Judged,
+    entries: list[_Entry],
+    runs: list[_RunEntry] | None = None,
 ) -> None:
     """The findings of the hits, each made once for the hits that share it (a backtest's
-    episode is judged at thousands of steps, on a few hundred distinct readings)."""
+    episode is judged at thousands of steps, on a few hundred distinct readings): into
+    ``entries``, or (``runs`` given) a `FindingRun` per member with hits, whose findings are
+    made when first asked."""
     if judged.seg.size == 0:
         return
     by = np.lexsort((judged.clearing, judged.critical, judged.value, judged.since, judged.seg))
@@ -689,56 +698,108 @@ def _findings(
     group = np.empty(by.size, dtype=np.int64)
     group[by] = np.cumsum(new) - 1
     first = by[new]
-    sign = 1.0 if rule.above else -1.0
-    side = "above" if rule.above else "below"
-    back = "back below" if rule.above else "back above"
-    label, unit = rule.label, rule.unit
-    starts = EpochTimes()
-    made: list[Finding] = []
-    for s, value, critical, since, clearing in zip(
-        judged.seg[first].tolist(),
-        judged.value[first].tolist(),
-        judged.critical[first].tolist(),
-        judged.since[first].tolist(),
-        judged.clearing[first].tolist(),
-        strict=True,
-    ):
+    made = _Made(rule, members, judged, first)
+    if runs is None:
+        ranks = [m.rank for m in members]
+        rank = rule.rank
+        finding = made.finding
+        entries.extend(
+            ((ranks[s], rank, step), step, finding(g))
+            for s, step, g in zip(
+                judged.seg.tolist(), judged.step.tolist(), group.tolist(), strict=True
+            )
+        )
+        return
+    # each hit's value and since as its finding has them (the first hit's of its group)
+    value, since = judged.value[first][group], judged.since[first][group]
+    cut = np.flatnonzero(judged.seg[1:] != judged.seg[:-1]) + 1
+    lows = [0, *cut.tolist()]
+    highs = [*cut.tolist(), judged.seg.size]
+    for s, lo, hi in zip(judged.seg[lows].tolist(), lows, highs, strict=True):
         m = members[s]
         p = m.rules.excursion
         d = rule.found[s]
         assert d is not None
+        runs.append(
+            (
+                (m.rank, rule.rank),
+                FindingRun(
+                    rule.name,
+                    m.subject,
+                    judged.step[lo:hi],
+                    judged.critical[lo:hi],
+                    since[lo:hi],
+                    value[lo:hi],
+                    d.limit,
+                    p.for_minutes * 60.0,
+                    p.clear_after_minutes * 60.0,
+                    made.of_hits(group[lo:hi].tolist()),
+                ),
+            )
+        )
+
+
+class _Made:
+    """A rule's distinct findings (one per distinct segment, since, value, critical and
+    clearing of its hits; ``first``: each one's first hit), each made when first asked."""
+
+    def __init__(
+        self, rule: _Rule, members: Sequence[_Member], judged: _Judged, first: IntArray
+    ) -> None:
+        self.rule = rule
+        self.members = members
+        self.columns = (
+            judged.seg[first].tolist(),
+            judged.value[first].tolist(),
+            judged.critical[first].tolist(),
+            judged.since[first].tolist(),
+            judged.clearing[first].tolist(),
+        )
+        self.made: list[Finding | None] = [None] * first.size
+        self.starts = EpochTimes()
+
+    def of_hits(self, groups: list[int]) -> Callable[[int], Finding]:
+        """The finding of the ``k``-th of hits whose distinct findings are ``groups``."""
+        return lambda k: self.finding(groups[k])
+
+    def finding(self, g: int) -> Finding:
+        """The ``g``-th distinct finding."""
+        found = self.made[g]
+        if found is not None:
+            return found
+        rule = self.rule
+        s, value, critical, since, clearing = (column[g] for column in self.columns)
+        m = self.members[s]
+        p = m.rules.excursion
+        d = rule.found[s]
+        assert d is not None
+        label, unit = rule.label, rule.unit
         clear_s = p.clear_after_minutes * 60.0
         if clearing:
+            sign = 1.0 if rule.above else -1.0
+            back = "back below" if rule.above else "back above"
             lv = Levels(rule.above, d.limit, d.limit - sign * d.margin, 0.0, 0.0)
             summary = (
                 f"{label} {value:.1f} {unit}, {back} the {m.band.profile} band limit "
                 f"{d.limit:g} {unit} — {lv.clearing_note(label, unit, clear_s)}"
             )
         else:
+            side = "above" if rule.above else "below"
             summary = (
                 f"{label} {value:.1f} {unit} {side} the {m.band.profile} band "
                 f"limit {d.limit:g} {unit}"
             )
-        made.append(
-            Finding(
-                rule=rule.name,
-                subject=m.subject,
-                severity=Severity.CRITICAL if critical else Severity.WARNING,
-                since=starts[since],
-                value=value,
-                threshold=d.limit,
-                unit=unit,
-                summary=summary,
-                advice=excursion._ADVICE[rule.name],
-                for_s=p.for_minutes * 60.0,
-                clear_s=clear_s,
-            )
+        found = self.made[g] = Finding(
+            rule=rule.name,
+            subject=m.subject,
+            severity=Severity.CRITICAL if critical else Severity.WARNING,
+            since=self.starts[since],
+            value=value,
+            threshold=d.limit,
+            unit=unit,
+            summary=summary,
+            advice=excursion._ADVICE[rule.name],
+            for_s=p.for_minutes * 60.0,
+            clear_s=clear_s,
         )
-    ranks = [m.rank for m in members]
-    rank = rule.rank
-    entries.extend(
-        ((ranks[s], rank, step), step, made[g])
-        for s, step, g in zip(
-            judged.seg.tolist(), judged.step.tolist(), group.tolist(), strict=True
-        )
-    )
+        return found

@@ -27,6 +27,11 @@ cycle for cycle):
   that rounding — and (3) the state is decided by the readings still in the window. Other
   sensors are evaluated whole in the same pass. A reading changed in place (same time, other
   value) before the checkpoint is not seen (readings are not rewritten).
+
+Where the readings outnumber the hours (a backtest's year), the trailing means are computed
+once per row and end of complete hours (`_trailing_means`) and each reading takes its own —
+the same operands and operations as per reading. A backtest takes the findings as a
+`alerts.replay.FindingRun` per row and rule (`_RowFindings`: the texts built when asked).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from repoclimate.alerts.fleet import (
     _held,
     _Hits,
     _Member,
+    _RunEntry,
 )
 from repoclimate.alerts.fleet_series import (
     Segments,
@@ -54,7 +60,9 @@ from repoclimate.alerts.fleet_series import (
     fresh_steps,
 )
 from repoclimate.alerts.fleet_series import carry as carry_events
-from repoclimate.alerts.model import EpochTimes, Finding, Severity
+from repoclimate.alerts.incremental import IncrementalStoreSource
+from repoclimate.alerts.model import EpochTimes, Finding, Severity, Subject
+from repoclimate.alerts.replay import FindingRun
 from repoclimate.alerts.rules import fluctuation
 from repoclimate.alerts.series import BoolArray, FloatArray, HourlySeries, IntArray
 
@@ -315,7 +323,9 @@ class RunningSums:
             differs = self.tail.view(np.int64) != tail.view(np.int64)
             out = np.where(differs.any(axis=1), differs.argmax(axis=1) + size - n_tail, size)
         # computed again where nothing is held to compare with: changed, for all we know
-        lead_end = np.where(hourly.kept_from > n_lead, hourly.kept_from, lead_end)
+        # (a row's first columns ``[pad, kept_from)``; none when its block computed no head)
+        recomputed = hourly.kept_from > np.maximum(n_lead, hourly.pad)
+        lead_end = np.where(recomputed, hourly.kept_from, lead_end)
         np.minimum(out, np.where(hourly.kept_to < size - n_tail, hourly.kept_to, size), out=out)
         lead_end[~reused] = size
         out[~reused] = 0
@@ -646,20 +656,26 @@ def _evaluate(
         flat, _, fresh = fresh_steps(times, segs, at, max_age)
         steps = (hour_end, flat, fresh)
     hour_end, flat, fresh = steps
-    first = np.maximum(hour_end - _per_reading(n_window, segs), 0)
+    rows, width = sums.sums.shape
     # the sums' flat indices (one gather each rather than a gather of row and column)
-    base = _per_reading(np.arange(segs.count, dtype=np.int64) * sums.sums.shape[1], segs)
-    end = hour_end + base
-    first += base
-    counts, totals = sums.counts.reshape(-1), sums.sums.reshape(-1)
-    # in place where it can be (each new array of a year's readings costs its page faults)
-    n = counts[end]
-    n -= counts[first]
-    mean = totals[end]
-    mean -= totals[first]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean /= n
-        mean[~(n >= _per_reading(coverage * n_window, segs))] = np.nan
+    base = _per_reading(np.arange(segs.count, dtype=np.int64) * width, segs)
+    if times.size >= rows * width:
+        # readings outnumber the hours (a backtest's year): each row's trailing mean at each
+        # end of complete hours, then per reading its own — the same operands and operations
+        mean = _trailing_means(sums, n_window, coverage).reshape(-1)[base + hour_end]
+    else:
+        first = np.maximum(hour_end - _per_reading(n_window, segs), 0)
+        end = hour_end + base
+        first += base
+        counts, totals = sums.counts.reshape(-1), sums.sums.reshape(-1)
+        # in place where it can be (each new array of a year's readings costs its page faults)
+        n = counts[end]
+        n -= counts[first]
+        mean = totals[end]
+        mean -= totals[first]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean /= n
+            mean[~(n >= _per_reading(coverage * n_window, segs))] = np.nan
     deviation = values - mean
     size = np.abs(deviation)
     size[np.isnan(deviation)] = 0.0
@@ -684,6 +700,22 @@ def _evaluate(
     return _Judged(hits, fresh, values, deviation, mean), size, steps
 
 
+def _trailing_means(sums: RunningSums, n_window: IntArray, coverage: FloatArray) -> FloatArray:
+    """Per row and end of complete hours ``k`` (the sums' columns), the mean of the row's
+    valid hourly values in columns ``[max(k - n_window, 0), k)``, NaN below the coverage —
+    `_evaluate`'s mean of a reading whose complete hours end at ``k``, computed alike."""
+    rows, width = sums.sums.shape
+    lo = np.maximum(np.arange(width, dtype=np.int64)[None, :] - n_window[:, None], 0)
+    row = np.arange(rows, dtype=np.int64)[:, None]
+    n = sums.counts - sums.counts[row, lo]
+    mean = sums.sums - sums.sums[row, lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean /= n
+        mean[~(n >= (coverage * n_window)[:, None])] = np.nan
+    means: FloatArray = mean
+    return means
+
+
 _Steps = tuple[IntArray, IntArray, BoolArray]
 """Of a rule's readings: per reading the end of its complete hours on the grid, and per row
 and step the flat index of its last reading and whether that is fresh (`fresh_steps`): the
@@ -697,8 +729,10 @@ def fluctuation_class(
     active: Active,
     result: ClassResult,
     entries: list[_Entry],
+    runs: list[_RunEntry] | None = None,
 ) -> None:
-    """The fluctuation rules of every member (the air sensors), findings into ``entries``."""
+    """The fluctuation rules of every member (the air sensors), findings into ``entries``
+    (``runs`` given: into it, as a `FindingRun` per member and rule)."""
     sids = tuple(m.sid for m in members)
     result.subjects.update(sids)
     carry, ev.fluctuation_carry = ev.fluctuation_carry, None
@@ -712,16 +746,20 @@ def fluctuation_class(
     window, n_window = table[:, 1], table[:, 2].astype(np.int64)
     coverage, factor = table[:, 3], table[:, 4]
     rows = {sid: k for k, sid in enumerate(sids)}
-    single = at.size == 1 and isinstance(ev.source, ArraySource)
+    # carried for the sources that do not change readings older than a settle window
+    single = at.size == 1 and isinstance(ev.source, ArraySource | IncrementalStoreSource)
     first = np.empty(0)
     if carry is not None and not (single and carry.sids == sids and float(at[0]) >= carry.at):
         carry = None
     same = np.zeros(len(members), dtype=np.bool_)
     if carry is not None:
         same, first = _same_before(carry, raw)
-    checkpoint = float(at[-1]) - np.maximum(ev.hourly_cache.settle_s, max_age)
+    settle_s = ev.hourly_cache.settle_s
+    if isinstance(ev.source, IncrementalStoreSource):  # what it does not read again
+        settle_s = max(settle_s, ev.source.settle_s)
+    checkpoint = float(at[-1]) - np.maximum(settle_s, max_age)
     carried: dict[str, _RuleCarry] = {}
-    shared: tuple[IntArray, _Steps] | None = None
+    shared: tuple[IntArray | None, _Steps] | None = None
     for rank, (rule, (quantity, unit, name, _, _)) in enumerate(
         zip(fluctuation.RULES, _CHECKS, strict=True)
     ):
@@ -772,12 +810,20 @@ def fluctuation_class(
                 )
             else:
                 rc = None
-        segs, keep = raw.segs.compact(valid)
-        times = raw.times[keep]
-        reuse = shared[1] if shared is not None and np.array_equal(shared[0], keep) else None
+        if valid.all():  # every reading (a backtest's year has few gaps in its values)
+            segs, keep, times, kept_values = raw.segs, None, raw.times, values
+        else:
+            segs, keep = raw.segs.compact(valid)
+            times, kept_values = raw.times[keep], values[keep]
+        reuse = None
+        if shared is not None and (
+            (keep is None and shared[0] is None)
+            or (keep is not None and shared[0] is not None and np.array_equal(shared[0], keep))
+        ):
+            reuse = shared[1]
         judged_values, size, steps = _evaluate(
             times,
-            values[keep],
+            kept_values,
             segs,
             sums,
             hourly.grid,
@@ -793,7 +839,14 @@ def fluctuation_class(
         if single:
             carried[rule] = _carried(times, size, judged_values, segs, levels, checkpoint, rc)
         _held(result.output.held, judged_values.fresh, judged, rule, members)
-        _findings(judged_values, members, rule, rank, unit, name, window, limit, levels, entries)
+        made: list[_RunEntry] = [] if runs is None else runs
+        _findings(judged_values, members, rule, rank, unit, name, window, limit, levels, made)
+        if runs is None:
+            for (row_rank, _), run in made:
+                entries.extend(
+                    ((row_rank, rank, step), step, run.finding(k))
+                    for k, step in enumerate(run.steps.tolist())
+                )
     if single:
         before = raw.times < checkpoint[raw.segs.seg]
         counted = np.zeros(before.size + 1, dtype=np.int64)
@@ -856,32 +909,20 @@ def _findings(
     window: FloatArray,
     limit: FloatArray,
     levels: _Levels,
-    entries: list[_Entry],
+    runs: list[_RunEntry],
 ) -> None:
-    """One finding per hit, as `alerts.rules.fluctuation.evaluate` writes it."""
+    """One finding per hit, as `alerts.rules.fluctuation.evaluate` writes it: a `FindingRun`
+    per row with hits (in row order), its findings built when asked."""
     hits = judged.hits
     if hits.index.size == 0:
         return
     deviation = judged.deviation[hits.index]
     dev = np.where(np.isfinite(deviation), deviation, 0.0)
-    one = _Formatted(".1f")  # the deviations rarely repeat: formatted each
+    size = np.abs(dev)
+    values, means = judged.values[hits.index], judged.mean[hits.index]
+    one = _Formatted(".1f")  # shared by the rows: readings and their means repeat
     starts = EpochTimes()
-    severities = (Severity.WARNING, Severity.CRITICAL)
     advice = fluctuation._ADVICE[rule]
-    new = object.__new__
-    w_rule, w_subject, w_severity, w_since, w_value, w_threshold = _SLOTS[:6]
-    w_unit, w_summary, w_advice, w_for, w_page, w_clear = _SLOTS[6:]
-    columns = (
-        hits.step.tolist(),
-        hits.critical.tolist(),
-        hits.since.tolist(),
-        hits.clearing.tolist(),
-        judged.values[hits.index].tolist(),
-        dev.tolist(),
-        np.abs(dev).tolist(),
-        judged.mean[hits.index].tolist(),
-    )
-    # the hits row by row (in row order), each row's own parts made once
     cut = np.flatnonzero(hits.seg[1:] != hits.seg[:-1]) + 1
     lows = [0, *cut.tolist()]
     highs = [*cut.tolist(), hits.seg.size]
@@ -889,32 +930,95 @@ def _findings(
         m = members[s]
         p = m.rules.fluctuation
         lim = float(limit[s])
-        hours = float(window[s])
         clear_s = p.clear_after_minutes * 60.0
         for_s = p.for_minutes * 60.0
-        head = f"{name} "
-        middle = f" {unit} from its {hours:g}-h mean "
-        tail = f" (allowed ±{lim:g}, {m.band.profile})"
         hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
-        clear_tail = f" — clearing: needs a deviation within ±{float(levels[1][s]):g} {unit}{hold}"
-        subject, row_rank = m.subject, m.rank
-        for step, critical, since, clearing, value, d, size, mean_i in zip(
-            *(column[lo:hi] for column in columns), strict=True
-        ):
-            summary = f"{head}{one[value]} is {d:+.1f}{middle}{one[mean_i]}{tail}"
-            if clearing:
-                summary += clear_tail
-            finding: Finding = new(Finding)
-            w_rule(finding, rule)
-            w_subject(finding, subject)
-            w_severity(finding, severities[critical])
-            w_since(finding, starts[since])
-            w_value(finding, size)
-            w_threshold(finding, lim)
-            w_unit(finding, unit)
-            w_summary(finding, summary)
-            w_advice(finding, advice)
-            w_for(finding, for_s)
-            w_page(finding, True)
-            w_clear(finding, clear_s)
-            entries.append(((row_rank, rank, step), step, finding))
+        texts = _RowFindings(
+            (rule, m.subject, lim, unit, advice, for_s, clear_s),
+            (
+                f"{name} ",
+                f" {unit} from its {float(window[s]):g}-h mean ",
+                f" (allowed ±{lim:g}, {m.band.profile})",
+                f" — clearing: needs a deviation within ±{float(levels[1][s]):g} {unit}{hold}",
+            ),
+            (
+                hits.critical[lo:hi].tolist(),
+                hits.since[lo:hi].tolist(),
+                hits.clearing[lo:hi].tolist(),
+                values[lo:hi].tolist(),
+                dev[lo:hi].tolist(),
+                size[lo:hi].tolist(),
+                means[lo:hi].tolist(),
+            ),
+            one,
+            starts,
+        )
+        run = FindingRun(
+            rule,
+            m.subject,
+            hits.step[lo:hi],
+            hits.critical[lo:hi],
+            hits.since[lo:hi],
+            size[lo:hi],
+            lim,
+            for_s,
+            clear_s,
+            texts.finding,
+        )
+        runs.append(((m.rank, rank), run))
+
+
+_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
+
+
+class _RowFindings:
+    """The findings of one row's hits of a rule, built one by one when asked (`FindingRun`):
+    the row's fixed fields and text parts, and per hit its columns."""
+
+    __slots__ = ("columns", "fixed", "one", "parts", "starts")
+
+    def __init__(
+        self,
+        fixed: tuple[str, Subject, float, str, str, float, float],
+        parts: tuple[str, str, str, str],
+        columns: tuple[
+            list[bool], list[float], list[bool], list[float], list[float], list[float], list[float]
+        ],
+        one: _Formatted,
+        starts: EpochTimes,
+    ) -> None:
+        self.fixed = fixed
+        """rule, subject, threshold, unit, advice, for_s, clear_s"""
+        self.parts = parts
+        """The summary's text before the reading, between deviation and mean, after the mean,
+        and the clearing note."""
+        self.columns = columns
+        """Per hit: critical, since [epoch s], clearing, reading, deviation, its size, mean."""
+        self.one = one
+        self.starts = starts
+
+    def finding(self, k: int) -> Finding:
+        """The ``k``-th hit's finding (its fields written slot by slot, `_SLOTS`)."""
+        rule, subject, lim, unit, advice, for_s, clear_s = self.fixed
+        head, middle, tail, clear_tail = self.parts
+        critical, since, clearing, value, dev, size, mean = self.columns
+        one = self.one
+        summary = f"{head}{one[value[k]]} is {dev[k]:+.1f}{middle}{one[mean[k]]}{tail}"
+        if clearing[k]:
+            summary += clear_tail
+        finding: Finding = object.__new__(Finding)
+        w_rule, w_subject, w_severity, w_since, w_value, w_threshold = _SLOTS[:6]
+        w_unit, w_summary, w_advice, w_for, w_page, w_clear = _SLOTS[6:]
+        w_rule(finding, rule)
+        w_subject(finding, subject)
+        w_severity(finding, _SEVERITIES[critical[k]])
+        w_since(finding, self.starts[since[k]])
+        w_value(finding, size[k])
+        w_threshold(finding, lim)
+        w_unit(finding, unit)
+        w_summary(finding, summary)
+        w_advice(finding, advice)
+        w_for(finding, for_s)
+        w_page(finding, True)
+        w_clear(finding, clear_s)
+        return finding

@@ -16,7 +16,18 @@ Over many evaluation times in order (a backtest's year, where nearly every senso
 work goes by readings instead of (sensor, step) matrices (`_by_gaps`): the stale steps come
 from the gaps longer than the age limit (`_stale_steps`), a rule's hits from the readings where
 it is on, each with the steps whose last reading it is (`_steps_after`), and each distinct
-finding is built once and shared by those steps.
+finding is built once and shared by those steps (one builder per rule, `_stuck_finding`,
+`_surface_finding`, …, for the live cycle and the backtest alike). A year's readings are
+costly to copy, so the backtest copies little: stuck runs come from the samples that continue
+a run (few where values change, `_long_runs`), saturation and surfaces join only the two
+columns they read (`_valid_of`), nothing is compacted when nothing is left out (`_compact`),
+and levels shared by every sensor are compared as one number (`_per_sample`).
+
+The surfaces' air dew point (`_worst_dew_point_by_pair`) makes the reference's own
+`numpy.fmax` calls, one per (surface, air sensor of its room), on arrays of the same length:
+where a +0.0 and a −0.0 dew point tie, which one `numpy.fmax` keeps depends on the array's
+length and the element's place in it, so only the same calls give the same bits (the texts
+print the sign).
 
 `alerts.fleet` imports this module when a class runs (this one imports its helpers).
 """
@@ -24,7 +35,7 @@ finding is built once and shared by those steps.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,18 +51,17 @@ from repoclimate.alerts.fleet import (
     _Member,
     _Raw,
     _threshold,
+    _threshold_on,
     _was,
 )
 from repoclimate.alerts.fleet_series import (
     Segments,
     episode_starts,
     fresh_steps,
-    hysteresis_above,
     hysteresis_below,
     hysteresis_mask,
     last_at_or_before,
     last_valid,
-    segment_any,
     since_times,
 )
 from repoclimate.alerts.model import Finding, Severity, from_epoch
@@ -177,32 +187,51 @@ def _air_sources(members: Sequence[_Member], enabled: BoolArray) -> _AirSources:
         count[k] = len(m.room.air)
     joined = _Raw.of(air)
     valid = ~np.isnan(joined.temperature) & ~np.isnan(joined.humidity)
-    by_valid, kept = joined.segs.compact(valid)
+    by_valid, kept = _compact(joined.segs, valid)
+    times = _take(joined.times, kept)
     dp: FloatArray = (
-        np.asarray(dew_point(joined.temperature[kept], joined.humidity[kept]), dtype=np.float64)
-        if kept.size
+        np.asarray(
+            dew_point(_take(joined.temperature, kept), _take(joined.humidity, kept)),
+            dtype=np.float64,
+        )
+        if times.size
         else np.empty(0)
     )
     # `resample_ffill` keeps the valid source values (a dew point out of range is NaN)
-    source, known = by_valid.compact(~np.isnan(dp))
+    source, known = _compact(by_valid, ~np.isnan(dp))
     max_age_s = _array(m.rules.condensation.max_age_minutes * 60.0 for m in members)
     return _AirSources(
         joined,
         valid,
         source,
-        joined.times[kept][known],
-        dp[known],
+        _take(times, known),
+        _take(dp, known),
         np.array(pairs, dtype=np.int64),
         count,
         max_age_s,
     )
 
 
+def _compact(segs: Segments, keep: BoolArray) -> tuple[Segments, IntArray | None]:
+    """`Segments.compact`, or ``segs`` and None when ``keep`` keeps every element (`_take`:
+    nothing gathered)."""
+    if bool(keep.all()):
+        return segs, None
+    return segs.compact(keep)
+
+
+def _take(values: FloatArray, kept: IntArray | None) -> FloatArray:
+    """The elements `_compact` kept (all, the same array, for None: read, do not write)."""
+    return values if kept is None else values[kept]
+
+
 def _worst_dew_point(src: _AirSources, member: IntArray, times: FloatArray) -> FloatArray:
     """Per query ``(member[q], times[q])``: the room air's dew point then — each air sensor's
     last one at or before it, if recent enough (`resample_ffill`), by one search over all
     (`_last_within`), and the highest by `numpy.fmax` over the room's air sensors in their
-    order, as `alerts.rules.condensation.air_dew_point` takes them in turn."""
+    order. Where a +0.0 and a −0.0 tie, `numpy.fmax.reduceat` may keep the other zero than
+    `alerts.rules.condensation.air_dew_point`'s calls do: for where the value's sign cannot
+    matter (whether it is known); the findings' values come from `_worst_dew_point_by_pair`."""
     per = src.count[member]
     total = int(per.sum())
     group = np.zeros(per.size + 1, dtype=np.int64)
@@ -236,13 +265,50 @@ def _air_dew_points(
     point (`alerts.rules.condensation.air_dew_point`) is known, end to end: their segments,
     times, surface temperatures, dew points and margins (nothing for a member not enabled)."""
     src = _air_sources(members, enabled)
-    surface = _Raw.of([m.data.raw[m.sensor.id] for m in members])
-    segs, keep = surface.segs.compact(~np.isnan(surface.temperature) & enabled[surface.segs.seg])
-    times, t_surface = surface.times[keep], surface.temperature[keep]
-    worst = _worst_dew_point(src, segs.seg, times)
+    segs, times, t_surface = _valid_of(members, enabled, "temperature")
+    worst = _worst_dew_point_by_pair(src, segs, times)
     margin = t_surface - worst
-    out, known = segs.compact(~np.isnan(margin))
-    return out, times[known], t_surface[known], worst[known], margin[known]
+    out, known = _compact(segs, ~np.isnan(margin))
+    return (
+        out,
+        _take(times, known),
+        _take(t_surface, known),
+        _take(worst, known),
+        _take(margin, known),
+    )
+
+
+def _worst_dew_point_by_pair(src: _AirSources, segs: Segments, times: FloatArray) -> FloatArray:
+    """`alerts.rules.condensation.air_dew_point` at every sample of the members' segments
+    ``segs`` (``times`` in order within each; each air sensor's valid dew points in ``src``):
+    per member and air sensor of its room, one `numpy.searchsorted` of all the member's times
+    in the air sensor's (`resample_ffill`'s index), and `numpy.fmax` of the member's values so
+    far with that sensor's, in the room's order — the reference's calls on arrays of the same
+    lengths, hence the same bits even where a +0.0 and a −0.0 tie (which of the two
+    `numpy.fmax` keeps depends on the array's length and the element's place in it)."""
+    worst = np.full(times.size, np.nan)
+    bounds = segs.offsets.tolist()
+    air = src.segs.offsets.tolist()
+    first = 0
+    for k, n in enumerate(src.count.tolist()):
+        pairs = src.pairs[first : first + n].tolist()
+        first += n
+        lo, hi = bounds[k], bounds[k + 1]
+        if hi == lo:
+            continue
+        at = times[lo:hi]
+        out = np.full(at.size, np.nan)
+        for j in pairs:
+            if air[j + 1] == air[j]:  # no valid dew point: NaN throughout, fmax keeps out
+                continue
+            flat = np.searchsorted(src.times[air[j] : air[j + 1]], at, side="right") - 1
+            ok = flat >= 0
+            flat += air[j]
+            np.maximum(flat, air[j], out=flat)
+            ok &= np.subtract(at, src.times[flat]) <= src.max_age_s[k]
+            out = np.fmax(out, np.where(ok, src.dew_point[flat], np.nan))
+        worst[lo:hi] = out
+    return worst
 
 
 _MARGIN_SLACK_K = 1e-6
@@ -352,11 +418,7 @@ def _surface(
         hits, seg, steps = _threshold_gaps(
             times, margin, segs, at, max_age[few], was[few], was_critical[few], False, levels
         )
-        on = enabled[seg]
-        result.output.held.extend(
-            (j, rule, members[k].sid)
-            for k, j in zip(seg[on].tolist(), steps[on].tolist(), strict=True)
-        )
+        _held_at(result.output.held, seg, steps, enabled, rule, members)
     else:
         hits, fresh = _threshold(
             times, margin, segs, at, max_age[few], was[few], was_critical[few], False, levels
@@ -365,46 +427,97 @@ def _surface(
             fresh_now[few] = fresh
             fresh = fresh_now
         _held(result.output.held, fresh, enabled, rule, members)
+    _shared_findings(
+        hits,
+        few,
+        members,
+        entries,
+        lambda s, i, critical, since, clearing: _surface_finding(
+            members[s], critical, since, clearing, t_surface[i], margin[i], dp[i]
+        ),
+    )
+
+
+def _shared_findings(
+    hits: _Hits,
+    few: IntArray,
+    members: Sequence[_Member],
+    entries: list[_Entry],
+    build: Callable[[int, int, bool, float, bool], Finding],
+) -> None:
+    """The findings of a class's first rule (`_threshold`, `_threshold_gaps`; hits of members
+    ``few``): one per sample, ``build(member, sample, critical, since, clearing)``, shared by
+    the steps whose last reading that sample is."""
     built: dict[int, Finding] = {}
     for k, step, i, critical, since, clearing in hits.rows():
         s = int(few[k])
-        m = members[s]
         finding = built.get(i)
         if finding is None:
-            p = params[s]
-            clear_s = p.clear_after_minutes * 60.0
-            w = p.dew_point_margin_k
-            if clearing:
-                hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
-                summary = (
-                    f"Surface at {t_surface[i]:.1f} °C is {margin[i]:.1f} K above the air's dew "
-                    f"point {dp[i]:.1f} °C, more than the {w:g} K warning margin — clearing: "
-                    f"needs ≥ {w + p.clear_margin_k:g} K{hold}"
-                )
-            else:
-                summary = (
-                    f"Surface at {t_surface[i]:.1f} °C is only {margin[i]:.1f} K above the "
-                    f"air's dew point {dp[i]:.1f} °C"
-                )
-            finding = Finding(
-                rule=rule,
-                subject=m.subject,
-                severity=Severity.CRITICAL if critical else Severity.WARNING,
-                since=from_epoch(since),
-                value=float(margin[i]),
-                threshold=w,
-                unit="K",
-                summary=summary,
-                advice=(
-                    "Look for wet patches on this wall or floor; raise the surface "
-                    "temperature or lower the air's moisture, and move holdings away from "
-                    "cold outside walls."
-                ),
-                for_s=p.for_minutes * 60.0,
-                clear_s=clear_s,
-            )
+            finding = build(s, i, critical, since, clearing)
             built[i] = finding
-        entries.append(((m.rank, 0, step), step, finding))
+        entries.append(((members[s].rank, 0, step), step, finding))
+
+
+def _surface_finding(
+    m: _Member,
+    critical: bool,
+    since: float,
+    clearing: bool,
+    t_surface: float,
+    margin: float,
+    dp: float,
+) -> Finding:
+    """Surface condensation's finding (`alerts.rules.condensation.evaluate_surface`): the
+    surface temperature, its margin to the air's dew point and that dew point."""
+    p = m.rules.condensation
+    clear_s = p.clear_after_minutes * 60.0
+    w = p.dew_point_margin_k
+    if clearing:
+        hold = f" for {clear_s / 60.0:.0f} min" if clear_s > 0 else ""
+        summary = (
+            f"Surface at {t_surface:.1f} °C is {margin:.1f} K above the air's dew "
+            f"point {dp:.1f} °C, more than the {w:g} K warning margin — clearing: "
+            f"needs ≥ {w + p.clear_margin_k:g} K{hold}"
+        )
+    else:
+        summary = (
+            f"Surface at {t_surface:.1f} °C is only {margin:.1f} K above the "
+            f"air's dew point {dp:.1f} °C"
+        )
+    advice = (
+        "Look for wet patches on this wall or floor; raise the surface temperature or lower "
+        "the air's moisture, and move holdings away from cold outside walls."
+    )
+    return _condensation_finding(
+        condensation.SURFACE, m, critical, since, (float(margin), w, "K"), summary, advice
+    )
+
+
+def _condensation_finding(
+    rule: str,
+    m: _Member,
+    critical: bool,
+    since: float,
+    value: tuple[float, float, str],
+    summary: str,
+    advice: str,
+) -> Finding:
+    """A condensation rule's finding: ``value`` (the value, its threshold and unit), with the
+    member's hold times."""
+    p = m.rules.condensation
+    return Finding(
+        rule=rule,
+        subject=m.subject,
+        severity=Severity.CRITICAL if critical else Severity.WARNING,
+        since=from_epoch(since),
+        value=value[0],
+        threshold=value[1],
+        unit=value[2],
+        summary=summary,
+        advice=advice,
+        for_s=p.for_minutes * 60.0,
+        clear_s=p.clear_after_minutes * 60.0,
+    )
 
 
 def _saturation(
@@ -432,8 +545,10 @@ def _saturation(
     )
     max_age = ev._max_age(members)
     was, was_critical = _was_of(members, active, rule)
-    raw, place = (ev._raw_of(members), None) if joined is None else joined
-    now = _saturation_now(raw, place, at, judged, warn, max_age, was) if at.size == 1 else None
+    now = None
+    if at.size == 1:
+        raw, place = (ev._raw_of(members), None) if joined is None else joined
+        now = _saturation_now(raw, place, at, judged, warn, max_age, was)
     if now is not None:
         fresh, few = now
         _held(result.output.held, fresh, judged, rule, members)
@@ -443,74 +558,109 @@ def _saturation(
         chosen, kept = part.segs.compact(~np.isnan(part.humidity))
         times, rh = part.times[kept], part.humidity[kept]
     else:
-        if place is None:
-            segs, keep = raw.segs.compact(~np.isnan(raw.humidity) & judged[raw.segs.seg])
-        else:
-            picked = np.zeros(raw.segs.count, dtype=np.bool_)
-            picked[place] = judged
-            wide, keep = raw.segs.compact(~np.isnan(raw.humidity) & picked[raw.segs.seg])
-            # the segments of the other members are empty: the chosen ones' bounds follow
-            segs = Segments.from_offsets(np.append(wide.offsets[place], wide.offsets[-1]))
-        times, rh = raw.times[keep], raw.humidity[keep]
+        segs, times, rh = _valid_of(members, judged, "humidity")
         if _by_gaps(at, max_age):
-            seg, steps, _ = _stale_steps(times, segs, _next_times(times, segs), at, max_age)
-            on = judged[seg]
-            result.output.held.extend(
-                (j, rule, members[k].sid)
-                for k, j in zip(seg[on].tolist(), steps[on].tolist(), strict=True)
-            )
+            seg, steps, _ = _stale_steps(times, segs, at, max_age)
+            _held_at(result.output.held, seg, steps, judged, rule, members)
         else:
             _, _, fresh = fresh_steps(times, segs, at, max_age)
             _held(result.output.held, fresh, judged, rule, members)
         with np.errstate(invalid="ignore"):
-            above = rh > warn[segs.seg]
-        few = np.flatnonzero(was | segment_any(above, segs))
+            above = rh > _per_sample(warn, segs)
+        few = np.flatnonzero(was | _segment_any(above, segs))
         if few.size == 0:
             return
-        maybe = np.zeros(segs.count, dtype=np.bool_)
-        maybe[few] = True
-        wide, kept = segs.compact(maybe[segs.seg])
-        chosen = Segments.from_offsets(np.append(wide.offsets[few], wide.offsets[-1]))
-        times, rh = times[kept], rh[kept]
+        chosen, picked = _pick(segs, few)
+        if picked is not None:
+            times, rh = times[picked], rh[picked]
     levels = (warn[few], (warn - margin)[few], crit[few], (crit - margin)[few])
     threshold = _threshold_gaps if _by_gaps(at, max_age[few]) else _threshold
     hits = threshold(
         times, rh, chosen, at, max_age[few], was[few], was_critical[few], True, levels
     )[0]
-    built: dict[int, Finding] = {}
-    for k, step, i, critical, since, clearing in hits.rows():
-        s = int(few[k])
-        m = members[s]
-        finding = built.get(i)
-        if finding is None:
-            p = params[s]
-            clear_s = p.clear_after_minutes * 60.0
-            if clearing:
-                lv = Levels(True, p.rh_warning, p.rh_warning - p.rh_clear_margin, 0, 0)
-                summary = (
-                    f"RH {rh[i]:.1f} %, back below {p.rh_warning:g} % — "
-                    f"{lv.clearing_note('RH', '%', clear_s)}"
-                )
-            else:
-                summary = f"RH {rh[i]:.1f} % — the air is close to saturation"
-            finding = Finding(
-                rule=rule,
-                subject=m.subject,
-                severity=Severity.CRITICAL if critical else Severity.WARNING,
-                since=from_epoch(since),
-                value=float(rh[i]),
-                threshold=p.rh_warning,
-                unit="%RH",
-                summary=summary,
-                advice=(
-                    "Condensation forms on anything slightly colder than the air: look for "
-                    "water on walls, pipes and boxes, and find the moisture source."
-                ),
-                for_s=p.for_minutes * 60.0,
-                clear_s=clear_s,
-            )
-            built[i] = finding
-        entries.append(((m.rank, 0, step), step, finding))
+    _shared_findings(
+        hits,
+        few,
+        members,
+        entries,
+        lambda s, i, critical, since, clearing: _saturation_finding(
+            members[s], critical, since, clearing, rh[i]
+        ),
+    )
+
+
+def _valid_of(
+    members: Sequence[_Member], judged: BoolArray, name: str
+) -> tuple[Segments, FloatArray, FloatArray]:
+    """The judged members' own readings with a valid ``name`` end to end (the others'
+    segments empty): their segments, times and values — only the two columns joined."""
+    series = [m.data.raw[m.sensor.id] for m in members]
+    on = judged.tolist()
+    chosen = [s for s, keep in zip(series, on, strict=True) if keep]
+    lengths = np.array([len(s) if keep else 0 for s, keep in zip(series, on, strict=True)])
+    segs = Segments.from_lengths(lengths.astype(np.int64))
+    if not chosen:
+        return segs, np.empty(0), np.empty(0)
+    times = np.concatenate([s.times for s in chosen])
+    values = np.concatenate([getattr(s, name) for s in chosen])
+    segs, kept = _compact(segs, ~np.isnan(values))
+    return segs, _take(times, kept), _take(values, kept)
+
+
+def _pick(segs: Segments, few: IntArray) -> tuple[Segments, IntArray | None]:
+    """Segments ``few`` (in order) of ``segs`` end to end, and the flat indices of their
+    elements (None: all of them, as they were)."""
+    if few.size == segs.count:
+        return segs, None
+    lengths = segs.lengths[few]
+    picked = Segments.from_lengths(lengths)
+    kept: IntArray = np.arange(picked.seg.size, dtype=np.int64)
+    kept += np.repeat(segs.starts[few] - picked.starts, lengths)
+    return picked, kept
+
+
+def _held_at(
+    held: list[tuple[int, str, str]],
+    seg: IntArray,
+    steps: IntArray,
+    judged: BoolArray,
+    rule: str,
+    members: Sequence[_Member],
+) -> None:
+    """`alerts.fleet._held` from the stale (segment, step) pairs (`_stale_steps`): hold
+    ``rule`` for each judged member at each of its stale steps."""
+    on = judged[seg]
+    held.extend(
+        (j, rule, members[k].sid) for k, j in zip(seg[on].tolist(), steps[on].tolist(), strict=True)
+    )
+
+
+def _saturation_finding(
+    m: _Member, critical: bool, since: float, clearing: bool, rh: float
+) -> Finding:
+    """Saturation's finding (`alerts.rules.condensation.evaluate_saturation`) at RH ``rh``."""
+    p = m.rules.condensation
+    clear_s = p.clear_after_minutes * 60.0
+    if clearing:
+        lv = Levels(True, p.rh_warning, p.rh_warning - p.rh_clear_margin, 0, 0)
+        summary = (
+            f"RH {rh:.1f} %, back below {p.rh_warning:g} % — {lv.clearing_note('RH', '%', clear_s)}"
+        )
+    else:
+        summary = f"RH {rh:.1f} % — the air is close to saturation"
+    advice = (
+        "Condensation forms on anything slightly colder than the air: look for water on "
+        "walls, pipes and boxes, and find the moisture source."
+    )
+    return _condensation_finding(
+        condensation.SATURATION,
+        m,
+        critical,
+        since,
+        (float(rh), p.rh_warning, "%RH"),
+        summary,
+        advice,
+    )
 
 
 def _saturation_now(
@@ -663,8 +813,8 @@ def _maybe_low(ev: FleetEvaluator, members: Sequence[_Member], raw: _Raw) -> Boo
         ),
     )
     with np.errstate(invalid="ignore"):
-        low = raw.battery <= clear[raw.segs.seg]
-    return segment_any(low, raw.segs)
+        low = raw.battery <= _per_sample(clear, raw.segs)
+    return _segment_any(low, raw.segs)
 
 
 def _maybe_out_of_range(ev: FleetEvaluator, members: Sequence[_Member], raw: _Raw) -> BoolArray:
@@ -769,7 +919,7 @@ def _stuck(
     segs = raw.segs
     started = _run_starts((raw.temperature, raw.humidity), segs)
     valid_any = ~(np.isnan(raw.temperature) & np.isnan(raw.humidity))
-    reported = segment_any(valid_any, segs)
+    reported = _segment_any(valid_any, segs)
     cum = np.zeros(valid_any.size + 1, dtype=np.int64)
     np.cumsum(valid_any, out=cum[1:])
     # at the judged samples only
@@ -782,26 +932,30 @@ def _stuck(
     seg, steps = np.nonzero(fresh & reported[:, None] & stuck)
     for s, step in zip(seg.tolist(), steps.tolist(), strict=True):
         m = members[s]
-        p = m.rules.health
         began = float(raw.times[began_at[s, step]])
-        duration = duration_at[s, step]
-        readings = int(readings_at[s, step])
-        finding = Finding(
-            rule=health.RULES[1],
-            subject=m.subject,
-            severity=Severity.WARNING,
-            since=from_epoch(began),
-            value=float(duration) / 3600.0,
-            threshold=p.stuck_hours,
-            unit="h",
-            summary=f"Same values for {duration / 3600.0:.1f} h ({readings} readings)",
-            advice=(
-                "The sensor reports but its values do not change: check that it is not "
-                "frozen, saturated or reporting a cached value; power-cycle it."
-            ),
-            clear_s=p.clear_after_minutes * 60.0,
-        )
+        finding = _stuck_finding(m, began, float(duration_at[s, step]), int(readings_at[s, step]))
         entries.append(((m.rank, 1, step), step, finding))
+
+
+def _stuck_finding(m: _Member, began: float, duration_s: float, readings: int) -> Finding:
+    """The stuck rule's finding (`alerts.rules.health`): the same values since ``began`` for
+    ``duration_s`` over ``readings`` readings."""
+    p = m.rules.health
+    return Finding(
+        rule=health.RULES[1],
+        subject=m.subject,
+        severity=Severity.WARNING,
+        since=from_epoch(began),
+        value=duration_s / 3600.0,
+        threshold=p.stuck_hours,
+        unit="h",
+        summary=f"Same values for {duration_s / 3600.0:.1f} h ({readings} readings)",
+        advice=(
+            "The sensor reports but its values do not change: check that it is not "
+            "frozen, saturated or reporting a cached value; power-cycle it."
+        ),
+        clear_s=p.clear_after_minutes * 60.0,
+    )
 
 
 def _battery(
@@ -908,6 +1062,26 @@ def _out_of_range(
         entries.append(((m.rank, 3, step), step, finding))
 
 
+def _segment_any(mask: BoolArray, segs: Segments) -> BoolArray:
+    """`alerts.fleet_series.segment_any`: per segment, whether ``mask`` holds anywhere in it
+    (by `numpy.logical_or.reduceat` over the non-empty segments: no count per sample)."""
+    found = np.zeros(segs.count, dtype=np.bool_)
+    nonempty = segs.lengths > 0
+    if nonempty.any():
+        found[nonempty] = np.logical_or.reduceat(mask, segs.starts[nonempty])
+    return found
+
+
+def _per_sample(values: FloatArray, segs: Segments) -> FloatArray | float:
+    """A per-segment level per sample to compare with, ``values[segs.seg]`` — or, when every
+    segment has the same value, that value (a comparison with it gives, element for element,
+    what one with the array gives, without the array; not for arithmetic: −0.0 equals 0.0)."""
+    if values.size and bool(np.all(values == values[0])):
+        return float(values[0])
+    per: FloatArray = values[segs.seg]
+    return per
+
+
 def _was_of(members: Sequence[_Member], active: Active, rule: str) -> tuple[BoolArray, BoolArray]:
     """`alerts.fleet._was`: per member, whether ``rule`` has an open alert and whether that one
     is critical — by going over the open alerts (few) instead of over the members (many)."""
@@ -941,24 +1115,25 @@ def _by_gaps(at: FloatArray, max_age: FloatArray) -> bool:
     )
 
 
-def _next_times(times: FloatArray, segs: Segments) -> FloatArray:
-    """Per sample, the time of the next sample of its segment (+inf after the last)."""
-    nxt = np.full(times.size, np.inf)
-    if times.size > 1:
-        nxt[:-1] = times[1:]
-    nonempty = segs.lengths > 0
-    nxt[segs.offsets[1:][nonempty] - 1] = np.inf
+def _next_times(times: FloatArray, segs: Segments, samples: IntArray) -> FloatArray:
+    """Per sample of ``samples``, the time of the next sample of its segment (+inf after the
+    segment's last)."""
+    nxt = np.full(samples.size, np.inf)
+    after = samples + 1
+    place = np.minimum(np.searchsorted(segs.offsets, after), segs.offsets.size - 1)
+    inside = segs.offsets[place] != after  # the next sample does not begin a segment
+    nxt[inside] = times[after[inside]]
     return nxt
 
 
 def _steps_after(
-    times: FloatArray, nxt: FloatArray, samples: IntArray, at: FloatArray, max_age: FloatArray
+    times: FloatArray, segs: Segments, samples: IntArray, at: FloatArray, max_age: FloatArray
 ) -> tuple[IntArray, IntArray, BoolArray]:
     """The evaluation times (in order) whose last sample is one of ``samples``: per such
     time, its place in ``samples``, the step, and whether the sample is at most ``max_age``
     (per sample) old then — as `alerts.fleet_series.fresh_steps` has it."""
     lo = np.searchsorted(at, times[samples], side="left")
-    hi = np.searchsorted(at, nxt[samples], side="left")
+    hi = np.searchsorted(at, _next_times(times, segs, samples), side="left")
     count = hi - lo
     which = np.repeat(np.arange(samples.size, dtype=np.int64), count)
     before = np.zeros(samples.size, dtype=np.int64)
@@ -971,20 +1146,23 @@ def _steps_after(
 
 
 def _stale_steps(
-    times: FloatArray, segs: Segments, nxt: FloatArray, at: FloatArray, max_age: FloatArray
+    times: FloatArray, segs: Segments, at: FloatArray, max_age: FloatArray
 ) -> tuple[IntArray, IntArray, IntArray]:
     """`alerts.fleet_series.fresh_steps`' stale (segment, step) pairs, segment after segment
     and step after step, with the flat index of the step's last sample (−1: none), from the
     gaps alone (``at`` in order): a step can be stale only before a segment's first sample or
     in a gap longer than the segment's ``max_age`` (the age is at most the gap's, rounding
     included); the steps in those gaps are checked as `fresh_steps` checks them."""
-    gap = nxt - times
-    candidates = np.flatnonzero(gap > max_age[segs.seg])
+    nonempty = segs.lengths > 0
+    gap = np.empty(times.size)  # to the next sample of the segment, +inf after its last
+    np.subtract(times[1:], times[:-1], out=gap[:-1])
+    gap[segs.offsets[1:][nonempty] - 1] = np.inf
+    candidates = np.flatnonzero(gap > _per_sample(max_age, segs))
+    del gap
     owner = segs.seg[candidates]
-    which, steps_a, fresh = _steps_after(times, nxt, candidates, at, max_age[owner])
+    which, steps_a, fresh = _steps_after(times, segs, candidates, at, max_age[owner])
     stale = ~fresh
     seg_a, steps_a, last_a = owner[which][stale], steps_a[stale], candidates[which][stale]
-    nonempty = segs.lengths > 0
     heads = np.full(segs.count, at.size, dtype=np.int64)
     heads[nonempty] = np.searchsorted(at, times[segs.starts[nonempty]], side="left")
     seg_b = np.repeat(np.arange(segs.count, dtype=np.int64), heads)
@@ -1009,32 +1187,21 @@ def _threshold_gaps(
     above: bool,
     levels: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
 ) -> tuple[_Hits, IntArray, IntArray]:
-    """`alerts.fleet._threshold` over many evaluation times in order (`_by_gaps`): the hits
-    from the samples where the rule is on (`_steps_after`), and the stale (segment, step)
-    pairs from the gaps (`_stale_steps`) instead of the fresh steps ``(segments, times)``."""
-    warning, warning_clear, critical_level, critical_clear = (lv[segs.seg] for lv in levels)
-    if above:
-        on = hysteresis_above(values, warning, warning_clear, segs, was)
-        critical = hysteresis_above(values, critical_level, critical_clear, segs, was_critical)
-        with np.errstate(invalid="ignore"):
-            beyond = values > warning
-    else:
-        on = hysteresis_below(values, warning, warning_clear, segs, was)
-        critical = hysteresis_below(values, critical_level, critical_clear, segs, was_critical)
-        with np.errstate(invalid="ignore"):
-            beyond = values < warning
-    nxt = _next_times(times, segs)
-    stale_seg, stale_steps, _ = _stale_steps(times, segs, nxt, at, max_age_s)
+    """`alerts.fleet._threshold` over many evaluation times in order (`_by_gaps`): its
+    hysteresis (`alerts.fleet._threshold_on`), the hits from the samples where the rule is on
+    (`_steps_after`), and the stale (segment, step) pairs from the gaps (`_stale_steps`)
+    instead of the fresh steps ``(segments, times)``."""
+    stale_seg, stale_steps, _ = _stale_steps(times, segs, at, max_age_s)
     if times.size == 0:
-        none = np.empty(0, dtype=np.int64)
-        hits = _Hits(none, none, none, np.empty(0, np.bool_), np.empty(0), np.empty(0, np.bool_))
-        return hits, stale_seg, stale_steps
-    since = since_times(episode_starts(on, segs, was), times, segs)
+        return _Hits.none(), stale_seg, stale_steps
+    on, critical, beyond, since = _threshold_on(
+        times, values, segs, was, was_critical, above, levels
+    )
     samples = np.flatnonzero(on)
-    which, steps, fresh = _steps_after(times, nxt, samples, at, max_age_s[segs.seg[samples]])
+    which, steps, fresh = _steps_after(times, segs, samples, at, max_age_s[segs.seg[samples]])
     index = samples[which][fresh]
     hits = _Hits(
-        segs.seg[index], steps[fresh], index, critical[index], since[index], (~beyond)[index]
+        segs.seg[index], steps[fresh], index, critical[index], since[index], ~beyond[index]
     )
     return hits, stale_seg, stale_steps
 
@@ -1057,8 +1224,7 @@ def _health_steps(
     long enough run (`_stuck_runs`), a finding built once per reading and shared between its
     steps. Battery and out-of-range readings as in `health_class`."""
     segs, times = raw.segs, raw.times
-    nxt = _next_times(times, segs)
-    seg, steps, last = _stale_steps(times, segs, nxt, at, silent_after)
+    seg, steps, last = _stale_steps(times, segs, at, silent_after)
     on = enabled[seg]
     seg, steps, last = seg[on], steps[on], last[on]
     _silent(ev, members, series, times, at, seg, steps, last >= 0, last, result, entries)
@@ -1068,7 +1234,7 @@ def _health_steps(
         result.output.held.extend((j, rule, sid) for j, sid in zip(step_list, sids, strict=True))
     if times.size == 0:
         return
-    _stuck_runs(members, raw, nxt, at, silent_after, enabled, entries)
+    _stuck_runs(members, raw, at, silent_after, enabled, entries)
     battery = enabled & _maybe_low(ev, members, raw)
     if battery.any():
         few, part = _part(members, series, battery, raw)
@@ -1086,7 +1252,6 @@ def _health_steps(
 def _stuck_runs(
     members: Sequence[_Member],
     raw: _Raw,
-    nxt: FloatArray,
     at: FloatArray,
     max_age: FloatArray,
     enabled: BoolArray,
@@ -1096,70 +1261,51 @@ def _stuck_runs(
     and many enough, of an enabled member that reported), then the fresh steps whose last
     reading that is (`_steps_after`), one finding per reading."""
     segs, times = raw.segs, raw.times
-    started = _run_starts((raw.temperature, raw.humidity), segs)
     valid_any = ~(np.isnan(raw.temperature) & np.isnan(raw.humidity))
     every = bool(valid_any.all())
-    reported = segs.lengths > 0 if every else segment_any(valid_any, segs)
+    reported = segs.lengths > 0 if every else _segment_any(valid_any, segs)
     hours = _array(m.rules.health.stuck_hours for m in members)
     least = np.array([m.rules.health.stuck_min_readings for m in members], dtype=np.int64)
     # ``least`` readings lie in a run only when it began ``least − 1`` samples back or more
-    index = np.arange(times.size, dtype=np.int64)
-    maybe = np.flatnonzero(started <= index - (int(least.min()) - 1))
-    readings = np.zeros(times.size, dtype=np.int64)
-    duration = np.zeros(times.size)
+    maybe, began = _long_runs(
+        _run_breaks((raw.temperature, raw.humidity), segs), max(int(least.min()) - 1, 0)
+    )
     if every:  # each sample a reading
-        readings[maybe] = maybe + 1 - started[maybe]
+        readings = maybe + 1 - began
     else:
         cum = np.zeros(valid_any.size + 1, dtype=np.int64)
         np.cumsum(valid_any, out=cum[1:])
-        readings[maybe] = cum[maybe + 1] - cum[started[maybe]]
-    duration[maybe] = times[maybe] - times[started[maybe]]
+        readings = cum[maybe + 1] - cum[began]
+    duration = times[maybe] - times[began]
     seg = segs.seg
     owner = seg[maybe]
     stuck = (
-        (duration[maybe] >= hours[owner] * 3600.0)
-        & (readings[maybe] >= least[owner])
+        (duration >= hours[owner] * 3600.0)
+        & (readings >= least[owner])
         & (enabled & reported)[owner]
     )
     samples = maybe[stuck]
     if samples.size == 0:
         return
-    which, steps, fresh = _steps_after(times, nxt, samples, at, max_age[seg[samples]])
+    began, duration, readings = began[stuck], duration[stuck], readings[stuck]
+    which, steps, fresh = _steps_after(times, segs, samples, at, max_age[seg[samples]])
     built: dict[int, Finding] = {}
     for w, step in zip(which[fresh].tolist(), steps[fresh].tolist(), strict=True):
-        i = int(samples[w])
-        s = int(seg[i])
-        m = members[s]
-        finding = built.get(i)
+        m = members[int(seg[samples[w]])]
+        finding = built.get(w)
         if finding is None:
-            p = m.rules.health
-            began = float(times[started[i]])
-            span_s = duration[i]
-            count = int(readings[i])
-            finding = Finding(
-                rule=health.RULES[1],
-                subject=m.subject,
-                severity=Severity.WARNING,
-                since=from_epoch(began),
-                value=float(span_s) / 3600.0,
-                threshold=p.stuck_hours,
-                unit="h",
-                summary=f"Same values for {span_s / 3600.0:.1f} h ({count} readings)",
-                advice=(
-                    "The sensor reports but its values do not change: check that it is not "
-                    "frozen, saturated or reporting a cached value; power-cycle it."
-                ),
-                clear_s=p.clear_after_minutes * 60.0,
+            finding = _stuck_finding(
+                m, float(times[began[w]]), float(duration[w]), int(readings[w])
             )
-            built[i] = finding
+            built[w] = finding
         entries.append(((m.rank, 1, step), step, finding))
 
 
-def _run_starts(quantities: Sequence[FloatArray], segs: Segments) -> IntArray:
-    """`alerts.fleet_series.run_starts` of each quantity, their latest per sample: where the
-    current run of equal values (of every quantity) began. A run breaks at a segment's first
-    sample and at a valid value that differs from the segment's previous valid one or has none
-    before it (NaN continues a run) — the valid values compared with each other only."""
+def _run_breaks(quantities: Sequence[FloatArray], segs: Segments) -> BoolArray:
+    """Per sample, whether a run of equal values (of every quantity) begins there: at a
+    segment's first sample and at a valid value that differs from the segment's previous valid
+    one or has none before it (NaN continues a run) — the valid values compared with each
+    other only."""
     n = segs.seg.size
     changed = np.zeros(n, dtype=np.bool_)
     for values in quantities:
@@ -1175,6 +1321,30 @@ def _run_starts(quantities: Sequence[FloatArray], segs: Segments) -> IntArray:
         breaks[1:] = (valid[1:] != valid[:-1]) | (seg[1:] != seg[:-1])
         changed[where[breaks]] = True
     changed[segs.starts[segs.lengths > 0]] = True
-    index = np.arange(n, dtype=np.int64)
+    return changed
+
+
+def _run_starts(quantities: Sequence[FloatArray], segs: Segments) -> IntArray:
+    """`alerts.fleet_series.run_starts` of each quantity, their latest per sample: where the
+    current run of equal values (of every quantity) began (`_run_breaks`)."""
+    changed = _run_breaks(quantities, segs)
+    index = np.arange(changed.size, dtype=np.int64)
     starts: IntArray = np.maximum.accumulate(np.where(changed, index, 0))
     return starts
+
+
+def _long_runs(breaks: BoolArray, back: int) -> tuple[IntArray, IntArray]:
+    """The samples whose run (`_run_breaks`) began ``back`` or more samples before them, in
+    order, and per such sample where its run began (`_run_starts`) — from the samples that
+    continue a run (few where values change), when ``back`` ≥ 1: a run's continuing samples
+    follow each other, right after its first."""
+    if back <= 0:
+        index = np.arange(breaks.size, dtype=np.int64)
+        return index, np.maximum.accumulate(np.where(breaks, index, 0))
+    going = np.flatnonzero(~breaks)
+    opens = np.ones(going.size, dtype=np.bool_)
+    np.not_equal(going[1:], going[:-1] + 1, out=opens[1:])
+    heads = np.flatnonzero(opens)
+    began = np.repeat(going[heads] - 1, np.diff(heads, append=going.size))
+    long = going - began >= back
+    return going[long], began[long]

@@ -19,8 +19,10 @@ and ``tests/alerts/test_fleet_mould_carry.py`` compare with the sensor-by-sensor
   (`fetch_arrays`) and for the store (`fetch_room`: the store's windows and hourly means, asked
   as `Evaluator.fetch` asks them).
 
-A source that is not plain preloaded arrays (the store), or sensors not on one grid, take the
-sensor-by-sensor paths of the classes as before.
+The incremental store source (`alerts.incremental.IncrementalStoreSource`, reading in bulk) is
+fetched for all sensors at once too (`fetch_store`), its hourly blocks made of the store's own
+means. Another source (the store read whole, `StoreSource`), or sensors not on one grid, take
+the sensor-by-sensor paths of the classes as before.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 from repoclimate.alerts.config import DecayParams, RulesConfig
 from repoclimate.alerts.evaluate import Active, ArraySource, ClassResult, RoomData, lookbacks
 from repoclimate.alerts.fleet_series import Segments, episode_starts, hysteresis_mask
+from repoclimate.alerts.incremental import IncrementalStoreSource
 from repoclimate.alerts.model import Finding, Severity, from_epoch
 from repoclimate.alerts.rules import decay, mould
 from repoclimate.alerts.rules.base import when
@@ -337,7 +340,7 @@ def _mould_arrays(
     integration chunks as `mould.indices_many` (from each checkpoint to the new checkpoint
     hour, then on), each over all members of one model at once, and the rule's hysteresis
     from the hour integration continued from (the indices are NaN before it)."""
-    from repoclimate.alerts.fleet import _held, _was
+    from repoclimate.alerts.fleet import _was
 
     rule = mould.RULE
     static = carry.static(sids, members)
@@ -387,32 +390,37 @@ def _mould_arrays(
         for lo, hi in ((lo0, hi0), (hi0, n)):
             if hi <= lo:
                 continue
-            # (time × members), laid out as `mould.indices_many` stacks them
-            t = np.ascontiguousarray(temperature[group, lo:hi].T)
-            rh = np.ascontiguousarray(humidity[group, lo:hi].T)
-            days = np.asarray(days_to_mould(t, rh), dtype=np.float64)
-            m_chunk, end_dry = _mrf(
-                days, 1.0, state[0, group], state[1, group], MRF_RESET_AFTER_HOURS
-            )
-            v_chunk, unfav = _vtt(
-                t, rh, 1.0, sensitivity, 0.0, 0.0, decline, state[2, group], state[3, group]
-            )
-            mrf[group, lo:hi] = m_chunk.T
-            vtt[group, lo:hi] = v_chunk.T
-            state[0, group] = m_chunk[-1]
-            state[1, group] = np.broadcast_to(end_dry, group.shape)
-            state[2, group] = v_chunk[-1]
-            state[3, group] = np.broadcast_to(unfav, group.shape)
-            at_checkpoint = group[index[group] + 1 == hi]
-            if at_checkpoint.size:
-                new_checkpoint[at_checkpoint] = True
-                for r in at_checkpoint.tolist():
-                    result.checkpoints[sids[r]] = mould.Checkpoint(
-                        float(grid[hi - 1]),
-                        VttState(float(state[2, r]), float(state[3, r])),
-                        MrfState(float(state[0, r]), float(state[1, r])),
-                        static.fingerprints[r],
-                    )
+            # in batches of members (each member's indices are its own: the same bits),
+            # so that a cold start's working arrays stay small
+            width = max(_INTEGRATE_CELLS // (hi - lo), 1)
+            for part in range(0, group.size, width):
+                sub = group[part : part + width]
+                # (time × members), laid out as `mould.indices_many` stacks them
+                t = np.ascontiguousarray(temperature[sub, lo:hi].T)
+                rh = np.ascontiguousarray(humidity[sub, lo:hi].T)
+                days = np.asarray(days_to_mould(t, rh), dtype=np.float64)
+                m_chunk, end_dry = _mrf(
+                    days, 1.0, state[0, sub], state[1, sub], MRF_RESET_AFTER_HOURS
+                )
+                v_chunk, unfav = _vtt(
+                    t, rh, 1.0, sensitivity, 0.0, 0.0, decline, state[2, sub], state[3, sub]
+                )
+                mrf[sub, lo:hi] = m_chunk.T
+                vtt[sub, lo:hi] = v_chunk.T
+                state[0, sub] = m_chunk[-1]
+                state[1, sub] = np.broadcast_to(end_dry, sub.shape)
+                state[2, sub] = v_chunk[-1]
+                state[3, sub] = np.broadcast_to(unfav, sub.shape)
+                at_checkpoint = sub[index[sub] + 1 == hi]
+                if at_checkpoint.size:
+                    new_checkpoint[at_checkpoint] = True
+                    for r in at_checkpoint.tolist():
+                        result.checkpoints[sids[r]] = mould.Checkpoint(
+                            float(grid[hi - 1]),
+                            VttState(float(state[2, r]), float(state[3, r])),
+                            MrfState(float(state[0, r]), float(state[1, r])),
+                            static.fingerprints[r],
+                        )
     # a checkpoint continued at its own hour stays the checkpoint
     same = np.flatnonzero(continued & (k == index) & (index >= 0) & ~new_checkpoint)
     for r in same.tolist():
@@ -427,7 +435,65 @@ def _mould_arrays(
     tail = finite[:, lo_all:]
     first_finite = np.where(tail.any(axis=1), tail.argmax(axis=1) + lo_all, n)
     k0 = np.minimum(first_finite, max(e_first, 0))
-    base = int(k0.min()) if rows else n
+    was, was_critical = _was(members, active, rule)
+    # in batches of rows (each row's hysteresis is its own: the same findings, in the same
+    # order), so that a cold start's flat arrays stay small
+    r0 = 0
+    while r0 < rows:
+        r1 = min(r0 + max(_RULE_CELLS // max(n - int(k0[r0:].min()), 1), 1), rows)
+        _mould_rule(
+            static,
+            slice(r0, r1),
+            members,
+            series,
+            grid,
+            temperature,
+            humidity,
+            mrf,
+            vtt,
+            k0,
+            counted,
+            was,
+            was_critical,
+            result,
+        )
+        r0 = r1
+
+
+_RULE_CELLS = 1_000_000
+"""Hours × members per batch of the mould rule's hysteresis (`_mould_arrays`)."""
+_INTEGRATE_CELLS = 2_000_000
+"""Hours × members per batch of the mould indices' integration (`_mould_arrays`)."""
+
+
+def _mould_rule(
+    static: _MouldStatic,
+    rows: slice,
+    all_members: Sequence[_Member],
+    all_series: Sequence[HourlySeries],
+    grid: FloatArray,
+    all_temperature: FloatArray,
+    all_humidity: FloatArray,
+    all_mrf: FloatArray,
+    all_vtt: FloatArray,
+    all_k0: IntArray,
+    counted: IntArray,
+    all_was: BoolArray,
+    all_was_critical: BoolArray,
+    result: ClassResult,
+) -> None:
+    """The mould rule's hysteresis and findings for ``rows`` of `_mould_arrays`' members,
+    each row from its hour ``k0`` on."""
+    from repoclimate.alerts.fleet import _held
+
+    rule = mould.RULE
+    members, series = all_members[rows], all_series[rows]
+    temperature, humidity = all_temperature[rows], all_humidity[rows]
+    mrf, vtt, k0 = all_mrf[rows], all_vtt[rows], all_k0[rows]
+    was, was_critical = all_was[rows], all_was_critical[rows]
+    enabled = static.enabled[rows]
+    n = grid.size
+    base = int(k0.min()) if k0.size else n
     columns = np.arange(base, n, dtype=np.int64)
     inside = columns[None, :] >= k0[:, None]
     lengths = inside.sum(axis=1)
@@ -441,19 +507,18 @@ def _mould_arrays(
     known = np.isfinite(t_flat) & np.isfinite(h_flat)
     flat = np.minimum(segs.starts[:, None] + np.maximum(local, 0), max(known.size - 1, 0))
     fresh = (local >= 0) & (known[flat] if known.size else False)
-    _held(result.output.held, fresh, static.enabled, rule, members)
+    _held(result.output.held, fresh, enabled, rule, members)
     if known.size == 0:
         return
-    row = segs.seg
+    row = segs.seg + rows.start
     mrf_w, vtt_w = static.mrf_warning[row], static.vtt_warning[row]
     mrf_c, vtt_c = static.mrf_critical[row], static.vtt_critical[row]
     ratio = static.ratio[row]
     with np.errstate(invalid="ignore"):
         enter = (mrf_flat >= mrf_w) | (vtt_flat >= vtt_w)
         clear = (mrf_flat < mrf_w * ratio) & (vtt_flat < vtt_w * ratio)
-    was, was_critical = _was(members, active, rule)
     on = hysteresis_mask(enter, clear, segs, was)
-    seg, steps = np.nonzero(fresh & static.enabled[:, None] & on[flat])
+    seg, steps = np.nonzero(fresh & enabled[:, None] & on[flat])
     if seg.size == 0:
         return
     with np.errstate(invalid="ignore"):
@@ -620,10 +685,13 @@ class DecayCarry:
             and grid[0] >= held[2][0]
         ):
             shift = round((grid[0] - held[2][0]) / _HOUR)
-            mean_t, mean_h, rate = (np.empty((size.size, n)) for _ in range(3))
             lo, hi = block.head, block.recomputed_from
-            for new, old in zip((mean_t, mean_h, rate), held[3:], strict=True):
-                new[:, lo:hi] = old[:, shift + lo : shift + hi]
+            if shift == 0 and held[3].shape == (size.size, n):  # the same grid: in place
+                mean_t, mean_h, rate = held[3], held[4], held[5]
+            else:
+                mean_t, mean_h, rate = (np.empty((size.size, n)) for _ in range(3))
+                for new, old in zip((mean_t, mean_h, rate), held[3:], strict=True):
+                    new[:, lo:hi] = old[:, shift + lo : shift + hi]
             columns = np.r_[0:lo, hi:n]
         else:
             mean_t, mean_h, rate = (np.empty((size.size, n)) for _ in range(3))
@@ -1251,6 +1319,54 @@ def fetch_room(
     return data
 
 
+def fetch_store(
+    evaluator: FleetEvaluator,
+    source: IncrementalStoreSource,
+    rooms: Sequence[RoomNode],
+    classes: Sequence[str],
+    at: FloatArray,
+) -> list[RoomData]:
+    """`Evaluator.fetch` of every room from the store through the incremental source, for
+    all sensors at once: the raw windows in one query of what arrived
+    (`IncrementalStoreSource.raw_many`), the hourly means as `HourlyCache` blocks of the
+    store's means (`IncrementalStoreSource.hour_means`, one query), so that the classes' kept
+    state (running sums, decay, derived rows) works as it does for preloaded arrays. The
+    same windows as `fetch_room`'s; plans and `RoomData` kept per room (`FetchPlans`)."""
+    end = float(at[-1])
+    first = float(at[0])
+    wanted_classes = tuple(classes)
+    plans = evaluator.fetch_plans
+    out: list[RoomData] = []
+    ids: list[str] = []
+    starts: list[float] = []
+    raw_targets: list[dict[str, SensorSeries]] = []
+    targets: list[dict[str, HourlySeries]] = []
+    wanted: list[tuple[str, float, float, float, int]] = []
+    settles: list[float] = []
+    for room in rooms:
+        raw: dict[str, SensorSeries] = {}
+        hourly: dict[str, HourlySeries] = {}
+        plan, data = plans.of(evaluator, room, wanted_classes)
+        for sensor_id, raw_s, hourly_plan in plan:
+            ids.append(sensor_id)
+            starts.append(first - raw_s)
+            raw_targets.append(raw)
+            if hourly_plan is not None:
+                hourly_s, gap, settle = hourly_plan
+                wanted.append((sensor_id, hourly_s, first - hourly_s, end, gap))
+                settles.append(settle)
+                targets.append(hourly)
+        data.raw, data.hourly, data.mould = raw, hourly, {}
+        out.append(data)
+    series = source.raw_many(ids, np.array(starts, dtype=np.float64), end)
+    for raw_target, sensor_id, found in zip(raw_targets, ids, series, strict=True):
+        raw_target[sensor_id] = found
+    made = evaluator.hourly_cache.many(source, wanted, settles)
+    for target, (sensor_id, *_), hourly_series in zip(targets, wanted, made, strict=True):
+        target[sensor_id] = hourly_series
+    return out
+
+
 def _hour_index(times: FloatArray) -> IntArray:
     """Each time's hour as a whole number of hours since the epoch (``floor(t / 3600)``)."""
     index: IntArray = np.floor(times / _HOUR).astype(np.int64)
@@ -1366,7 +1482,7 @@ class HourlyCache:
 
     def many(
         self,
-        source: ArraySource,
+        source: ArraySource | IncrementalStoreSource,
         wanted: Sequence[tuple[str, float, float, float, int]],
         settles: Sequence[float] | None = None,
     ) -> list[HourlySeries]:
@@ -1384,7 +1500,10 @@ class HourlyCache:
         blocks: list[HourlyBlock] = []
         for (lookback, gap, start, end, settle), ks in groups.items():
             sensors = tuple(wanted[k][0] for k in ks)
-            block = self._block(source, sensors, lookback, gap, start, end, settle)
+            if isinstance(source, IncrementalStoreSource):
+                block = self._store_block(source, sensors, lookback, gap, start, end)
+            else:
+                block = self._block(source, sensors, lookback, gap, start, end, settle)
             blocks.append(block)
             for row, k in enumerate(ks):
                 placed[k] = (block, row)
@@ -1468,6 +1587,67 @@ class HourlyCache:
         self._blocks[key] = block
         return block
 
+    def _store_block(
+        self,
+        source: IncrementalStoreSource,
+        sensors: tuple[str, ...],
+        lookback: float,
+        gap: int,
+        start: float,
+        end: float,
+    ) -> HourlyBlock:
+        """The block of the store's hourly means (`IncrementalStoreSource.hour_means`: the
+        store's own aggregate, as `StoreSource.hourly` reads it, not means of the readings),
+        carried over each hour as `HourlySeries.from_means` carries it. The columns from the
+        window's ``max_gap_h + 1``-th to the first one the source read again are those of the
+        last run: each depends only on the means of its last ``max_gap_h + 1`` hours, all
+        inside the window and read before."""
+        first = int(np.floor(start / _HOUR))
+        last = int(np.floor(end / _HOUR))
+        columns = max(last - first + 1, 0)
+        hours = (first + np.arange(columns, dtype=np.float64)) * _HOUR if columns else np.empty(0)
+        key = (lookback, gap, sensors)
+        held = self._blocks.get(key)
+        after = None if held is None else held.end
+        mean_t, mean_h, read_from = source.hour_means(key, sensors, first, last, end, after)
+        held_first = 0 if held is None or held.hours.size == 0 else int(held.hours[0] // _HOUR)
+        # the window's first hour moved: its first max_gap_h + 1 hours lose the means before it
+        lead = 0 if held is not None and first == held_first else min(gap + 1, columns)
+        self._serial += 1
+        if (
+            held is None
+            or held.hours.size == 0
+            or first < held_first
+            or end < held.end
+            or read_from <= lead
+        ):
+            t, h = _carried_over(mean_t, gap), _carried_over(mean_h, gap)
+            block = HourlyBlock(sensors, hours, t, h, start, end, 0, columns, self._serial)
+        elif lead == 0 and held.temperature.shape[1] == columns:
+            # the same grid: the columns the source read again written in place (those before
+            # depend only on means read before: the same bits)
+            for matrix, means in ((held.temperature, mean_t), (held.humidity, mean_h)):
+                matrix[:, read_from:] = _carried_over(means, gap, read_from)
+            block = HourlyBlock(
+                sensors,
+                hours,
+                held.temperature,
+                held.humidity,
+                start,
+                end,
+                read_from,
+                0,
+                self._serial,
+                held.serial,
+            )
+        else:
+            t, h = _carried_over(mean_t, gap), _carried_over(mean_h, gap)
+            block = HourlyBlock(
+                sensors, hours, t, h, start, end, read_from, lead, self._serial, held.serial
+            )
+        self._blocks[key] = block
+        return block
+
     @staticmethod
     def _means(
         series: Sequence[SensorSeries | None],
@@ -1475,31 +1655,73 @@ class HourlyCache:
         gap: int,
     ) -> list[tuple[FloatArray, FloatArray]]:
         """Per window ``(since, until, first hour, columns)``: `block_means` of each series'
-        readings with ``since <= time <= until``, temperature and humidity."""
+        readings with ``since <= time <= until``, temperature and humidity. Done in batches
+        of rows of about ``_BLOCK_BATCH`` readings and grid cells (each row's means are its
+        own: the same bits), so that the working arrays of a cold start of 100 000 sensors
+        stay about a hundred MB, not ten GB."""
         lefts = np.array([w[0] for w in windows])
         rights = np.array([w[1] for w in windows])
-        parts: list[tuple[list[FloatArray], list[FloatArray], list[FloatArray], list[int]]] = [
-            ([], [], [], []) for _ in windows
-        ]
-        nothing = np.empty(0)
-        for s in series:
-            if s is None:
-                for _, _, _, lengths in parts:
-                    lengths.append(0)
-                continue
-            times = s.times
-            lo = times.searchsorted(lefts, side="left").tolist()
-            hi = times.searchsorted(rights, side="right").tolist()
-            for (ts, tt, hh, lengths), a, b in zip(parts, lo, hi, strict=True):
-                if b > a:
-                    ts.append(times[a:b])
-                    tt.append(s.temperature[a:b])
-                    hh.append(s.humidity[a:b])
-                    lengths.append(b - a)
-                else:
-                    lengths.append(0)
+        cells = sum(w[3] for w in windows)
+        rows = len(series)
         out: list[tuple[FloatArray, FloatArray]] = []
-        for (ts, tt, hh, lengths), (_, _, first, columns) in zip(parts, windows, strict=True):
+        parts = _BlockParts(len(windows))
+        done = 0
+        for s in series:
+            parts.add(s, lefts, rights)
+            parts.cost += cells
+            if parts.cost >= _BLOCK_BATCH and parts.rows < rows - done:
+                if not out:
+                    out = [(np.empty((rows, w[3])), np.empty((rows, w[3]))) for w in windows]
+                parts.means_into(out, done, windows, gap)
+                done += parts.rows
+                parts = _BlockParts(len(windows))
+        if not out:
+            return parts.means(windows, gap)
+        parts.means_into(out, done, windows, gap)
+        return out
+
+
+_BLOCK_BATCH = 1_000_000
+"""Readings plus grid cells per batch of rows of `HourlyCache._means`."""
+
+
+class _BlockParts:
+    """A batch of rows of `HourlyCache._means`: per window, each row's readings in it."""
+
+    def __init__(self, windows: int) -> None:
+        self.parts: list[tuple[list[FloatArray], list[FloatArray], list[FloatArray], list[int]]]
+        self.parts = [([], [], [], []) for _ in range(windows)]
+        self.rows = 0
+        self.cost = 0
+        """Readings and grid cells so far."""
+
+    def add(self, s: SensorSeries | None, lefts: FloatArray, rights: FloatArray) -> None:
+        """One more row: ``s``'s readings with ``left <= time <= right`` per window."""
+        self.rows += 1
+        if s is None:
+            for _, _, _, lengths in self.parts:
+                lengths.append(0)
+            return
+        times = s.times
+        lo = times.searchsorted(lefts, side="left").tolist()
+        hi = times.searchsorted(rights, side="right").tolist()
+        for (ts, tt, hh, lengths), a, b in zip(self.parts, lo, hi, strict=True):
+            if b > a:
+                ts.append(times[a:b])
+                tt.append(s.temperature[a:b])
+                hh.append(s.humidity[a:b])
+                lengths.append(b - a)
+                self.cost += b - a
+            else:
+                lengths.append(0)
+
+    def means(
+        self, windows: Sequence[tuple[float, float, int, int]], gap: int
+    ) -> list[tuple[FloatArray, FloatArray]]:
+        """Per window, `block_means` of these rows, temperature and humidity."""
+        nothing = np.empty(0)
+        out: list[tuple[FloatArray, FloatArray]] = []
+        for (ts, tt, hh, lengths), (_, _, first, columns) in zip(self.parts, windows, strict=True):
             n = np.array(lengths, dtype=np.int64)
             times = np.concatenate(ts) if ts else nothing
             out.append(
@@ -1513,3 +1735,34 @@ class HourlyCache:
                 )
             )
         return out
+
+    def means_into(
+        self,
+        out: list[tuple[FloatArray, FloatArray]],
+        row: int,
+        windows: Sequence[tuple[float, float, int, int]],
+        gap: int,
+    ) -> None:
+        """`means` written into rows ``row`` on of ``out``."""
+        for (t, h), (bt, bh) in zip(out, self.means(windows, gap), strict=True):
+            t[row : row + self.rows] = bt
+            h[row : row + self.rows] = bh
+
+
+def _carried_over(means: FloatArray, gap: int, lo: int = 0) -> FloatArray:
+    """`alerts.series.fill_hourly` of each row of ``means`` (one column per hour, NaN: no
+    mean) on its own hours: each hour takes the latest mean at or before it, at most ``gap``
+    hours old — the same values as `HourlySeries.from_means` of the row's means. Only the
+    columns from ``lo`` on are returned (they need the means from ``lo - gap`` on)."""
+    begin = max(lo - gap, 0)
+    means = means[:, begin:]
+    rows, n = means.shape
+    out = np.full((rows, n), np.nan)
+    if rows == 0 or n == 0:
+        return out[:, lo - begin :]
+    column = np.arange(n, dtype=np.int64)
+    latest = np.maximum.accumulate(np.where(np.isnan(means), -1, column[None, :]), axis=1)
+    ok = (latest >= 0) & (column[None, :] - latest <= gap)
+    taken = np.take_along_axis(means, np.maximum(latest, 0), axis=1)
+    out[ok] = taken[ok]
+    return out[:, lo - begin :]

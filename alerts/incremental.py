@@ -18,6 +18,15 @@ columns (`history.store.SensorBlocks`); each sensor's part is then appended to w
 with a few array operations, with no Python per reading. Other stores (and ``bulk=False``, the
 benchmark's baseline) are read sensor by sensor, one query each.
 
+The fleet evaluator asks for all sensors at once (`alerts.fleet_mould.fetch_store`):
+`raw_many` keeps every sensor's readings end to end in one buffer and merges the new ones in
+with one gather per column (the ranges found by one bisection for all sensors), and
+`hour_means` keeps the store's hourly means as ``(sensors, hours)`` matrices, reading again
+only the hours from the settle window on; `alerts.fleet_mould.HourlyCache` turns them into its
+blocks, so the classes' kept state (running sums, the fluctuation's and the excursion's carried
+hysteresis, decay, derived rows) works for the store as for preloaded arrays. The means are the
+store's own (its SQL aggregate, as `StoreSource.hourly` reads them), never recomputed here.
+
 The cache is rebuilt from the store by itself: when a window starts before what it holds (a
 longer lookback, a new rule configuration), when time goes backwards, or after `clear` (the
 engine's registry or rules changed). The mould models' state, which reaches further back than
@@ -27,6 +36,7 @@ any window, is checkpointed in the alert state (`alerts.rules.mould.Checkpoint`)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -34,7 +44,7 @@ import numpy as np
 
 from repoclimate.alerts.evaluate import StoreSource
 from repoclimate.alerts.model import from_epoch
-from repoclimate.alerts.series import FloatArray, HourlySeries, SensorSeries
+from repoclimate.alerts.series import FloatArray, HourlySeries, IntArray, SensorSeries
 from repoclimate.history.store import ReadsBlocks, SensorBlocks, Store
 
 DEFAULT_SETTLE_S = 3600.0
@@ -114,6 +124,38 @@ def _cut(seconds: float) -> float:
     return from_epoch(seconds).timestamp()
 
 
+@dataclass(frozen=True, slots=True)
+class _Flat:
+    """What `IncrementalStoreSource.raw_many` holds: every sensor's readings end to end
+    (sensor ``sensors[i]``'s at ``offsets[i]:offsets[i + 1]``, from ``held_from[i]`` to
+    ``end``)."""
+
+    sensors: tuple[str, ...]
+    index: dict[str, int]
+    offsets: IntArray
+    times: FloatArray
+    temperature: FloatArray
+    humidity: FloatArray
+    battery: FloatArray
+    held_from: FloatArray
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldMeans:
+    """What `IncrementalStoreSource.hour_means` holds per key: the store's means of the hours
+    from ``first`` (whole hours since the epoch) ``(sensors, hours)``, read up to ``end``."""
+
+    first: int
+    temperature: FloatArray
+    humidity: FloatArray
+    end: float
+
+
+_MEANS_KEPT = 8
+"""Hourly mean matrices `IncrementalStoreSource.hour_means` keeps (one per key)."""
+
+
 class IncrementalStoreSource(StoreSource):
     """`StoreSource` reading each sensor's new readings only (see the module's docstring)."""
 
@@ -143,6 +185,8 @@ class IncrementalStoreSource(StoreSource):
         """Queries sent to the store so far (for benchmarks and tests)."""
         self.prepared = 0
         """Hourly windows served as prepared in bulk (`_prepare`) so far."""
+        self._flat: _Flat | None = None
+        self._held_means: dict[object, _HeldMeans] = {}
 
     def with_bulk(self, bulk: bool) -> IncrementalStoreSource:
         """A source holding the same windows that reads in bulk or sensor by sensor (for
@@ -158,6 +202,8 @@ class IncrementalStoreSource(StoreSource):
         self._means.clear()
         self._raw_batches.clear()
         self._mean_batches.clear()
+        self._flat = None
+        self._held_means.clear()
 
     def raw(self, sensor: str, start: float, end: float) -> SensorSeries:
         held = self._raw.get(sensor)
@@ -181,6 +227,188 @@ class IncrementalStoreSource(StoreSource):
         )
         self._raw[sensor] = _Raw(kept, keep_from, end)
         return kept.between(start, end)
+
+    def raw_many(
+        self, sensors: Sequence[str], starts: FloatArray, end: float
+    ) -> list[SensorSeries]:
+        """`raw` of many sensors at once, ``raw(sensors[i], starts[i], end)`` each (the fleet
+        evaluator's fetch, `alerts.fleet_mould.fetch_store`): from a `ReadsBlocks` store, the
+        held sensors' new readings in one query and merged into what is held in a few array
+        operations over all of them (no Python per sensor but the views returned); sensors not
+        held, or asked from before what is held, read whole (one query per start). Kept apart
+        from what `raw` holds: an evaluator asks one way or the other. The series are views of
+        one buffer, made anew by each call (read, do not write)."""
+        n = len(sensors)
+        ids = tuple(sensors)
+        if not self.bulk or len(set(ids)) != n:
+            return [self.raw(s, float(a), end) for s, a in zip(ids, starts.tolist(), strict=True)]
+        assert isinstance(self.store, ReadsBlocks)
+        flat = self._flat
+        rows = np.full(n, -1, dtype=np.int64)
+        if flat is not None and end >= flat.end:
+            if flat.sensors == ids:
+                rows = np.arange(n, dtype=np.int64)
+            else:
+                rows = np.array([flat.index.get(s, -1) for s in ids], dtype=np.int64)
+        held = rows >= 0
+        if flat is not None:
+            held[held] = starts[held] >= flat.held_from[rows[held]]
+        keep_from = starts.copy()
+        cut = np.full(n, -np.inf)
+        batches: list[tuple[IntArray, SensorBlocks]] = []
+        inc = np.flatnonzero(held)
+        if flat is not None and inc.size:
+            since = flat.end - self.settle_s
+            blocks = self.store.history_blocks(
+                [ids[i] for i in inc.tolist()], from_epoch(since), from_epoch(end) + _MICROSECOND
+            )
+            batches.append((inc, blocks))
+            keep_from[inc] = np.maximum(flat.held_from[rows[inc]], starts[inc] - self.keep_s)
+            # readings before the cut are those held, from it on the batch's (the store
+            # compares at the microsecond `from_epoch` rounds to)
+            cut[inc] = _cuts(np.maximum(starts[inc], since))
+        whole = np.flatnonzero(~held)
+        for start in np.unique(starts[whole]).tolist():
+            group = whole[starts[whole] == start]
+            blocks = self.store.history_blocks(
+                [ids[i] for i in group.tolist()], from_epoch(start), from_epoch(end) + _MICROSECOND
+            )
+            batches.append((group, blocks))
+        self.queries += len(batches)
+        self.readings_read += sum(len(b) for _, b in batches)
+        # per sensor: the held readings kept, [keep_from, cut), then the ones read, from the
+        # cut on (the store compares at the microsecond `from_epoch` rounds to)
+        old_lo = np.zeros(n, dtype=np.int64)
+        old_hi = np.zeros(n, dtype=np.int64)
+        if flat is not None and inc.size:
+            old_lo[inc] = flat.offsets[rows[inc]]
+            old_hi[inc] = flat.offsets[rows[inc] + 1]
+            old_lo = _search(flat.times, old_lo, old_hi, _cuts(keep_from))
+            old_hi = _search(flat.times, old_lo, old_hi, cut)
+        new_lo = np.zeros(n, dtype=np.int64)
+        new_hi = np.zeros(n, dtype=np.int64)
+        base = 0
+        for group, blocks in batches:
+            new_lo[group] = base + blocks.offsets[:-1]
+            new_hi[group] = base + blocks.offsets[1:]
+            base += len(blocks)
+        new_times = (
+            np.concatenate([_seconds(b.times_ns) for _, b in batches]) if batches else np.empty(0)
+        )
+        new_lo = _search(new_times, new_lo, new_hi, cut)
+        new_hi = _search(new_times, new_lo, new_hi, np.full(n, _cut(end)), right=True)
+        n_old = old_hi - old_lo
+        held_rows = 0 if flat is None else int(flat.times.size)
+        # one gather per column from the held column and the read one, end to end
+        source_index = _ranges(
+            np.column_stack((old_lo, new_lo + held_rows)).reshape(2 * n),
+            np.column_stack((n_old, new_hi - new_lo)).reshape(2 * n),
+        )
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(n_old + new_hi - new_lo, out=offsets[1:])
+        columns = []
+        for k, name in enumerate(("times", "temperature", "humidity", "battery")):
+            read = (
+                new_times
+                if k == 0
+                else np.concatenate([b.values[k - 1] for _, b in batches])
+                if batches
+                else np.empty(0)
+            )
+            held_column = getattr(flat, name) if flat is not None else np.empty(0)
+            columns.append(np.concatenate((held_column, read))[source_index])
+        times, temperature, humidity, battery = columns
+        self._flat = _Flat(
+            ids,
+            flat.index if flat is not None and flat.sensors == ids else _positions(list(ids)),
+            offsets,
+            times,
+            temperature,
+            humidity,
+            battery,
+            keep_from,
+            end,
+        )
+        # each window: the readings from its start on (as the store compares it), all up to
+        # ``end``
+        lo = _search(times, offsets[:-1], offsets[1:], _cuts(starts)).tolist()
+        hi = offsets[1:].tolist()
+        return [
+            SensorSeries(s, times[a:b], temperature[a:b], humidity[a:b], battery[a:b], start)
+            for s, a, b, start in zip(ids, lo, hi, starts.tolist(), strict=True)
+        ]
+
+    def hour_means(
+        self,
+        key: object,
+        sensors: tuple[str, ...],
+        first: int,
+        last: int,
+        end: float,
+        after: float | None = None,
+    ) -> tuple[FloatArray, FloatArray, int]:
+        """The store's hourly means of ``sensors`` (`Store.aggregate`'s over 1 h, as
+        `StoreSource.hourly` reads them: from the hour ``first`` to ``end``, ``end`` not
+        included) on the hours ``first`` … ``last`` (whole hours since the epoch), as
+        ``(sensors, hours)`` matrices of temperature and humidity, NaN where an hour has none;
+        and the first column read from the store now (0: all). The columns before it are
+        those the last call with ``key`` read: only the hours from the settle window before
+        that call's end are read again (one query for all sensors, `ReadsBlocks`) — or from
+        the settle window before ``after``, the end of the caller's own last read, when that
+        is earlier (None: the caller holds nothing, all are read), so that the columns before
+        the one returned are also those the caller read then. The matrices are the last
+        call's, written in place, when the hours are the same: valid until the next call
+        with ``key`` (read, do not write)."""
+        columns = max(last - first + 1, 0)
+        held = self._held_means.pop(key, None)
+        read_from = 0
+        if (
+            held is not None
+            and after is not None
+            and held.temperature.shape[0] == len(sensors)
+            and first >= held.first
+            and end >= held.end
+        ):
+            since = min(held.end, after) - self.settle_s
+            read_from = max(math.floor(since / 3600.0) - first, 0)
+            read_from = min(read_from, columns)
+        if (
+            held is not None
+            and read_from > 0
+            and first == held.first
+            and held.temperature.shape[1] == columns
+        ):
+            t, h = held.temperature, held.humidity  # the same hours: written in place
+            t[:, read_from:] = np.nan
+            h[:, read_from:] = np.nan
+        else:
+            t = np.full((len(sensors), columns), np.nan)
+            h = np.full((len(sensors), columns), np.nan)
+            if held is not None and read_from > 0:
+                shift = first - held.first
+                t[:, :read_from] = held.temperature[:, shift : shift + read_from]
+                h[:, :read_from] = held.humidity[:, shift : shift + read_from]
+        since = float((first + read_from) * 3600)
+        if self.bulk:
+            assert isinstance(self.store, ReadsBlocks)
+            blocks = self.store.hourly_blocks(sensors, from_epoch(since), from_epoch(end))
+            self.queries += 1
+            row = np.repeat(np.arange(len(sensors), dtype=np.int64), np.diff(blocks.offsets))
+            column = blocks.times_ns // _HOUR_NS - first
+            inside = (column >= read_from) & (column < columns)
+            t[row[inside], column[inside]] = blocks.values[0, inside]
+            h[row[inside], column[inside]] = blocks.values[1, inside]
+        else:
+            for r, sensor in enumerate(sensors):
+                hours, mean_t, mean_h = self._points(sensor, since, end)
+                column = np.round(hours / 3600.0).astype(np.int64) - first
+                inside = (column >= read_from) & (column < columns)
+                t[r, column[inside]] = mean_t[inside]
+                h[r, column[inside]] = mean_h[inside]
+        self._held_means[key] = _HeldMeans(first, t, h, end)
+        while len(self._held_means) > _MEANS_KEPT:
+            del self._held_means[next(iter(self._held_means))]
+        return t, h, read_from
 
     def _read_raw(self, sensor: str, start: float, end: float) -> SensorSeries:
         fetched = super().raw(sensor, start, end)
@@ -484,3 +712,45 @@ def _spans(
 
 def _positions(sensors: list[str]) -> dict[str, int]:
     return {sensor: i for i, sensor in enumerate(sensors)}
+
+
+_HOUR_NS = 3_600_000_000_000
+
+
+def _cuts(seconds: FloatArray) -> FloatArray:
+    """`_cut` of each of ``seconds`` (few distinct values: each computed once)."""
+    values, inverse = np.unique(seconds, return_inverse=True)
+    cut: FloatArray = np.array([_cut(v) for v in values.tolist()])[inverse]
+    return cut
+
+
+def _ranges(starts: IntArray, lengths: IntArray) -> IntArray:
+    """The indices ``starts[k]``, ``starts[k] + 1`` … ``starts[k] + lengths[k] - 1`` of every
+    ``k``, one range after the other."""
+    total = int(lengths.sum())
+    first = np.zeros(lengths.size, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=first[1:])
+    index: IntArray = np.repeat(starts - first, lengths) + np.arange(total, dtype=np.int64)
+    return index
+
+
+def _search(
+    values: FloatArray, lo: IntArray, hi: IntArray, targets: FloatArray, right: bool = False
+) -> IntArray:
+    """``lo[k] + values[lo[k]:hi[k]].searchsorted(targets[k])`` for every ``k`` (each range
+    ascending), all in one bisection: a few array passes over the ranges, none over the
+    values."""
+    lo, hi = lo.copy(), hi.copy()
+    if values.size == 0:
+        return lo
+    last = values.size - 1
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        value = values[np.minimum(mid, last)]
+        below = (value <= targets) if right else (value < targets)
+        below &= active
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(below | ~active, hi, mid)

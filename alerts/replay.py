@@ -16,6 +16,12 @@ writes), which gives the alert ids, the events in order and each step's transiti
 events: the same rows `apply_findings` leaves step by step (`tests/alerts/test_replay.py`
 compares the whole tables), in a handful of statements.
 
+A class may hand its findings as columns instead (`RunsResult`: one `FindingRun` per (rule,
+subject), the fleet evaluator's excursion and fluctuation classes in a backtest): each step's
+severity, since and value as arrays, the `Finding` itself built only where the replay reports
+it (an opening, a severity change, firing, the last one of an alert) — a year's 250 000
+findings, each with its own text, become a few thousand.
+
 For the backtest only: the state must start empty (nothing open), every finding's values are
 tracked (``track_values``), and nobody acknowledges meanwhile.
 """
@@ -23,7 +29,7 @@ tracked (``track_values``), and nobody acknowledges meanwhile.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import gt
@@ -32,8 +38,16 @@ import numpy as np
 
 from repoclimate.alerts.evaluate import ClassResult
 from repoclimate.alerts.lifecycle import ENGINE
-from repoclimate.alerts.model import AlertState, Finding, Severity, Transition, from_epoch
-from repoclimate.alerts.series import FloatArray
+from repoclimate.alerts.model import (
+    AlertState,
+    EpochTimes,
+    Finding,
+    Severity,
+    Subject,
+    Transition,
+    from_epoch,
+)
+from repoclimate.alerts.series import BoolArray, FloatArray, IntArray
 from repoclimate.alerts.state.alerts import AlertRows, replayed_alert
 
 _PENDING = AlertState.PENDING
@@ -44,6 +58,150 @@ _OPENED = 0
 """Step phase of what `apply_findings` does for the findings (in their order)…"""
 _CLOSED = 1
 """…and of the resolutions after them (in alert id order)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FindingRun:
+    """One (rule, subject)'s findings of a class evaluation as columns: at step ``steps[k]``
+    (ascending, each once) the finding ``finding(k)``, whose severity is critical where
+    ``critical[k]`` (else warning), whose ``since`` is ``from_epoch(since[k])`` and value
+    ``value[k]``, and whose rule, subject, threshold, ``for_s`` and ``clear_s`` are the run's
+    — what `replay` reads of every finding; ``finding`` builds the rest (the texts) when
+    asked (an equal `Finding` each time)."""
+
+    rule: str
+    subject: Subject
+    steps: IntArray
+    critical: BoolArray
+    since: FloatArray
+    value: FloatArray
+    threshold: float
+    for_s: float
+    clear_s: float
+    finding: Callable[[int], Finding]
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
+
+
+@dataclass
+class RunsResult(ClassResult):
+    """A class's evaluation with its findings as `FindingRun`s (``output.findings`` empty),
+    in the order of the findings they stand for (`materialised`); only `replay` reads them —
+    `ClassSteps` and the live engine take `materialised`."""
+
+    runs: list[FindingRun] = field(default_factory=list)
+
+    def materialised(self) -> ClassResult:
+        """The same evaluation with a `Finding` per step in ``output.findings``, in order."""
+        out = ClassResult(
+            self.rules,
+            subjects=set(self.subjects),
+            failed_rooms=list(self.failed_rooms),
+            checkpoints=dict(self.checkpoints),
+        )
+        out.output.held.extend(self.output.held)
+        out.output.findings.extend(self.output.findings)
+        for run in self.runs:
+            out.output.findings.extend(
+                (step, run.finding(k)) for k, step in enumerate(run.steps.tolist())
+            )
+        return out
+
+
+_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
+
+
+@dataclass(slots=True)
+class _Group:
+    """One (rule, subject)'s findings, one per step in step order (the step's first of the
+    highest severity): per finding its step, its position in the class's output (the first
+    of its step's), and what the replay reads of it; ``finding(g)`` builds the ``g``-th."""
+
+    key: tuple[str, str]
+    steps: list[int]
+    positions: list[int]
+    severity: list[Severity]
+    since: list[datetime]
+    value: list[float]
+    threshold: list[float]
+    for_s: list[float]
+    clear_s: list[float]
+    finding: Callable[[int], Finding]
+
+
+def _groups_of_findings(findings: list[tuple[int, Finding]]) -> list[_Group]:
+    """The class's findings grouped by (rule, subject)."""
+    # each (rule, subject)'s findings as positions in the class's output: no new tuple per
+    # finding (a quarter of a million in a year; the garbage collector's passes over them
+    # cost as much as the replay)
+    by_key: dict[tuple[str, str], list[int]] = {}
+    last_subject: object = None
+    subject_id = ""
+    for position, (_, finding) in enumerate(findings):
+        subject = finding.subject
+        if subject is not last_subject:  # a class's findings come sensor by sensor
+            last_subject, subject_id = subject, subject.id
+        key = (finding.rule, subject_id)
+        group = by_key.get(key)
+        if group is None:
+            by_key[key] = [position]
+        else:
+            group.append(position)
+    out: list[_Group] = []
+    for key, group in by_key.items():
+        at_steps = [findings[position][0] for position in group]
+        if any(map(gt, at_steps, at_steps[1:])):  # by step, then position (a stable sort)
+            group.sort(key=lambda position: findings[position][0])
+        steps: list[int] = []
+        positions: list[int] = []
+        chosen: list[Finding] = []
+        for position in group:
+            i, finding = findings[position]
+            if steps and steps[-1] == i:
+                # the best finding of a step: the first of the highest severity
+                if finding.severity > chosen[-1].severity:
+                    chosen[-1] = finding
+                continue
+            steps.append(i)
+            positions.append(position)
+            chosen.append(finding)
+        out.append(
+            _Group(
+                key,
+                steps,
+                positions,
+                [f.severity for f in chosen],
+                [f.since for f in chosen],
+                [f.value for f in chosen],
+                [f.threshold for f in chosen],
+                [f.for_s for f in chosen],
+                [f.clear_s for f in chosen],
+                chosen.__getitem__,
+            )
+        )
+    return out
+
+
+def _placed(runs: Sequence[FindingRun]) -> list[tuple[FindingRun, int]]:
+    """The class's runs with their first finding's position (as in `RunsResult.materialised`),
+    checked: one run per (rule, subject), its steps ascending, no value or since NaN."""
+    out: list[tuple[FindingRun, int]] = []
+    seen: set[tuple[str, str]] = set()
+    base = 0
+    for run in runs:
+        key = (run.rule, run.subject.id)
+        if key in seen:
+            raise ValueError(f"two finding runs of {run.rule} at {key[1]} in one class")
+        seen.add(key)
+        if run.steps.size > 1 and not bool(np.all(run.steps[1:] > run.steps[:-1])):
+            raise ValueError(f"finding run of {run.rule} at {key[1]}: steps not ascending")
+        if np.isnan(run.value).any() or np.isnan(run.since).any():  # no alert can hold NaN
+            raise ValueError(f"finding run of {run.rule} at {key[1]}: a value or since is NaN")
+        if len(run):
+            out.append((run, base))
+        base += len(run)
+    return out
 
 
 @dataclass(slots=True)
@@ -215,23 +373,13 @@ def _replay_class(k: int, times: FloatArray, result: ClassResult, out: Replay) -
             when = moments[i] = from_epoch(at[i])
         return when
 
-    # each (rule, subject)'s findings as positions in the class's output: no new tuple per
-    # finding (a quarter of a million in a year; the garbage collector's passes over them
-    # cost as much as the replay)
-    findings = result.output.findings
-    groups: dict[tuple[str, str], list[int]] = {}
-    last_subject: object = None
-    subject_id = ""
-    for position, (_, finding) in enumerate(findings):
-        subject = finding.subject
-        if subject is not last_subject:  # a class's findings come sensor by sensor
-            last_subject, subject_id = subject, subject.id
-        key = (finding.rule, subject_id)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [position]
-        else:
-            group.append(position)
+    runs: list[tuple[FindingRun, int]] = []
+    if isinstance(result, RunsResult) and result.runs:
+        if result.output.findings:
+            raise ValueError("a class's findings come either as runs or as a list, not both")
+        runs = _placed(result.runs)
+    groups = _groups_of_findings(result.output.findings)
+    sinces = EpochTimes()
     held: dict[tuple[str, str], set[int]] = {}
     for i, rule, held_id in result.output.held:
         held.setdefault((rule, held_id), set()).add(i)
@@ -258,14 +406,17 @@ def _replay_class(k: int, times: FloatArray, result: ClassResult, out: Replay) -
             _Action((at[i], k, phase, x, y, sub), alert, src, dst, note, finding, transition)
         )
 
-    def resolution(alert: ReplayedAlert, last: int, limit: int, never: set[int]) -> int | None:
-        """The step in ``(last, limit)`` where ``alert``, last found at step ``last``,
-        resolves: the first not held — for a firing one, once ``clear_s`` has passed."""
+    def resolution(
+        alert: ReplayedAlert, last: int, limit: int, never: set[int], clear_s: float
+    ) -> int | None:
+        """The step in ``(last, limit)`` where ``alert``, last found at step ``last`` (by a
+        finding of ``clear_s``), resolves: the first not held — for a firing one, once
+        ``clear_s`` has passed."""
         j = last + 1
         if alert.state is not _PENDING:
             seen = moment(last)
-            hold = timedelta(seconds=alert.last.clear_s)
-            j = bisect_left(at, at[last] + alert.last.clear_s, j, limit)
+            hold = timedelta(seconds=clear_s)
+            j = bisect_left(at, at[last] + clear_s, j, limit)
             while j > last + 1 and moment(j - 1) - seen >= hold:
                 j -= 1
             while j < limit and moment(j) - seen < hold:
@@ -325,60 +476,59 @@ def _replay_class(k: int, times: FloatArray, result: ClassResult, out: Replay) -
         opened_for[i + 1] += 1
         return alert
 
-    for key, group in groups.items():
-        at_steps = [findings[position][0] for position in group]
-        if any(map(gt, at_steps, at_steps[1:])):  # by step, then position (a stable sort)
-            group.sort(key=lambda position: findings[position][0])
-        found[at_steps] = True
+    def fire(alert: ReplayedAlert, i: int, position: int, finding: Finding, now: datetime) -> None:
+        """The pending ``alert`` fires at step ``i`` by ``finding`` (at ``position``)."""
+        alert.state = _FIRING
+        alert.fired_at = now
+        act(i, _OPENED, position, 0, 1, alert, _PENDING, _FIRING, finding.summary, finding, True)
+
+    def walk(group: _Group) -> None:
+        """The lifecycle of one (rule, subject)'s findings, finding by finding."""
+        key, steps, positions = group.key, group.steps, group.positions
+        severities, since_of, values, thresholds = (
+            group.severity,
+            group.since,
+            group.value,
+            group.threshold,
+        )
+        for_s, clear_s, finding_at = group.for_s, group.clear_s, group.finding
+        found[steps] = True
         never = held.get(key, set())
         resolvable = key[1] in subjects
-        count = len(group)
-        position = group[0]
-        i, finding = findings[position]
-        g = 1
-        while g < count and findings[group[g]][0] == i:
-            other = findings[group[g]][1]
-            if other.severity > finding.severity:
-                finding = other
-            g += 1
-        alert = open_alert(i, position, finding)
+        i = steps[0]
+        alert = open_alert(i, positions[0], finding_at(0))
         # the open alert's fields the steps decide on, kept in locals (written back to
-        # ``alert`` when it resolves or the group ends)
+        # ``alert`` when it resolves or the group ends); its latest finding by number
         since, peak, severity = alert.since, alert.peak, alert.severity
-        pending, stored_threshold = alert.state is _PENDING, finding.threshold
-        last = i
-        while g < count:
-            position = group[g]
-            i, finding = findings[position]
-            g += 1
-            # the best finding of a step: the first of the highest severity
-            while g < count and findings[group[g]][0] == i:
-                other = findings[group[g]][1]
-                if other.severity > finding.severity:
-                    finding = other
-                g += 1
+        pending, stored_threshold = alert.state is _PENDING, thresholds[0]
+        last, latest = i, 0
+        for g in range(1, len(steps)):
+            i = steps[g]
             if i > last + 1 and resolvable:
-                alert.since, alert.peak, alert.severity = since, peak, severity
                 alert.last_step = last
-                j = resolution(alert, last, i, never)
+                j = resolution(alert, last, i, never, clear_s[latest])
                 if j is not None:
+                    alert.since, alert.peak, alert.severity = since, peak, severity
+                    alert.last = finding_at(latest)
                     resolve(alert, j)
-                    alert = open_alert(i, position, finding)
+                    alert = open_alert(i, positions[g], finding_at(g))
                     since, peak, severity = alert.since, alert.peak, alert.severity
-                    pending, stored_threshold = alert.state is _PENDING, finding.threshold
-                    last = i
+                    pending, stored_threshold = alert.state is _PENDING, thresholds[g]
+                    last, latest = i, g
                     continue
-            if finding.since < since:
-                since = finding.since
-            value, threshold = finding.value, finding.threshold
+            if since_of[g] < since:
+                since = since_of[g]
+            value, threshold = values[g], thresholds[g]
             if peak is None or abs(value - threshold) > abs(peak - stored_threshold):
                 peak = value
             stored_threshold = threshold
-            if finding.severity != severity:
+            finding: Finding | None = None
+            if severities[g] != severity:
+                finding = finding_at(g)
                 act(
                     i,
                     _OPENED,
-                    position,
+                    positions[g],
                     0,
                     0,
                     alert,
@@ -391,31 +541,111 @@ def _replay_class(k: int, times: FloatArray, result: ClassResult, out: Replay) -
                 severity = finding.severity
             if pending:
                 now = moment(i)
-                if now - since >= timedelta(seconds=finding.for_s):
+                if now - since >= timedelta(seconds=for_s[g]):
+                    if finding is None:
+                        finding = finding_at(g)
                     pending = False
-                    alert.state = _FIRING
-                    alert.fired_at = now
-                    act(
-                        i,
-                        _OPENED,
-                        position,
-                        0,
-                        1,
-                        alert,
-                        _PENDING,
-                        _FIRING,
-                        finding.summary,
-                        finding,
-                        True,
-                    )
-            alert.last = finding
-            last = i
+                    fire(alert, i, positions[g], finding, now)
+            last, latest = i, g
         alert.since, alert.peak, alert.severity = since, peak, severity
         alert.last_step = last
-        j = resolution(alert, last, n, never) if resolvable else None
+        alert.last = finding_at(latest)
+        j = resolution(alert, last, n, never, clear_s[latest]) if resolvable else None
         if j is None:
             alert.last_seen = alert.updated_at = moment(last)
         else:
             resolve(alert, j)
+
+    def walk_run(run: FindingRun, base: int) -> None:
+        """`walk` of a run, by stretches: only the gaps between its steps (where the alert may
+        resolve) and, while the alert is pending, its steps are walked one by one; within
+        an alert, the episode's start (the earliest), the peak (the first farthest from the
+        threshold, which is the run's), the severity changes and the latest finding come
+        from the columns at once."""
+        steps: list[int] = run.steps.tolist()
+        count = len(steps)
+        key = (run.rule, run.subject.id)
+        found[run.steps] = True
+        never = held.get(key, set())
+        resolvable = key[1] in subjects
+        since_at: list[float] = run.since.tolist()
+        critical = run.critical
+        distance = np.abs(run.value - run.threshold)
+        hold_s = run.clear_s
+        needed = timedelta(seconds=run.for_s)
+        gaps = (np.flatnonzero(np.diff(run.steps) > 1) + 1).tolist() if resolvable else []
+
+        a = 0
+        alert = open_alert(steps[0], base, run.finding(0))
+        # the finding at which the alert fired (None: pending so far)
+        fired: int | None = 0 if alert.state is _FIRING else None
+        scanned = 1
+        earliest = since_at[0]
+
+        def scan(upto: int) -> None:
+            """Whether the pending alert fires at one of the findings ``[scanned, upto)``."""
+            nonlocal fired, scanned, earliest
+            g = scanned
+            while fired is None and g < upto:
+                if since_at[g] < earliest:
+                    earliest = since_at[g]
+                now = moment(steps[g])
+                if now - sinces[earliest] >= needed:
+                    fired = g
+                    fire(alert, steps[g], base + g, run.finding(g), now)
+                g += 1
+            scanned = max(scanned, upto)
+
+        def finish(b: int) -> None:
+            """The alert's fields after the findings ``[a, b)``, its severity changes."""
+            scan(b)
+            changed = np.flatnonzero(critical[a + 1 : b] != critical[a : b - 1]) + (a + 1)
+            for g in changed.tolist():
+                finding = run.finding(g)
+                state = _FIRING if fired is not None and fired < g else _PENDING
+                before = _SEVERITIES[bool(critical[g - 1])]
+                act(
+                    steps[g],
+                    _OPENED,
+                    base + g,
+                    0,
+                    0,
+                    alert,
+                    state,
+                    state,
+                    f"severity {before.label} → {finding.severity.label}: {finding.summary}",
+                    finding,
+                    False,
+                )
+            alert.since = sinces[min(since_at[a:b])]
+            alert.peak = float(run.value[a + int(np.argmax(distance[a:b]))])
+            alert.severity = _SEVERITIES[bool(critical[b - 1])]
+            alert.last_step = steps[b - 1]
+            alert.last = run.finding(b - 1)
+
+        for g in gaps:
+            scan(g)
+            alert.last_step = steps[g - 1]
+            j = resolution(alert, steps[g - 1], steps[g], never, hold_s)
+            if j is not None:
+                finish(g)
+                resolve(alert, j)
+                a = g
+                alert = open_alert(steps[g], base + g, run.finding(g))
+                fired = g if alert.state is _FIRING else None
+                scanned = g + 1
+                earliest = since_at[g]
+        finish(count)
+        last = steps[count - 1]
+        j = resolution(alert, last, n, never, hold_s) if resolvable else None
+        if j is None:
+            alert.last_seen = alert.updated_at = moment(last)
+        else:
+            resolve(alert, j)
+
+    for group in groups:
+        walk(group)
+    for run, base in runs:
+        walk_run(run, base)
     stepped = found | (np.cumsum(opened_for[:n]) > 0)
     return int(np.count_nonzero(stepped))

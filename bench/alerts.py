@@ -9,8 +9,10 @@ Measured:
   for the mould and decay windows, the last 26 h at 5 min), plus the lifecycle and dispatch in
   one transaction on a SQLite state file, plus the derived series rows: the first cycle (mould
   integrated from nothing) and the next, 5 minutes later ("after warm-up": mould continued from
-  its checkpoints). ``--growth`` adds the fleet cycle at 1 000 and 100 000 sensors. RSS is the
-  process's resident memory after the cycle.
+  its checkpoints). ``--growth`` adds the fleet cycle at 1 000 and 100 000 sensors (100 000:
+  about 2 min of CPU and a peak of about 10 GB: not on a machine others are using). RSS is the
+  process's resident memory after the cycle; the peak, its highest during each cycle (Linux's
+  VmHWM, counted afresh before each), printed with the history's RSS and the first cycle's CPU.
 - ``cycle (SQLite store)``: the 5-minute classes (excursion, fluctuation, condensation, health)
   for the same 10 000 sensors read from the embedded SQLite store holding their last 26 h at
   5 min (readings written before timing), whole windows; then the incremental source
@@ -20,7 +22,8 @@ Measured:
   sensor by sensor (``bulk=False``, one query per window, as before) and in bulk.
 - ``cycle (InfluxDB)`` (``--influx``): the same incremental cycle and baseline on a private
   InfluxDB 1.x (Debian's, started as the tests start it; the write of 3.1 million readings
-  takes minutes and is not timed).
+  takes minutes and is not timed; ``--influx-dir DIR`` keeps the server's data in DIR, and a
+  later run with the same DIR skips the write).
 - ``backtest``: one site, 10 rooms × 5 sensors, one year at 5-minute readings (5.3 million),
   every class at its live interval (excursion, condensation, health every 5 min, fluctuation
   every 10 min, mould hourly, decay weekly), from preloaded arrays; and the same history loaded
@@ -154,6 +157,26 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory since the last `reset_peak` [MB] (Linux's VmHWM)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    raise RuntimeError("no VmHWM in /proc/self/status: the peak needs Linux")
+
+
+def reset_peak() -> bool:
+    """Count `peak_mb` afresh from the memory in use now (Linux >= 4.0, ``clear_refs`` 5);
+    False when the kernel refuses (the peak then counts from the process's start)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def bench_cycle_arrays(sensors: int, tmp: Path, kind: EvaluatorKind) -> dict[str, Any]:
     topo = make_topology(sensors // 10, 10, max(sensors // 1000, 1))
     times = cycle_times(NOW)
@@ -172,14 +195,19 @@ def bench_cycle_arrays(sensors: int, tmp: Path, kind: EvaluatorKind) -> dict[str
         source=ArraySource(series),
         evaluator=kind,
     )
-    began = time.perf_counter()
+    history_mb = rss_mb()
+    reset = reset_peak()
+    began, cpu = time.perf_counter(), time.process_time()
     report = engine.run(NOW)
-    seconds = time.perf_counter() - began
+    seconds, first_cpu = time.perf_counter() - began, time.process_time() - cpu
+    first_peak = peak_mb()
+    reset_peak()
     began = time.perf_counter()
     cpu = time.process_time()
     warm = engine.run(NOW + timedelta(minutes=5))
     second = time.perf_counter() - began
     second_cpu = time.process_time() - cpu
+    warm_peak = peak_mb()
     alerts = alerts_of(state)
     state.close()
     rss = rss_mb()
@@ -189,7 +217,17 @@ def bench_cycle_arrays(sensors: int, tmp: Path, kind: EvaluatorKind) -> dict[str
         f"after warm-up {second:.2f} s, CPU {second_cpu:.2f} s ({len(warm.transitions)} "
         f"transitions, {warm.derived_rows} derived rows); RSS {rss:.0f} MB"
     )
+    print(
+        f"memory (arrays, {kind}), {sensors} sensors: history {history_mb:.0f} MB; peak "
+        f"{first_peak:.0f} MB during the first cycle (CPU {first_cpu:.2f} s), {warm_peak:.0f} MB "
+        f"after warm-up{'' if reset else ' (peaks since the process started)'} "
+        f"[load {os.getloadavg()[0]:.1f}]"
+    )
     return {
+        f"cycle_{kind}_{sensors}_first_cpu_s": first_cpu,
+        f"cycle_{kind}_{sensors}_history_mb": history_mb,
+        f"cycle_{kind}_{sensors}_peak_first_mb": first_peak,
+        f"cycle_{kind}_{sensors}_peak_warm_mb": warm_peak,
         f"cycle_{kind}_{sensors}_first_s": seconds,
         f"cycle_{kind}_{sensors}_s": second,
         f"cycle_{kind}_{sensors}_cpu_s": second_cpu,
@@ -335,14 +373,15 @@ def bench_cycle_incremental(
     return out
 
 
-def bench_cycle_influx(sensors: int, tmp: Path) -> dict[str, float]:
+def bench_cycle_influx(sensors: int, tmp: Path, data: Path | None = None) -> dict[str, float]:
     """The incremental cycle on InfluxDB: a private InfluxDB 1.x (Debian's, as the tests
     run it: `tests.servers.InfluxDB`, free loopback ports, stopped by its PID) holding the
-    same 26 h of readings (written before timing)."""
+    same 26 h of readings (written before timing; not again when ``data``, the server's
+    directory kept between runs, holds them from an earlier run)."""
     from tests.servers import InfluxDB
 
     topo = make_topology(sensors // 10, 10, max(sensors // 1000, 1))
-    server = InfluxDB(tmp / "influxdb")
+    server = InfluxDB(data or tmp / "influxdb")
     server.start()
     try:
         server.create_database("bench")
@@ -356,7 +395,9 @@ def bench_cycle_influx(sensors: int, tmp: Path) -> dict[str, float]:
         profiles = {(r.site, r.id): r.profile for r in topo.rooms()}
         began = time.perf_counter()
         batch: list[Reading] = []
-        for i, sensor in enumerate(topo.sensors()):
+        # an earlier run wrote them all, and the next reading of each sensor
+        held = data is not None and store.count() == sensors * (times.size + 1)
+        for i, sensor in enumerate([] if held else topo.sensors()):
             t, rh = climate(times, i, profiles[(sensor.site, sensor.room)])
             batch.extend(
                 Reading(
@@ -369,7 +410,8 @@ def bench_cycle_influx(sensors: int, tmp: Path) -> dict[str, float]:
                 batch = []
         store.write(batch)
         print(
-            f"[InfluxDB setup: {sensors * times.size} readings written in "
+            f"[InfluxDB setup: {sensors * times.size} readings "
+            f"{'held from an earlier run' if held else 'written'} in "
             f"{time.perf_counter() - began:.0f} s]"
         )
         out = bench_cycle_incremental(store, "InfluxDB", "influx", topo, tmp)
@@ -542,6 +584,11 @@ def main() -> None:
         help="also the incremental store cycle on a private InfluxDB (its write takes minutes)",
     )
     parser.add_argument(
+        "--influx-dir",
+        type=Path,
+        help="keep the private InfluxDB's data here; a later run with it skips the write",
+    )
+    parser.add_argument(
         "--only", choices=("backtest",), help="run only that part (the cycle's figure is nan)"
     )
     parser.add_argument(
@@ -578,7 +625,7 @@ def main() -> None:
         if not args.skip_store_cycle and sizes:
             results.update(bench_cycle_store(sensors, tmp))
         if args.influx and sizes:
-            results.update(bench_cycle_influx(sensors, tmp))
+            results.update(bench_cycle_influx(sensors, tmp, args.influx_dir))
         results.update(bench_backtest(days, args.from_store, tmp))
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"load {os.getloadavg()[0]:.1f} at the end")

@@ -10,7 +10,9 @@ Writes take one of two paths, picked by ``StoreSettings.api_version``:
   Debian 1.6 the tests run against).
 
 Reads are InfluxQL over ``/query`` with ``epoch=ns`` on one persistent httpx connection pool; the
-same query text serves 1.x, 2.x (with a DBRP mapping) and 3.x.
+same query text serves 1.x, 2.x (with a DBRP mapping) and 3.x. The bulk reads of the alert engine
+(`InfluxStore.history_blocks`, `hourly_blocks`) ask for CSV answers, parsed by pyarrow into
+columns, and fall back to JSON when the answer is not 1.x's CSV (see `InfluxStore._blocks`).
 
 Errors: a refused connection, a timeout, a 5xx, 408/429, refused credentials (401/403), or a
 database (bucket) that does not exist and may not — or could not — be created raise
@@ -24,6 +26,7 @@ server's own message. A partial write (``partial write: field type conflict … 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import logging
 import re
@@ -36,6 +39,9 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import urllib3
 
 from repoclimate.history import rollups
@@ -150,50 +156,149 @@ def _row_reading(sensor: str | None, columns: Sequence[str], values: Sequence[An
     )
 
 
-def _sensor_blocks(
-    sensors: Sequence[str],
-    found: Mapping[str, Mapping[str, Any]],
-    columns: Sequence[str],
-    fields: tuple[str, ...],
-    *,
-    counted: tuple[str, str] | None,
-    tied: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None,
-) -> SensorBlocks:
-    """`SensorBlocks` of the series found per sensor: ``columns`` as ``fields``; with
-    ``counted``, rows where both count columns are 0 dropped (as `InfluxStore.aggregate`);
-    with ``tied``, a sensor holding two rows at one instant takes its rows from it instead."""
-    times: list[np.ndarray] = []
-    values: list[np.ndarray] = []
-    sizes = np.zeros(len(sensors), dtype=np.int64)
-    for i, sensor in enumerate(sensors):
-        s = found.get(sensor)
-        if s is None:
+_Rows = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Rows of an answer: each row's position in the wanted sensors (-1: not wanted), its time
+[ns], and the values, shape ``(columns, rows)``."""
+
+_TAG_ESCAPE = re.compile(r"\\([, =])")
+"""A character line protocol escapes in a tag value (comma, space, equals sign)."""
+
+_CSV = "application/csv"
+
+
+def _csv_rows(body: bytes, columns: Sequence[str], position: Mapping[str, int]) -> _Rows | None:
+    """The ``columns`` of InfluxDB 1.x's CSV answer to one ``… GROUP BY sensor`` statement: a
+    header ``name,tags,time,<selected>``, then a line per row, its tags as ``sensor=<id>``
+    escaped as line protocol escapes them, its time in integer nanoseconds (``epoch=ns``), a
+    float in its shortest exact decimal form (parsed back to the same bits) or nothing per
+    column. None when the answer is not that (another server's CSV): `_blocks` then asks in
+    JSON."""
+    header = body[: body.find(b"\n")].rstrip(b"\r").decode("utf-8", "replace").split(",")
+    if header[:3] != ["name", "tags", "time"] or not set(columns).issubset(header[3:]):
+        return None
+    types = {"tags": pa.string(), "time": pa.int64(), **dict.fromkeys(columns, pa.float64())}
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(body),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                include_columns=list(types),
+                null_values=[""],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:  # a repeated header, a time that is not an integer …
+        return None
+    encoded = pc.dictionary_encode(table["tags"]).combine_chunks()
+    lookup = np.full(len(encoded.dictionary), -1, dtype=np.int64)
+    for k, tags in enumerate(encoded.dictionary.to_pylist()):
+        if tags.startswith("sensor="):
+            sensor = _TAG_ESCAPE.sub(r"\1", tags[7:]) if "\\" in tags else tags[7:]
+            lookup[k] = position.get(sensor, -1)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    at = table["time"].to_numpy()
+    values = np.empty((len(columns), table.num_rows), dtype=np.float64)
+    for k, name in enumerate(columns):
+        values[k] = table[name].to_numpy(zero_copy_only=False)
+    return lookup[indices], at, values
+
+
+def _json_rows(
+    series: Sequence[Mapping[str, Any]], columns: Sequence[str], position: Mapping[str, int]
+) -> _Rows:
+    """The rows of the JSON answer's series (one per sensor, ``GROUP BY sensor``)."""
+    pieces: list[_Rows] = []
+    for s in series:
+        rows = s.get("values")
+        if not rows:
             continue
+        where = position.get((s.get("tags") or {}).get("sensor") or "", -1)
         names = list(s["columns"])
-        rows = s["values"]
         at = np.array([row[0] for row in rows], dtype=np.int64)
         table = np.array(rows, dtype=np.float64)
         picked = table[:, [names.index(name) for name in columns]].T
-        if counted is not None:
-            counts = table[:, [names.index(name) for name in counted]]
-            keep = np.nan_to_num(counts).max(axis=1) > 0
-            at, picked = at[keep], picked[:, keep]
-        order = np.argsort(at, kind="stable")
-        at, picked = at[order], picked[:, order]
-        if tied is not None and at.size > 1 and not np.all(at[1:] > at[:-1]):
-            at, picked = tied(sensor)
-        times.append(at)
-        values.append(picked)
-        sizes[i] = at.size
-    offsets = np.zeros(len(sensors) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    return SensorBlocks(
-        tuple(sensors),
-        offsets,
-        np.concatenate(times) if times else np.empty(0, dtype=np.int64),
-        fields,
-        np.concatenate(values, axis=1) if values else np.empty((len(fields), 0)),
+        pieces.append((np.full(at.size, where, dtype=np.int64), at, picked))
+    if not pieces:
+        return (
+            np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64),
+            np.empty((len(columns), 0), dtype=np.float64),
+        )
+    return (
+        np.concatenate([p[0] for p in pieces]),
+        np.concatenate([p[1] for p in pieces]),
+        np.concatenate([p[2] for p in pieces], axis=1),
     )
+
+
+_READING_COLUMNS = (*READING_FIELDS, "site", "room")
+"""The columns of ``SELECT *`` a `Reading` is made of, besides ``time``."""
+
+
+def _series_readings(sensor: str, series: Mapping[str, Any]) -> list[Reading]:
+    """`_row_reading` of every row of one series, the columns looked up once."""
+    at = {name: k for k, name in enumerate(series["columns"])}
+    t, h, b, q, site, room = (at.get(name) for name in _READING_COLUMNS)
+    time_at = at["time"]
+    return [
+        Reading(
+            sensor=sensor,
+            time=from_ns(int(row[time_at])),
+            temperature=None if t is None or row[t] is None else float(row[t]),
+            humidity=None if h is None or row[h] is None else float(row[h]),
+            battery=None if b is None or row[b] is None else float(row[b]),
+            linkquality=None if q is None or row[q] is None else float(row[q]),
+            site=None if site is None else row[site],
+            room=None if room is None else row[room],
+        )
+        for row in series["values"]
+    ]
+
+
+def _sensor_blocks(
+    sensors: Sequence[str],
+    wanted: Sequence[str],
+    rows: _Rows,
+    fields: tuple[str, ...],
+    *,
+    valued: bool,
+    tied: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None,
+) -> SensorBlocks:
+    """`SensorBlocks` of ``sensors`` from the rows of the ``wanted`` ones (``sensors`` without
+    repeats): each sensor's rows in time order, its rows at one instant in the answer's order
+    (a stable sort); with ``valued``, rows without any value dropped (hours of battery levels
+    only, as `InfluxStore.aggregate` drops them); with ``tied``, a sensor holding two rows at one
+    instant takes its rows from it instead."""
+    where, at, values = rows
+    keep = where >= 0
+    if valued:
+        keep &= ~np.isnan(values).all(axis=0)
+    where, at, values = where[keep], at[keep], values[:, keep]
+    order = np.lexsort((at, where))
+    where, at, values = where[order], at[order], values[:, order]
+    offsets = np.zeros(len(wanted) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(where, minlength=len(wanted)), out=offsets[1:])
+    if tied is not None and at.size > 1:
+        same = (where[1:] == where[:-1]) & (at[1:] == at[:-1])
+        if same.any():
+            redo = {int(i) for i in np.unique(where[1:][same])}
+            times, parts = [], []
+            for i, sensor in enumerate(wanted):
+                lo, hi = int(offsets[i]), int(offsets[i + 1])
+                t, v = tied(sensor) if i in redo else (at[lo:hi], values[:, lo:hi])
+                times.append(t)
+                parts.append(v)
+                offsets[i + 1] = offsets[i] + t.size
+            at, values = np.concatenate(times), np.concatenate(parts, axis=1)
+    if len(sensors) != len(wanted):  # a sensor asked twice is given twice
+        position = {sensor: i for i, sensor in enumerate(wanted)}
+        spans = [(int(offsets[k]), int(offsets[k + 1])) for k in map(position.__getitem__, sensors)]
+        take = np.concatenate([np.arange(lo, hi) for lo, hi in spans] or [np.empty(0, np.int64)])
+        at, values = at[take], values[:, take]
+        offsets = np.zeros(len(sensors) + 1, dtype=np.int64)
+        np.cumsum([hi - lo for lo, hi in spans], out=offsets[1:])
+    return SensorBlocks(tuple(sensors), offsets, at, fields, values)
 
 
 _Key = tuple[str, str, str]
@@ -202,11 +307,11 @@ _Key = tuple[str, str, str]
 _KEYS_PER_QUERY = 200
 
 _SENSORS_PER_QUERY = 10_000
-"""Sensors per query of `InfluxStore.history_blocks` and `hourly_blocks`: one regular
-expression of their ids each, sent by POST. On InfluxDB 1.6 with 10 000 sensors an ``OR`` of
-1 000 tag conditions took 2.4 s to plan (of 100, 0.01–0.06 s, 9 s for all the 10 000), one
-expression of all of them as long as no condition at all (≈ 5 s at load 9, the server's own
-time per series)."""
+"""Sensors per regular expression of `InfluxStore._sensor_conditions`: the wanted ones, one
+query of `InfluxStore.history_blocks` and `hourly_blocks` each, or the others, all excluded in
+one query; sent by POST. On InfluxDB 1.6 with 10 000 sensors an ``OR`` of 1 000 tag conditions
+took 2.4 s to plan (of 100, 0.01–0.06 s, 9 s for all the 10 000); a regular expression of all
+of them costs the server ≈ 0.2 s of CPU more than no condition."""
 
 _REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$/")
 
@@ -288,6 +393,8 @@ class InfluxStore:
         self._touched_derived: dict[_Key, set[int]] = {}
         self._rollup_policy = settings.rollup_retention_policy
         self._policies_checked: set[str] = set()
+        self._csv = True
+        """Whether the bulk reads ask for CSV: until the server answers a CSV not 1.x's."""
         self._touched_lock = threading.Lock()
         self._rolled_at = time.monotonic()
         if settings.api_version == "v2":
@@ -736,12 +843,17 @@ class InfluxStore:
     def _query(self, query: str, *, method: str = "GET") -> list[dict[str, Any]]:
         """Run one InfluxQL statement; return its series (``name``, ``tags``, ``columns``,
         ``values``)."""
+        return self._series(self._ask(query, method=method))
+
+    def _ask(self, query: str, *, method: str = "GET", accept: str | None = None) -> httpx.Response:
+        """Send one InfluxQL statement; the server's answer when it is a success (HTTP 200)."""
         params = {**self._params, "q": query, "epoch": "ns"}
+        headers = {"Accept": accept} if accept else None
         try:
             if method == "GET":
-                response = self._http.get("/query", params=params)
+                response = self._http.get("/query", params=params, headers=headers)
             else:
-                response = self._http.post("/query", data=params)
+                response = self._http.post("/query", data=params, headers=headers)
         except httpx.TransportError as error:
             raise StoreUnavailable(
                 f"InfluxDB at {self.settings.url} unreachable: {error}"
@@ -752,6 +864,10 @@ class InfluxStore:
             if isinstance(http_error, StoreRejected) and _is_missing_database(http_error):
                 raise _missing_database(http_error, "the store does not create it on a read")
             raise http_error
+        return response
+
+    def _series(self, response: httpx.Response) -> list[dict[str, Any]]:
+        """The series of a JSON answer to one statement, or the error it reports raised."""
         answer = response.json()
         results = answer.get("results") or [{}]
         failure = answer.get("error", results[0].get("error"))
@@ -792,9 +908,7 @@ class InfluxStore:
             f"SELECT * FROM {MEASUREMENT} WHERE sensor = {string_literal(sensor)}"
             f" AND {time_range(start, end)} ORDER BY time ASC"
         )
-        return [
-            _row_reading(sensor, s["columns"], values) for s in series for values in s["values"]
-        ]
+        return [reading for s in series for reading in _series_readings(sensor, s)]
 
     def aggregate(
         self, sensor: str, start: datetime, end: datetime, every: timedelta
@@ -832,16 +946,15 @@ class InfluxStore:
     def history_blocks(
         self, sensors: Sequence[str], start: datetime, end: datetime
     ) -> SensorBlocks:
-        """`history` of many sensors (`history.store.ReadsBlocks`): one query per
-        `_SENSORS_PER_QUERY` sensors, ``GROUP BY sensor`` (each sensor's series of every
-        placement merged in time, as `history` merges them), rows into columns without a
-        `Reading` each. Every field of a reading is selected, so a point carrying only a link
-        quality is a row, as in `history`. Two points of one sensor at one instant (of two
-        placements: a reading replayed after the sensor moved) come in an order of InfluxDB's
-        own, which ``GROUP BY sensor`` does not keep: such a sensor is read again by `history`
-        (that order may change between reads, when the server moves points from its cache to
-        its files: a reader holding such rows from an earlier read can differ from a new
-        `history` in it)."""
+        """`history` of many sensors (`history.store.ReadsBlocks`): one query (see `_blocks`),
+        ``GROUP BY sensor`` (each sensor's series of every placement merged in time, as
+        `history` merges them), rows into columns without a `Reading` each. Every field of a
+        reading is selected, so a point carrying only a link quality is a row, as in `history`.
+        Two points of one sensor at one instant (of two placements: a reading replayed after the
+        sensor moved) come in an order of InfluxDB's own, which ``GROUP BY sensor`` does not
+        keep: such a sensor is read again by `history` (that order may change between reads,
+        when the server moves points from its cache to its files: a reader holding such rows
+        from an earlier read can differ from a new `history` in it)."""
         fields = ", ".join(READING_FIELDS)
 
         def alone(sensor: str) -> tuple[np.ndarray, np.ndarray]:
@@ -856,46 +969,105 @@ class InfluxStore:
             ).reshape(len(READING_COLUMNS), len(rows))
             return at, picked
 
-        found = self._blocks(
-            sensors,
+        wanted = list(dict.fromkeys(sensors))
+        rows = self._blocks(
+            wanted,
             lambda condition: (
-                f"SELECT {fields} FROM {MEASUREMENT} WHERE ({condition})"
-                f" AND {time_range(start, end)} GROUP BY sensor"
+                f"SELECT {fields} FROM {MEASUREMENT} WHERE {condition}"
+                f"{time_range(start, end)} GROUP BY sensor"
             ),
+            READING_COLUMNS,
         )
-        return _sensor_blocks(
-            sensors, found, READING_COLUMNS, READING_COLUMNS, counted=None, tied=alone
-        )
+        return _sensor_blocks(sensors, wanted, rows, READING_COLUMNS, valued=False, tied=alone)
 
     def hourly_blocks(self, sensors: Sequence[str], start: datetime, end: datetime) -> SensorBlocks:
         """`aggregate` of many sensors over hours, means only (`history.store.ReadsBlocks`):
-        the same ``mean`` per hour, ``GROUP BY time(1h), sensor``."""
-        found = self._blocks(
-            sensors,
+        the same ``mean`` per hour, ``GROUP BY time(1h), sensor fill(none)``. With
+        ``fill(none)`` an hour is a row when a temperature or a humidity fell in it, which is
+        when `aggregate` keeps it (one of its counts above 0), so no count is asked (each
+        aggregate costs InfluxDB about as much as the raw read of its field)."""
+        wanted = list(dict.fromkeys(sensors))
+        rows = self._blocks(
+            wanted,
             lambda condition: (
-                f"SELECT mean(temperature) AS temperature_mean,"
-                " mean(humidity) AS humidity_mean, count(temperature) AS temperature_count,"
-                f" count(humidity) AS humidity_count FROM {MEASUREMENT} WHERE ({condition})"
-                f" AND {time_range(start, end)} GROUP BY time(1h), sensor fill(none)"
+                "SELECT mean(temperature) AS temperature_mean, mean(humidity) AS humidity_mean"
+                f" FROM {MEASUREMENT} WHERE {condition}{time_range(start, end)}"
+                " GROUP BY time(1h), sensor fill(none)"
             ),
+            MEAN_COLUMNS,
         )
-        counted = ("temperature_count", "humidity_count")
-        return _sensor_blocks(sensors, found, MEAN_COLUMNS, MEAN_COLUMNS, counted=counted)
+        return _sensor_blocks(sensors, wanted, rows, MEAN_COLUMNS, valued=True)
 
     def _blocks(
-        self, sensors: Sequence[str], query: Callable[[str], str]
-    ) -> dict[str, dict[str, Any]]:
-        """The series ``GROUP BY sensor`` of ``query(condition)`` for the sensors, by sensor."""
-        wanted = list(dict.fromkeys(sensors))
-        found: dict[str, dict[str, Any]] = {}
-        for first in range(0, len(wanted), _SENSORS_PER_QUERY):
-            chunk = wanted[first : first + _SENSORS_PER_QUERY]
-            condition = f"sensor =~ {_regex_alternatives(chunk)}"
-            for s in self._query(query(condition), method="POST"):
-                sensor = (s.get("tags") or {}).get("sensor")
-                if sensor and s.get("values"):
-                    found[sensor] = s
-        return found
+        self, wanted: Sequence[str], query: Callable[[str], str], columns: Sequence[str]
+    ) -> _Rows:
+        """The rows of ``query(condition)`` (``… GROUP BY sensor``, selecting ``columns``) for
+        the ``wanted`` sensors (no repeats).
+
+        The answer is asked as CSV, which pyarrow parses into columns without a Python object
+        per value (the JSON of 140 000 rows took ≈ 0.3 s of CPU to decode, the CSV ≈ 0.05 s).
+        InfluxDB's CSV drops a statement's error (the answer is then empty) and its ``partial``
+        flag: an empty or unexpected answer is asked again in JSON, whose errors are raised
+        (after an unexpected one, the store asks in JSON only); a server truncating answers
+        (``[http] max-row-limit``, 0 by default) would truncate this one unseen, as it
+        truncates `history`'s. The condition is `_sensor_conditions`'."""
+        position = {sensor: i for i, sensor in enumerate(wanted)}
+        pieces: list[_Rows] = []
+        for condition in self._sensor_conditions(wanted):
+            statement = query(condition)
+            response = self._ask(statement, method="POST", accept=_CSV if self._csv else None)
+            rows = None
+            if "csv" in response.headers.get("content-type", ""):
+                if response.content:
+                    rows = _csv_rows(response.content, columns, position)
+                    self._csv = rows is not None
+                if rows is None:
+                    response = self._ask(statement, method="POST")
+            if rows is None:
+                rows = _json_rows(self._series(response), columns, position)
+            pieces.append(rows)
+        if len(pieces) == 1:
+            return pieces[0]
+        return (
+            np.concatenate([p[0] for p in pieces] or [np.empty(0, dtype=np.int64)]),
+            np.concatenate([p[1] for p in pieces] or [np.empty(0, dtype=np.int64)]),
+            np.concatenate(
+                [p[2] for p in pieces] or [np.empty((len(columns), 0), dtype=np.float64)], axis=1
+            ),
+        )
+
+    def _sensor_conditions(self, wanted: Sequence[str]) -> list[str]:
+        """Conditions (``… AND `` to put before the time range) selecting at least the points
+        of the ``wanted`` sensors, one per query: when the sensors InfluxDB knows
+        (``SHOW TAG VALUES``) are mostly wanted, the few others excluded (``sensor !~``) or no
+        condition at all, else the wanted ones by name, `_SENSORS_PER_QUERY` at a time. The
+        rows of other sensors are dropped by `_sensor_blocks`, so which ones the server knows
+        changes only the query's cost, never the answer."""
+        if not wanted:
+            return []
+        try:
+            known = {
+                str(values[1])
+                for s in self._query(f'SHOW TAG VALUES FROM {MEASUREMENT} WITH KEY = "sensor"')
+                for values in s.get("values") or []
+                if len(values) > 1
+            }
+        except StoreRejected as exc:  # a server without it: the sensors are named
+            log.debug("sensor tag values not listed (%s)", exc)
+            known = set()
+        others = sorted(known.difference(wanted))
+        if known and len(others) < len(wanted):
+            return [
+                "".join(
+                    f"sensor !~ {_regex_alternatives(others[first : first + _SENSORS_PER_QUERY])}"
+                    " AND "
+                    for first in range(0, len(others), _SENSORS_PER_QUERY)
+                )
+            ]
+        return [
+            f"sensor =~ {_regex_alternatives(wanted[first : first + _SENSORS_PER_QUERY])} AND "
+            for first in range(0, len(wanted), _SENSORS_PER_QUERY)
+        ]
 
     def count(self) -> int:
         """Points in ``climate``: per series the count of its most frequent field, summed.

@@ -32,12 +32,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-import adbc_driver_manager
-import adbc_driver_sqlite.dbapi
 import numpy as np
 import pyarrow as pa
 
-from repoclimate.history import rollups
+from repoclimate.history import arrow_reader, rollups
 from repoclimate.history.columns import SensorColumns
 from repoclimate.history.derived import DerivedRow
 from repoclimate.history.lineprotocol import LineEncoder, check_name
@@ -112,9 +110,9 @@ _ARRAY_ROW = np.dtype(
 )
 """A row of `_HISTORY_ARRAYS` as `numpy.fromiter` stores it (NULL becomes NaN)."""
 _HISTORY_COUNT = "SELECT count(*) FROM readings WHERE sensor = ? AND time_ns >= ? AND time_ns < ?"
-_BATCH_ROWS = "adbc.sqlite.query.batch_rows"
-"""The ADBC SQLite driver's rows per Arrow batch, which are also the rows it types each column
-by (all NULL: int64)."""
+_READ_TIMEOUT_S = 600.0
+"""How long a bulk read's child process may take (`history.arrow_reader`) before it is stopped
+and the read fails: years of a site's readings take seconds."""
 
 # Many sensors in one statement: the sensors come as a JSON array, each one's rows are found on
 # the primary key (sensor, time_ns), sensor by sensor in the array's order and in time order
@@ -696,7 +694,8 @@ class SQLiteStore:
         """The hourly rollups of several sensors, one float array each (reports: a year of 50
         rooms is 438 000 rows, and `rollups` builds an `AggregatePoint` for each), read as Arrow
         columns through the ADBC SQLite driver in one read transaction, as `history_arrays`
-        reads (sqlite3's tuple per row was ~2/3 of the read's CPU).
+        reads (sqlite3's tuple per row was ~2/3 of the read's CPU) — in a child process
+        (`history.arrow_reader`: the driver's own SQLite must not open this file here).
 
         Each array has a row per bucket with ``start <= time < end``, in no promised order,
         and 8 columns: the hour's number since the epoch (``time_ns // HOUR_NS``; rollup hours
@@ -714,21 +713,10 @@ class SQLiteStore:
             " humidity_mean, humidity_min, humidity_max FROM climate_1h" + where
         )
         lo, hi = to_ns(start), to_ns(end)
-        out: list[np.ndarray[Any, np.dtype[np.float64]]] = []
-        try:
-            with adbc_driver_sqlite.dbapi.connect(str(self.path)) as reader:
-                with reader.cursor() as cursor:
-                    for sensor in sensors:
-                        cursor.execute("SELECT count(*) FROM climate_1h" + where, (sensor, lo, hi))
-                        count = cursor.fetchone()
-                        rows = max(int(count[0]) if count else 0, 1)
-                        cursor.adbc_statement.set_options(**{_BATCH_ROWS: str(rows)})
-                        cursor.execute(select, (sensor, lo, hi))
-                        out.append(self._float_columns(sensor, cursor.fetch_arrow_table()))
-                reader.rollback()
-        except adbc_driver_manager.Error as error:
-            raise StoreUnavailable(f"SQLite store {self.path}: {error}") from error
-        return out
+        tables = self._read_tables(
+            "SELECT count(*) FROM climate_1h" + where, select, [(s, lo, hi) for s in sensors]
+        )
+        return [self._float_columns(s, t) for s, t in zip(sensors, tables, strict=True)]
 
     def _float_columns(self, sensor: str, table: pa.Table) -> np.ndarray[Any, np.dtype[np.float64]]:
         """An Arrow result of numbers as one float array, a column per column (NULL → NaN;
@@ -865,26 +853,25 @@ class SQLiteStore:
         one range query per sensor on the primary key, all in one read transaction (one
         snapshot), read as Arrow columns through the ADBC SQLite driver — no Python object per
         value (sqlite3's tuple per row was most of the cost: a year of 50 sensors at 5 min is
-        5.8 million rows, ≈ 3 × the CPU). Each query is one Arrow batch (its rows counted
-        first), so the driver types each column from all its values: REAL, or int64 where all
-        are NULL (NaN here)."""
+        5.8 million rows, ≈ 3 × the CPU) — in a child process (`history.arrow_reader`: two
+        copies of SQLite in one process on one file lose writes). Each query is one Arrow
+        batch (its rows counted first), so the driver types each column from all its values:
+        REAL, or int64 where all are NULL (NaN here)."""
         self._connection()  # open (WAL, schema) as every read does, or StoreUnavailable
         lo, hi = to_ns(start), to_ns(end)
-        out: dict[str, HistoryArrays] = {}
+        wanted = list(dict.fromkeys(sensors))
+        tables = self._read_tables(_HISTORY_COUNT, _HISTORY_ARRAYS, [(s, lo, hi) for s in wanted])
+        return {s: self._arrays_of(s, t) for s, t in zip(wanted, tables, strict=True)}
+
+    def _read_tables(
+        self, count: str, select: str, params: Sequence[tuple[str, int, int]]
+    ) -> list[pa.Table]:
+        """`history.arrow_reader.read_tables` on this store (a child process: the ADBC driver's
+        own SQLite must not open this file in this process), its failure `StoreUnavailable`."""
         try:
-            with adbc_driver_sqlite.dbapi.connect(str(self.path)) as reader:
-                with reader.cursor() as cursor:
-                    for sensor in sensors:
-                        cursor.execute(_HISTORY_COUNT, (sensor, lo, hi))
-                        count = cursor.fetchone()
-                        rows = max(int(count[0]) if count else 0, 1)
-                        cursor.adbc_statement.set_options(**{_BATCH_ROWS: str(rows)})
-                        cursor.execute(_HISTORY_ARRAYS, (sensor, lo, hi))
-                        out[sensor] = self._arrays_of(sensor, cursor.fetch_arrow_table())
-                reader.rollback()
-        except adbc_driver_manager.Error as error:
+            return arrow_reader.read_tables(self.path, count, select, params, _READ_TIMEOUT_S)
+        except arrow_reader.ReadError as error:
             raise StoreUnavailable(f"SQLite store {self.path}: {error}") from error
-        return out
 
     def _arrays_of(self, sensor: str, table: pa.Table) -> HistoryArrays:
         """`_HISTORY_ARRAYS`' result as `HistoryArrays` (NULL → NaN)."""

@@ -8,15 +8,18 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     RowMapping,
     Update,
+    and_,
     bindparam,
+    false,
     insert,
     literal_column,
     or_,
@@ -71,10 +74,34 @@ class OpenBrief:
     value: float = 0.0
     unit: str = ""
     summary: str = ""
+    advice: str = ""
+    for_s: float = 0.0
 
     def subject_of(self) -> Subject:
         """The alert's subject, as `Alert.subject` holds it."""
         return Subject(self.site, self.room, self.sensor, self.subject_key)
+
+
+class OpenKey(NamedTuple):
+    """An open alert as the engine reads it before an evaluation: what the rules' hysteresis
+    (`alerts.engine.active_states`) and `alerts.lifecycle.resolve_removed` need of it."""
+
+    id: int
+    rule: str
+    subject: Subject
+    severity: Severity
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpDue:
+    """When a told, open, paging alert can need a follow-up (`alerts.dispatch`) at one time:
+    the latest ``first_notified_at`` (stored text) at which escalation from each
+    ``escalation_step`` is due, and the latest ``last_notified_at`` at which a reminder is
+    (None: no reminders). `AlertRows.needing_dispatch` leaves out the alerts that can need
+    nothing; the dispatcher still decides for those it reads."""
+
+    escalation: tuple[tuple[int, str], ...]
+    reminder: str | None
 
 
 class OpenView(Protocol):
@@ -107,6 +134,10 @@ class OpenView(Protocol):
     def unit(self) -> str: ...
     @property
     def summary(self) -> str: ...
+    @property
+    def advice(self) -> str: ...
+    @property
+    def for_s(self) -> float: ...
     def subject_of(self) -> Subject: ...
 
 
@@ -149,8 +180,153 @@ def _bookkeeping(row: RowMapping) -> Bookkeeping:
     )
 
 
+_STATES = {state.value: state for state in AlertState}
+_SEVERITIES = {int(severity): severity for severity in Severity}
+_COLUMNS = tuple(alerts.c.keys())
+_SELECT_ALL = select(*alerts.c)
+"""Every column, in `_COLUMNS` order, for `driver_fetch` (text, integers and floats only)."""
+
+
+_ALERT_FIELDS = (
+    "id",
+    "rule",
+    "subject",
+    "state",
+    "severity",
+    "since",
+    "value",
+    "threshold",
+    "unit",
+    "summary",
+    "advice",
+    "page",
+    "created_at",
+    "fired_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "resolved_at",
+    "ack_token",
+    "for_s",
+    "peak_value",
+    "clear_s",
+    "last_seen",
+)
+_ROW = (
+    *("id", "rule", "subject", "site", "room", "sensor", "subject_key", "state", "severity"),
+    *("since", "value", "threshold", "peak_value", "unit", "summary", "advice", "page", "for_s"),
+    *("created_at", "updated_at", "fired_at", "acknowledged_at", "acknowledged_by"),
+    *("resolved_at", "ack_token", "notified_state", "notified_severity", "first_notified_at"),
+    *("last_notified_at", "escalation_step", "recipients", "clear_s", "last_seen"),
+)
+"""The alerts columns by position, as `_RowReader.pair` reads them."""
+_BOOK_FIELDS = (
+    "notified_state",
+    "notified_severity",
+    "first_notified_at",
+    "last_notified_at",
+    "escalation_step",
+    "recipients",
+)
+if (
+    Alert.__slots__ != _ALERT_FIELDS
+    or Bookkeeping.__slots__ != _BOOK_FIELDS
+    or hasattr(Alert, "__post_init__")
+    or hasattr(Bookkeeping, "__post_init__")
+    or _COLUMNS != _ROW
+):
+    raise TypeError(
+        "alerts.state.alerts._RowReader writes Alert's and Bookkeeping's fields "
+        f"{_ALERT_FIELDS}, {_BOOK_FIELDS} from the alerts columns unchecked, but they are now "
+        f"{Alert.__slots__}, {Bookkeeping.__slots__} and {_COLUMNS}: update _RowReader.pair"
+    )
+_ALERT_SLOTS = tuple(Alert.__dict__[name].__set__ for name in _ALERT_FIELDS)
+_BOOK_SLOTS = tuple(Bookkeeping.__dict__[name].__set__ for name in _BOOK_FIELDS)
+"""Writers of the slots in field order: `_RowReader` builds thousands of open alerts per
+evaluation by writing them, equal to ``Alert(...)`` in a fraction of its time (the frozen
+dataclass's ``__init__`` makes an ``object.__setattr__`` call per field)."""
+
+
+class _RowReader:
+    """Builds `Alert`s and `Bookkeeping`s from plain rows (`_COLUMNS` order) as `_alert` and
+    `_bookkeeping` do from mappings, converting each distinct time text and recipient list
+    once per read (many open alerts share ``last_seen``, ``updated_at``, recipients…)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, datetime] = {}
+        self.lists: dict[str, tuple[str, ...]] = {}
+        self.subjects: dict[tuple[Any, ...], Subject] = {}
+
+    def known(self, text: str) -> datetime:
+        found = self.times.get(text)
+        if found is None:
+            found = self.times[text] = parse_iso(text)
+        return found
+
+    def time(self, text: str | None) -> datetime | None:
+        return None if text is None else self.known(text)
+
+    def pair(self, r: tuple[Any, ...]) -> tuple[Alert, Bookkeeping]:
+        time = self.time
+        where = r[3:7]
+        subject = self.subjects.get(where)
+        if subject is None:
+            subject = self.subjects[where] = Subject(*where)
+        recipients = r[30]
+        told_to = self.lists.get(recipients)
+        if told_to is None:
+            told_to = self.lists[recipients] = tuple(json.loads(recipients))
+        alert = object.__new__(Alert)
+        for write, value in zip(
+            _ALERT_SLOTS,
+            (
+                r[0],  # id
+                r[1],  # rule
+                subject,
+                _STATES[r[7]],
+                _SEVERITIES[r[8]],
+                self.known(r[9]),  # since
+                r[10],  # value
+                r[11],  # threshold
+                r[13],  # unit
+                r[14],  # summary
+                r[15],  # advice
+                bool(r[16]),  # page
+                self.known(r[18]),  # created_at
+                time(r[20]),  # fired_at
+                time(r[21]),  # acknowledged_at
+                r[22],  # acknowledged_by
+                time(r[23]),  # resolved_at
+                r[24],  # ack_token
+                r[17],  # for_s
+                r[12],  # peak_value
+                r[31],  # clear_s
+                time(r[32]),  # last_seen
+            ),
+            strict=True,
+        ):
+            write(alert, value)
+        book = object.__new__(Bookkeeping)
+        notified_severity = r[26]
+        for write, value in zip(
+            _BOOK_SLOTS,
+            (
+                r[25],  # notified_state
+                None if notified_severity is None else _SEVERITIES[notified_severity],
+                time(r[27]),  # first_notified_at
+                time(r[28]),  # last_notified_at
+                r[29],  # escalation_step
+                told_to,
+            ),
+            strict=True,
+        ):
+            write(book, value)
+        return alert, book
+
+
 def _stored(value: Any) -> Any:
     """A Python value as its column stores it."""
+    if value is None or type(value) is float or type(value) is str:
+        return value
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, AlertState):
@@ -257,13 +433,84 @@ _OPEN_BRIEF = (
         alerts.c.value,
         alerts.c.unit,
         alerts.c.summary,
+        alerts.c.advice,
+        alerts.c.for_s,
     )
     .where(OPEN)
     .order_by(alerts.c.id)
 )
 """Open alerts of every rule: the few open ones are filtered by rule here, cheaper than an
 ``IN`` list SQLAlchemy renders anew on every execution."""
+_OPEN_KEYS = (
+    select(
+        alerts.c.id,
+        alerts.c.rule,
+        alerts.c.site,
+        alerts.c.room,
+        alerts.c.sensor,
+        alerts.c.subject_key,
+        alerts.c.severity,
+    )
+    .where(OPEN)
+    .order_by(alerts.c.id)
+)
+_OPEN_ALL = _SELECT_ALL.where(OPEN).order_by(alerts.c.id)
+_told = alerts.c.notified_state
+_NEEDING_DISPATCH = or_(OPEN, (_told.is_not(None) & (_told != AlertState.RESOLVED.value)))
 _UPDATES: dict[frozenset[str], Update] = {}
+
+
+def _can_need_dispatch(due: FollowUpDue) -> ColumnElement[bool]:
+    """Of the alerts `_NEEDING_DISPATCH` selects, those `alerts.dispatch.Dispatcher` can act on
+    at the time ``due`` describes — a superset, condition by condition of its decisions:
+    resolved ones (all-clear or bookkeeping), untold ones not pending (first page, digest,
+    acknowledged quietly), and of the told paging ones: acknowledged after a page, severity
+    raised, escalation or reminder due. Pending alerts and told non-paging ones need nothing.
+    The times compare as stored text (`schema.iso`: fixed width, sorts as it compares)."""
+    c = alerts.c
+    follow: list[ColumnElement[bool]] = [c.escalation_step < -1]  # indexes the rota from its end
+    follow += [
+        (c.escalation_step == step) & (c.first_notified_at <= latest)
+        for step, latest in due.escalation
+    ]
+    if due.reminder is not None:
+        follow.append(c.last_notified_at.is_not(None) & (c.last_notified_at <= due.reminder))
+    firing = c.state == literal_column(f"'{AlertState.FIRING.value}'")
+    paging = and_(
+        c.page != 0,
+        or_(
+            (c.state == literal_column(f"'{AlertState.ACKNOWLEDGED.value}'")) & (_told == "firing"),
+            c.notified_severity.is_not(None) & (c.severity > c.notified_severity),
+            firing & c.first_notified_at.is_not(None) & or_(false(), *follow),
+        ),
+    )
+    resolved = c.state == literal_column(f"'{AlertState.RESOLVED.value}'")
+    pending = c.state == literal_column(f"'{AlertState.PENDING.value}'")
+    return _NEEDING_DISPATCH & or_(resolved, ~pending & or_(_told.is_(None), paging))
+
+
+def follow_up_due(
+    now: datetime, escalation_minutes: Sequence[float], reminder_minutes: float | None
+) -> FollowUpDue:
+    """`FollowUpDue` at ``now`` for a rota whose escalation steps come ``escalation_minutes``
+    after the first page and whose reminders ``reminder_minutes`` after the last
+    notification: escalation from step k is due once ``first_notified_at + minutes[k + 1] <=
+    now``, i.e. ``first_notified_at <= now - minutes[k + 1]`` (exact in `datetime`'s
+    microseconds). A step so far ahead that ``now - minutes`` is before year 1 is never due."""
+
+    def latest(minutes: float) -> str | None:
+        try:
+            return iso(now - timedelta(minutes=minutes))
+        except OverflowError:
+            return None
+
+    escalation = tuple(
+        (step - 1, cut)
+        for step, minutes in enumerate(escalation_minutes)
+        if (cut := latest(minutes)) is not None
+    )
+    reminder = None if reminder_minutes is None else latest(reminder_minutes)
+    return FollowUpDue(escalation, reminder)
 
 
 def _update_statement(columns: frozenset[str]) -> Update:
@@ -288,13 +535,30 @@ class AlertRows:
     conn: Connection
 
     def open_alerts(self, rules: Sequence[str] | None = None) -> list[tuple[Alert, Bookkeeping]]:
-        query = select(alerts).where(OPEN)
-        if rules is not None:
-            if not rules:
-                return []
-            query = query.where(alerts.c.rule.in_(list(rules)))
-        rows = self.conn.execute(query.order_by(alerts.c.id)).mappings()
-        return [(_alert(row), _bookkeeping(row)) for row in rows]
+        """The open alerts (of ``rules``; None: of every rule), in id order."""
+        if rules is not None and not rules:
+            return []
+        wanted = None if rules is None else set(rules)
+        reader = _RowReader()
+        return [
+            reader.pair(r)
+            for r in driver_fetch(self.conn, _OPEN_ALL)
+            if wanted is None or r[1] in wanted
+        ]
+
+    def open_keys(self) -> list[OpenKey]:
+        """The open alerts' ids, rules, subjects and severities, in id order (no `Alert`s)."""
+        subjects: dict[tuple[Any, ...], Subject] = {}
+        keys = []
+        for alert_id, rule, site, room, sensor, key, severity in driver_fetch(
+            self.conn, _OPEN_KEYS
+        ):
+            where = (site, room, sensor, key)
+            subject = subjects.get(where)
+            if subject is None:
+                subject = subjects[where] = Subject(site, room, sensor, key)
+            keys.append(OpenKey(alert_id, rule, subject, _SEVERITIES[severity]))
+        return keys
 
     def open_brief(self, rules: Sequence[str] | None) -> list[OpenBrief]:
         """The few columns of open alerts the lifecycle needs, without building `Alert`s
@@ -302,30 +566,20 @@ class AlertRows:
         if rules is not None and not rules:
             return []
         wanted = None if rules is None else set(rules)
+        states, severities = _STATES, _SEVERITIES
         return [
-            OpenBrief(
-                r[0],
-                r[1],
-                r[2],
-                AlertState(r[3]),
-                Severity(r[4]),
-                *r[5:],
-            )
+            OpenBrief(r[0], r[1], r[2], states[r[3]], severities[r[4]], *r[5:])
             for r in driver_fetch(self.conn, _OPEN_BRIEF)
             if wanted is None or r[1] in wanted
         ]
 
-    def needing_dispatch(self) -> list[tuple[Alert, Bookkeeping]]:
-        """Open alerts, and resolved ones whose resolution has not been told yet."""
-        told = alerts.c.notified_state
-        query = (
-            select(alerts)
-            .where(
-                or_(OPEN, (told.is_not(None) & (told != AlertState.RESOLVED.value))),
-            )
-            .order_by(alerts.c.id)
-        )
-        return [(_alert(row), _bookkeeping(row)) for row in self.conn.execute(query).mappings()]
+    def needing_dispatch(self, due: FollowUpDue | None = None) -> list[tuple[Alert, Bookkeeping]]:
+        """Open alerts, and resolved ones whose resolution has not been told yet, in id order;
+        with ``due`` only those the dispatcher can act on then (`_can_need_dispatch`)."""
+        condition = _NEEDING_DISPATCH if due is None else _can_need_dispatch(due)
+        query = _SELECT_ALL.where(condition).order_by(alerts.c.id)
+        reader = _RowReader()
+        return [reader.pair(tuple(row)) for row in self.conn.execute(query)]
 
     def get(self, alert_id: int) -> tuple[Alert, Bookkeeping]:
         row = self.conn.execute(_GET, {"alert_id": alert_id}).mappings().first()
@@ -375,13 +629,18 @@ class AlertRows:
 
     def update_alerts(self, changes: Sequence[tuple[int, dict[str, Any]]], now: datetime) -> None:
         """`update_alert` for many alerts: one executemany per set of columns changed."""
+        now_text = iso(now)
         groups: dict[frozenset[str], list[dict[str, Any]]] = {}
         for alert_id, fields in changes:
-            values = {column: _stored(value) for column, value in fields.items()}
-            values["updated_at"] = iso(now)
-            groups.setdefault(frozenset(values), []).append({**values, "alert_id": alert_id})
+            values = {
+                column: now_text if value is now else _stored(value)
+                for column, value in fields.items()
+            }
+            values["updated_at"] = now_text
+            values["alert_id"] = alert_id
+            groups.setdefault(frozenset(fields), []).append(values)
         for columns, params in groups.items():
-            driver_many(self.conn, _update_statement(columns), params)
+            driver_many(self.conn, _update_statement(columns | {"updated_at"}), params)
 
     def add_events(
         self,
@@ -454,6 +713,8 @@ _BRIEF_COLUMNS: dict[str, Any] = {
     "clear_s": float,
     "summary": str,
     "unit": str,
+    "advice": str,
+    "for_s": float,
 }
 """The `OpenBrief` columns the lifecycle sets, and how a value reads back from the database."""
 _BRIEF_FIXED = frozenset(_BRIEF_NAMES) - _BRIEF_COLUMNS.keys()
@@ -483,6 +744,8 @@ class _OpenRecord:
     value: float
     unit: str
     summary: str
+    advice: str
+    for_s: float
 
     def __init__(self, *values: Any) -> None:
         for name, value in zip(_BRIEF_NAMES, values, strict=True):
@@ -567,6 +830,8 @@ class BufferedAlerts:
                 float(finding.value),
                 finding.unit,
                 finding.summary,
+                finding.advice,
+                float(finding.for_s),
             )
         return ids
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from repoclimate.alerts.model import Alert, AlertState, Event, Silence
 from repoclimate.alerts.rules.mould import Checkpoint
-from repoclimate.alerts.state.alerts import AlertRows
+from repoclimate.alerts.state.alerts import AlertRows, OpenKey
 from repoclimate.alerts.state.checkpoints import CheckpointRows
 from repoclimate.alerts.state.database import begin, describe, open_state
 from repoclimate.alerts.state.delivery import DeliveryRows, OutboxRow
@@ -90,6 +90,11 @@ class AlertStore:
     def open_alerts(self) -> list[Alert]:
         with self._read() as tx:
             return [alert for alert, _ in tx.open_alerts()]
+
+    def open_keys(self) -> list[OpenKey]:
+        """The open alerts' ids, rules, subjects and severities (`Tx.open_keys`)."""
+        with self._read() as tx:
+            return tx.open_keys()
 
     def mould_checkpoints(self) -> dict[str, Checkpoint]:
         """Per sensor id, the mould indices' state kept by the last evaluation."""

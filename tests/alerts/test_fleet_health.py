@@ -7,9 +7,9 @@ all-NaN sensors, a room whose surface has no air sensor and one with two surface
 evaluation time (the live cycle), a few, and many (the backtest).
 
 The fleet classes judge stuck, battery, out-of-range and saturation only for the sensors a
-necessary condition leaves, and the surfaces' air dew point by one search over all rooms; any
-condition that left out a sensor with a finding, or a search that took the wrong reading,
-shows here as a finding missing or different."""
+necessary condition leaves, and the surfaces' air dew point by searches over many rooms at
+once; any condition that left out a sensor with a finding, or a search that took the wrong
+reading, shows here as a finding missing or different."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ import pytest
 from repoclimate.alerts import fleet_health, fleet_series
 from repoclimate.alerts.config import RulesConfig
 from repoclimate.alerts.evaluate import ArraySource, ClassResult, Evaluator
-from repoclimate.alerts.fleet import FleetEvaluator
+from repoclimate.alerts.fleet import FleetEvaluator, _Raw
 from repoclimate.alerts.fleet_series import Segments
 from repoclimate.alerts.model import Severity
 from repoclimate.alerts.profiles import band_for
 from repoclimate.alerts.rules import condensation, health
-from repoclimate.alerts.series import SensorSeries
+from repoclimate.alerts.series import SensorSeries, resample_ffill
 from repoclimate.alerts.topology import RoomNode, SensorNode, SiteNode, Topology
 
 END = 1.8e9
@@ -101,6 +101,29 @@ def sensor_history(rng: np.random.Generator, sensor: SensorNode, kind: int) -> S
     return SensorSeries(sensor.id, times, t, rh, battery, END - 2 * 86400)
 
 
+def histories(
+    rng: np.random.Generator, topo: Topology, seed: int, nan: bool
+) -> dict[str, SensorSeries]:
+    """Each sensor's `sensor_history`, of kind its index plus ``seed``; with ``nan`` false
+    every temperature and RH valid (NaN replaced by a value)."""
+    history = {
+        s.id: sensor_history(rng, s, (seed + n) % KINDS) for n, s in enumerate(topo.sensors())
+    }
+    if nan:
+        return history
+    return {
+        k: SensorSeries(
+            k,
+            h.times,
+            np.nan_to_num(h.temperature, nan=19.0),
+            np.nan_to_num(h.humidity, nan=48.0),
+            h.battery,
+            h.start,
+        )
+        for k, h in history.items()
+    }
+
+
 def open_alerts(rng: np.random.Generator, topo: Topology) -> dict[str, dict[str, Severity]]:
     """Open alerts of every rule of the two classes, at random."""
     rules = (*health.RULES, *condensation.RULES)
@@ -127,6 +150,8 @@ def findings(result: ClassResult) -> list[tuple[Any, ...]]:
             f.threshold,
             f.unit,
             f.summary,
+            f.advice,
+            f.page,
             f.for_s,
             f.clear_s,
         )
@@ -166,6 +191,43 @@ def test_fleet_health_and_condensation_give_the_reference_findings(
         assert sorted(fleet[name].output.held) == sorted(reference[name].output.held), name
 
 
+VARIED = RulesConfig.from_dict(
+    {
+        "rooms": {
+            "site/air-only": {
+                "condensation": {"rh_warning": 93.5, "max_age_minutes": 20},
+                "health": {"battery_warning": 20, "silent_factor": 2, "stuck_min_readings": 3},
+            },
+            "site/two-surfaces": {"condensation": {"dew_point_margin_k": 3, "clear_margin_k": 0}},
+        }
+    }
+)
+"""Levels and ages that differ between rooms (per-member arrays, not one value for all)."""
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("steps", ["now", "grid"])
+@pytest.mark.parametrize("nan", [True, False])
+def test_fleet_health_with_rules_per_room_and_all_valid_readings(
+    seed: int, steps: str, nan: bool
+) -> None:
+    """As above with levels per room (`fleet_health._per_sample` keeps arrays), with NaN and
+    with none at all (nothing compacted, `fleet_health._compact`)."""
+    rng = np.random.default_rng(100 + seed)
+    topo = topology()
+    source = ArraySource(histories(rng, topo, seed, nan))
+    active = open_alerts(rng, topo)
+    if steps == "now":
+        at = np.array([END + 5.0])
+    else:
+        at = np.arange(END - 2.1 * 86400, END + 1800, 300.0)
+    fleet = FleetEvaluator(topo, VARIED, source, band_for).run(CLASSES, at, active)
+    reference = Evaluator(topo, VARIED, source, band_for).run(CLASSES, at, active)
+    for name in CLASSES:
+        assert findings(fleet[name]) == findings(reference[name]), name
+        assert sorted(fleet[name].output.held) == sorted(reference[name].output.held), name
+
+
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("gaps", [True, False])
 def test_short_stuck_runs_over_many_steps_give_the_reference_findings(
@@ -177,22 +239,7 @@ def test_short_stuck_runs_over_many_steps_give_the_reference_findings(
     with NaN in the readings (``gaps``) and without (each sample a reading)."""
     rng = np.random.default_rng(seed)
     topo = topology()
-    history = {
-        s.id: sensor_history(rng, s, (seed + n) % KINDS) for n, s in enumerate(topo.sensors())
-    }
-    if not gaps:
-        history = {
-            k: SensorSeries(
-                k,
-                h.times,
-                np.nan_to_num(h.temperature, nan=19.0),
-                np.nan_to_num(h.humidity, nan=48.0),
-                h.battery,
-                h.start,
-            )
-            for k, h in history.items()
-        }
-    source = ArraySource(history)
+    source = ArraySource(histories(rng, topo, seed, gaps))
     at = np.arange(END - 2.1 * 86400, END + 1800, 300.0)
     rules = RulesConfig.from_dict(
         {"defaults": {"health": {"stuck_hours": 0.5, "stuck_min_readings": 7}}}
@@ -315,11 +362,110 @@ def test_stale_steps_are_the_fresh_steps_not_fresh(seed: int) -> None:
     edges = rng.choice(times, 30) + rng.choice([0.0, 300.0, 900.0, 2500.0], 30)
     at = np.sort(np.concatenate((np.arange(-500.0, 62000.0, 300.0), edges)))
     flat, exists, fresh = fleet_series.fresh_steps(times, segs, at, max_age)
-    nxt = fleet_health._next_times(times, segs)
-    seg, steps, last = fleet_health._stale_steps(times, segs, nxt, at, max_age)
+    seg, steps, last = fleet_health._stale_steps(times, segs, at, max_age)
     want_seg, want_steps = np.nonzero(~fresh)
     assert seg.tolist() == want_seg.tolist()
     assert steps.tolist() == want_steps.tolist()
     known = exists[want_seg, want_steps]
     assert (last >= 0).tolist() == known.tolist()
     assert last[known].tolist() == flat[want_seg, want_steps][known].tolist()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_long_runs_are_the_run_starts_far_enough_back(seed: int) -> None:
+    """`_long_runs` (the backtest's stuck runs, from the samples that continue a run) against
+    `_run_starts` at every sample: the samples whose run began ``back`` or more before them,
+    and where — on segments empty, of one sample, and with NaN inside runs."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.choice([0, 1, 2, 9, 60], 8).astype(np.int64)
+    segs = Segments.from_lengths(lengths)
+    n = int(lengths.sum())
+    t = rng.choice([18.0, 18.5], n)
+    rh = rng.choice([48.0, 48.5, np.nan], n, p=[0.6, 0.3, 0.1])
+    breaks = fleet_health._run_breaks((t, rh), segs)
+    started = fleet_health._run_starts((t, rh), segs)
+    for back in (0, 1, 2, 5):
+        samples, began = fleet_health._long_runs(breaks, back)
+        want = np.flatnonzero(np.arange(n) - started >= back)
+        assert samples.tolist() == want.tolist(), back
+        assert began.tolist() == started[want].tolist(), back
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_air_dew_point_by_pair_is_the_references_loop(seed: int) -> None:
+    """`_worst_dew_point_by_pair` against `alerts.rules.condensation.air_dew_point`'s loop
+    (`resample_ffill` of each air sensor, `numpy.fmax` in turn), bit for bit with signed
+    zeros tied — air sensors without readings, rooms without air, surface readings before
+    the air's first, at its times, and older than the age limit."""
+    rng = np.random.default_rng(seed)
+    air_lengths = rng.permutation([0, 1, 40, 200, 200, 200, 0]).astype(np.int64)
+    air = Segments.from_lengths(air_lengths)
+    grid = np.arange(0.0, 60000.0, 150.0)
+    parts = [np.sort(rng.choice(grid, n)) for n in air_lengths.tolist()]
+    dew = rng.choice([-0.0, 0.0, 3.5, 8.25, 12.0], int(air_lengths.sum()))
+    order = rng.permutation(5)
+    count = np.array([0, 1, 2, 3, 3])[order]
+    pairs = rng.integers(0, air.count, int(count.sum()))
+    surface_lengths = np.array([300, 300, 0, 3, 300], dtype=np.int64)[order]
+    segs = Segments.from_lengths(surface_lengths)
+    surfaces = [np.sort(rng.choice(grid, n) + rng.choice([0.0, 1.0], n)) for n in surface_lengths]
+    max_age = rng.choice([300.0, 1800.0, np.inf], count.size)
+    src = fleet_health._AirSources(
+        _Raw.of([]), np.empty(0, np.bool_), air, np.concatenate(parts), dew, pairs, count, max_age
+    )
+    found = fleet_health._worst_dew_point_by_pair(src, segs, np.concatenate(surfaces))
+    expected = []
+    first = np.cumsum(count) - count
+    for k, times in enumerate(surfaces):
+        worst = np.full(times.size, np.nan)
+        for j in pairs[first[k] : first[k] + count[k]].tolist():
+            if parts[j].size:
+                own = dew[air.offsets[j] : air.offsets[j + 1]]
+                worst = np.fmax(worst, resample_ffill(parts[j], own, times, float(max_age[k])))
+        expected.append(worst)
+    want = np.concatenate(expected)
+    np.testing.assert_array_equal(found, want)
+    assert np.signbit(found).tolist() == np.signbit(want).tolist()
+    assert np.isnan(want).any() and not np.isnan(want).all()
+
+
+@pytest.mark.parametrize("steps", ["now", "grid"])
+def test_surface_dew_point_of_air_at_signed_zeros_is_the_references(steps: str) -> None:
+    """Two air sensors at 100 % RH, one at −0.0 °C and one at 0.0 °C: their dew points
+    (−0.0, 0.0 °C) tie, and which one `numpy.fmax` keeps depends on the array's length and
+    the element's place — the findings (their texts print the dew point's sign) are the
+    reference's only when the fleet class makes the reference's calls."""
+    air = [SensorNode(f"cold-a{i}", "site", "cold", 300.0) for i in range(2)]
+    surface = SensorNode("cold-s", "site", "cold", 300.0, True)
+    room = RoomNode("site", "cold", "ashrae-a", "paper", (*air, surface))
+    topo = Topology([SiteNode("site", ZoneInfo("Europe/London"), (room,))])
+    source = ArraySource(
+        {
+            "cold-a0": steady("cold-a0", -0.0, 100.0, END),
+            "cold-a1": steady("cold-a1", 0.0, 100.0, END),
+            "cold-s": steady("cold-s", 1.0, np.nan, END),
+        }
+    )
+    at = np.array([END + 60.0]) if steps == "now" else np.arange(END - 86400, END + 1, 300.0)
+    rules = RulesConfig.builtin()
+    fleet = FleetEvaluator(topo, rules, source, band_for).run(["condensation"], at, {})
+    reference = Evaluator(topo, rules, source, band_for).run(["condensation"], at, {})
+    assert reference["condensation"].output.findings
+    assert findings(fleet["condensation"]) == findings(reference["condensation"])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pick_is_the_compact_of_the_segments(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    lengths = rng.choice([0, 1, 5], 9).astype(np.int64)
+    segs = Segments.from_lengths(lengths)
+    few = np.flatnonzero(rng.random(segs.count) < 0.5)
+    keep = np.isin(segs.seg, few)
+    wide, kept = segs.compact(keep)
+    want = Segments.from_offsets(np.append(wide.offsets[few], wide.offsets[-1]))
+    picked, found = fleet_health._pick(segs, few)
+    assert found is not None
+    assert found.tolist() == kept.tolist()
+    assert picked.offsets.tolist() == want.offsets.tolist()
+    assert picked.seg.tolist() == want.seg.tolist()
+    assert picked.first.tolist() == want.first.tolist()

@@ -5,13 +5,15 @@ back (computed whole again)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from repoclimate.alerts import fleet_mould
 from repoclimate.alerts.evaluate import ArraySource
 from repoclimate.alerts.fleet_mould import HourlyCache, hourly_many
-from repoclimate.alerts.series import HourlySeries, SensorSeries
+from repoclimate.alerts.series import FloatArray, HourlySeries, SensorSeries
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 
@@ -112,6 +114,44 @@ def test_hourly_many_in_batches_gives_the_same_bits(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(fleet_mould, "_HOURLY_BATCH", 1500)  # about one series a batch
     batched = whole(source, wanted)
     assert all(identical(a, b) for a, b in zip(at_once, batched, strict=True))
+
+
+def test_the_cache_in_batches_of_rows_gives_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`HourlyCache` computes its blocks in batches of rows (`_BLOCK_BATCH`): batches of one
+    or two rows, a sensor without readings among them, give the same blocks as one batch,
+    cold and run after run."""
+    source = ArraySource({f"s{k}": readings(k, days=5) for k in range(5)})
+    lookback = 2 * 86400.0
+    ends = [T0 + 4 * 86400.0 + 300.0 * k for k in range(3)]
+    sensors = ["s0", "s1", "absent", "s3", "s4"]
+
+    def runs() -> list[list[HourlySeries]]:
+        cache = HourlyCache()
+        out = []
+        for end in ends:
+            got = cache.many(source, [(s, lookback, end - lookback, end, 3) for s in sensors])
+            out.append(
+                [HourlySeries(g.hours, g.temperature.copy(), g.humidity.copy()) for g in got]
+            )
+        return out
+
+    calls = 0
+    means = fleet_mould.block_means
+
+    def counted(*args: Any) -> FloatArray:
+        nonlocal calls
+        calls += 1
+        return means(*args)
+
+    monkeypatch.setattr(fleet_mould, "block_means", counted)
+    at_once = runs()
+    whole_calls, calls = calls, 0
+    monkeypatch.setattr(fleet_mould, "_BLOCK_BATCH", 300)  # one or two sensors a batch
+    batched = runs()
+    assert calls >= whole_calls + 2 * 3  # the cold run: T and RH in four batches, not one
+    for a_run, b_run in zip(at_once, batched, strict=True):
+        assert all(identical(a, b) for a, b in zip(a_run, b_run, strict=True))
+    assert np.isfinite(batched[-1][0].temperature).sum() > 40  # not all NaN
 
 
 def test_sparse_readings_keep_the_middle_hours_and_compute_the_edges() -> None:

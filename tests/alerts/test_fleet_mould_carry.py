@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from repoclimate.alerts import fleet_mould
 from repoclimate.alerts.config import RulesConfig
@@ -206,3 +207,54 @@ def test_the_engine_keeps_the_checkpoints_it_stored() -> None:
     assert len(reads) == 1
     run.engine.run(END + timedelta(hours=3), ["mould"], sites=["site0"])
     assert len(reads) == 2
+
+
+def test_batches_of_members_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mould class integrates and judges its members in batches (`_INTEGRATE_CELLS`,
+    `_RULE_CELLS`) and the hourly blocks are computed in batches of rows (`_BLOCK_BATCH`), to
+    bound a cold start's memory: batches of one to a few members give exactly what one batch
+    gives — findings and held steps in the same order, checkpoints, indices, derived rows."""
+    topology = network(sites=1, rooms_per_site=3, sensors_per_room=4)
+    end = END.timestamp()
+    full = damp(history(topology, END - timedelta(days=36), END + timedelta(hours=8)), end)
+    low = {"mrf_warning": 0.05, "vtt_warning": 0.05, "settle_hours": 3}  # other levels, groups
+    rules = RulesConfig.from_dict({"sensors": {s: {"mould": low} for s in ("x0-0-0", "x0-1-2")}})
+
+    def cycles() -> list[Any]:
+        source = ArraySource(dict(full))
+        evaluator = FleetEvaluator(topology, rules, source, band_for)
+        checkpoints: dict[str, Checkpoint] = {}
+        active: dict[str, dict[str, Severity]] = {}
+        out = []
+        for cycle in (0, 1, 12, 13, 60, 96):
+            now = end + 300.0 * cycle
+            source.series = {k: v.between(-np.inf, now) for k, v in full.items()}
+            at = np.array([now])
+            result = evaluator.run(CLASSES, at, active, None, checkpoints)
+            checkpoints = {**checkpoints, **result["mould"].checkpoints}
+            active = {}
+            for _, f in result["mould"].output.findings:
+                active.setdefault(f.subject.id, {})[f.rule] = f.severity
+            out.append(
+                (
+                    [(i, f) for r in result.values() for i, f in r.output.findings],
+                    [list(r.output.held) for r in result.values()],
+                    list(result["mould"].checkpoints.items()),
+                    [
+                        (sid, mrf.tobytes(), vtt.tobytes())
+                        for data in evaluator.rooms
+                        for sid, (mrf, vtt) in data.mould.items()
+                    ],
+                    fleet_mould.derived_rows(evaluator.rooms, at, evaluator),
+                )
+            )
+        return out
+
+    whole = cycles()
+    monkeypatch.setattr(fleet_mould, "_INTEGRATE_CELLS", 700)  # one member a batch
+    monkeypatch.setattr(fleet_mould, "_RULE_CELLS", 1500)  # two members a batch when cold
+    monkeypatch.setattr(fleet_mould, "_BLOCK_BATCH", 2000)
+    batched = cycles()
+    assert batched == whole
+    assert sum(len(c[0]) for c in whole) > 10  # the damp sensors did fire
+    assert any(f.threshold == 0.05 for c in whole for _, f in c[0])  # at their own levels
