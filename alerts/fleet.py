@@ -245,6 +245,17 @@ def _attribute(found: Sequence[object | None], name: str) -> FloatArray:
     return _array(None if d is None else getattr(d, name) for d in found)
 
 
+def _common_grid(series: Sequence[HourlySeries]) -> tuple[FloatArray, IntArray]:
+    """The hours of the longest of ``series`` (the grid they all end on) and each one's
+    length; `ValueError` when one does not end on that grid's last hours."""
+    lengths = np.array([s.hours.size for s in series], dtype=np.int64)
+    longest = series[int(np.argmax(lengths))].hours if series else np.empty(0)
+    for s in series:
+        if s.hours.size and (s.hours[-1] != longest[-1] or s.hours[0] != longest[-s.hours.size]):
+            raise ValueError("hourly series of one evaluation must end at the same hour")
+    return longest, lengths
+
+
 @dataclass(frozen=True, slots=True)
 class _HourlyRows:
     """Members' hourly series end to end, all on one hour grid ending at the same hour: row
@@ -260,13 +271,7 @@ class _HourlyRows:
 
     @classmethod
     def of(cls, series: Sequence[HourlySeries]) -> _HourlyRows:
-        lengths = np.array([s.hours.size for s in series], dtype=np.int64)
-        longest = series[int(np.argmax(lengths))].hours if series else np.empty(0)
-        for s in series:
-            if s.hours.size and (
-                s.hours[-1] != longest[-1] or s.hours[0] != longest[-s.hours.size]
-            ):
-                raise ValueError("hourly series of one evaluation must end at the same hour")
+        longest, lengths = _common_grid(series)
 
         def joined(name: str) -> FloatArray:
             return np.concatenate([getattr(s, name) for s in series]) if series else np.empty(0)

@@ -48,6 +48,7 @@ from repoclimate.alerts.evaluate import Active, ArraySource, ClassResult
 from repoclimate.alerts.fleet import (
     _array,
     _attribute,
+    _common_grid,
     _Entry,
     _held,
     _Hits,
@@ -151,13 +152,7 @@ class _Hourly:
     def of_series(cls, series: list[HourlySeries]) -> _Hourly:
         """The rows of ``series`` (nothing carried over)."""
         nothing = np.zeros(len(series), dtype=np.int64)
-        lengths = np.array([s.hours.size for s in series], dtype=np.int64)
-        longest = series[int(np.argmax(lengths))].hours if series else np.empty(0)
-        for s in series:
-            if s.hours.size and (
-                s.hours[-1] != longest[-1] or s.hours[0] != longest[-s.hours.size]
-            ):
-                raise ValueError("hourly series of one evaluation must end at the same hour")
+        longest, lengths = _common_grid(series)
         return cls(longest, longest.size - lengths, [], series, nothing - 1, nothing, nothing)
 
     def block(self, quantity: str, lo: int, hi: int) -> FloatArray:

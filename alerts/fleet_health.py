@@ -751,11 +751,7 @@ def health_class(
         if part.times.size:
             flat_part = _flat(part, flat[stuck], segs.starts[stuck])
             _stuck(few, part, flat_part, judged[stuck], entries)
-    battery = enabled & _maybe_low(ev, members, raw)
-    if battery.any():
-        few, part = _part(members, series, battery, raw)
-        if part.times.size:
-            _battery(few, part, at, active, enabled[battery], entries)
+    _battery_of(ev, members, series, raw, at, active, enabled, entries)
     was_out, _ = _was_of(members, active, health.RULES[3])
     out = enabled & (was_out | _maybe_out_of_range(ev, members, raw))
     if out.any():
@@ -763,6 +759,25 @@ def health_class(
         if part.times.size:
             flat_part = _flat(part, flat[out], segs.starts[out])
             _out_of_range(few, part, flat_part, judged[out], active, entries)
+
+
+def _battery_of(
+    ev: FleetEvaluator,
+    members: Sequence[_Member],
+    series: Sequence[SensorSeries],
+    raw: _Raw,
+    at: FloatArray,
+    active: Active,
+    enabled: BoolArray,
+    entries: list[_Entry],
+) -> None:
+    """The battery rule for the enabled members whose readings may be low (`_maybe_low`),
+    live and over many steps alike."""
+    battery = enabled & _maybe_low(ev, members, raw)
+    if battery.any():
+        few, part = _part(members, series, battery, raw)
+        if part.times.size:
+            _battery(few, part, at, active, enabled[battery], entries)
 
 
 def _part(
@@ -1235,11 +1250,7 @@ def _health_steps(
     if times.size == 0:
         return
     _stuck_runs(members, raw, at, silent_after, enabled, entries)
-    battery = enabled & _maybe_low(ev, members, raw)
-    if battery.any():
-        few, part = _part(members, series, battery, raw)
-        if part.times.size:
-            _battery(few, part, at, active, enabled[battery], entries)
+    _battery_of(ev, members, series, raw, at, active, enabled, entries)
     was_out, _ = _was_of(members, active, health.RULES[3])
     out = enabled & (was_out | _maybe_out_of_range(ev, members, raw))
     if out.any():

@@ -1255,46 +1255,76 @@ def fetch_arrays(
     only the hours that may have changed)."""
     end = float(at[-1])
     first = float(at[0])
-    wanted_classes = tuple(classes)
-    plans = evaluator.fetch_plans
     direct = type(source).raw is ArraySource.raw
     series_of = source.series
-    out: list[RoomData] = []
-    targets: list[dict[str, HourlySeries]] = []
-    wanted: list[tuple[str, float, float, float, int]] = []
-    settles: list[float] = []
-    for room in rooms:
-        raw: dict[str, SensorSeries] = {}
-        hourly: dict[str, HourlySeries] = {}
-        plan, data = plans.of(evaluator, room, wanted_classes)
-        for sensor_id, raw_s, hourly_plan in plan:
-            start = first - raw_s
-            found = series_of.get(sensor_id) if direct else None
-            if found is not None:
-                times = found.times
-                lo = int(times.searchsorted(start, side="left"))
-                hi = int(times.searchsorted(end, side="right"))
-                raw[sensor_id] = SensorSeries(
-                    sensor_id,
-                    times[lo:hi],
-                    found.temperature[lo:hi],
-                    found.humidity[lo:hi],
-                    found.battery[lo:hi],
-                    start,
-                )
-            else:
-                raw[sensor_id] = source.raw(sensor_id, start, end)
-            if hourly_plan is not None:
-                hourly_s, gap, settle = hourly_plan
-                wanted.append((sensor_id, hourly_s, first - hourly_s, end, gap))
-                settles.append(settle)
-                targets.append(hourly)
-        data.raw, data.hourly, data.mould = raw, hourly, {}
-        out.append(data)
-    made = evaluator.hourly_cache.many(source, wanted, settles)
-    for target, (sensor_id, *_), series in zip(targets, wanted, made, strict=True):
-        target[sensor_id] = series
-    return out
+    walk = _FetchWalk.of(evaluator, rooms, classes, first, end)
+    for raw, sensor_id, start in walk.raw:
+        found = series_of.get(sensor_id) if direct else None
+        if found is not None:
+            times = found.times
+            lo = int(times.searchsorted(start, side="left"))
+            hi = int(times.searchsorted(end, side="right"))
+            raw[sensor_id] = SensorSeries(
+                sensor_id,
+                times[lo:hi],
+                found.temperature[lo:hi],
+                found.humidity[lo:hi],
+                found.battery[lo:hi],
+                start,
+            )
+        else:
+            raw[sensor_id] = source.raw(sensor_id, start, end)
+    walk.fill_hourly(evaluator, source)
+    return walk.rooms
+
+
+@dataclass(slots=True)
+class _FetchWalk:
+    """The windows every room's plan asks for (`FetchPlans`), gathered in one walk for the
+    bulk fetches (`fetch_arrays`, `fetch_store`): the rooms' `RoomData` with empty window
+    maps, the raw windows to fill as ``(map, sensor, start)``, and the hourly windows as
+    `HourlyCache.many` takes them with the maps their series go into."""
+
+    rooms: list[RoomData]
+    raw: list[tuple[dict[str, SensorSeries], str, float]]
+    hourly: list[dict[str, HourlySeries]]
+    wanted: list[tuple[str, float, float, float, int]]
+    settles: list[float]
+
+    @classmethod
+    def of(
+        cls,
+        evaluator: FleetEvaluator,
+        rooms: Sequence[RoomNode],
+        classes: Sequence[str],
+        first: float,
+        end: float,
+    ) -> _FetchWalk:
+        walk = cls([], [], [], [], [])
+        wanted_classes = tuple(classes)
+        plans = evaluator.fetch_plans
+        for room in rooms:
+            raw: dict[str, SensorSeries] = {}
+            hourly: dict[str, HourlySeries] = {}
+            plan, data = plans.of(evaluator, room, wanted_classes)
+            for sensor_id, raw_s, hourly_plan in plan:
+                walk.raw.append((raw, sensor_id, first - raw_s))
+                if hourly_plan is not None:
+                    hourly_s, gap, settle = hourly_plan
+                    walk.wanted.append((sensor_id, hourly_s, first - hourly_s, end, gap))
+                    walk.settles.append(settle)
+                    walk.hourly.append(hourly)
+            data.raw, data.hourly, data.mould = raw, hourly, {}
+            walk.rooms.append(data)
+        return walk
+
+    def fill_hourly(
+        self, evaluator: FleetEvaluator, source: ArraySource | IncrementalStoreSource
+    ) -> None:
+        """The hourly windows from the evaluator's `HourlyCache`, into their rooms' maps."""
+        made = evaluator.hourly_cache.many(source, self.wanted, self.settles)
+        for target, (sensor_id, *_), series in zip(self.hourly, self.wanted, made, strict=True):
+            target[sensor_id] = series
 
 
 def fetch_room(
@@ -1333,38 +1363,13 @@ def fetch_store(
     state (running sums, decay, derived rows) works as it does for preloaded arrays. The
     same windows as `fetch_room`'s; plans and `RoomData` kept per room (`FetchPlans`)."""
     end = float(at[-1])
-    first = float(at[0])
-    wanted_classes = tuple(classes)
-    plans = evaluator.fetch_plans
-    out: list[RoomData] = []
-    ids: list[str] = []
-    starts: list[float] = []
-    raw_targets: list[dict[str, SensorSeries]] = []
-    targets: list[dict[str, HourlySeries]] = []
-    wanted: list[tuple[str, float, float, float, int]] = []
-    settles: list[float] = []
-    for room in rooms:
-        raw: dict[str, SensorSeries] = {}
-        hourly: dict[str, HourlySeries] = {}
-        plan, data = plans.of(evaluator, room, wanted_classes)
-        for sensor_id, raw_s, hourly_plan in plan:
-            ids.append(sensor_id)
-            starts.append(first - raw_s)
-            raw_targets.append(raw)
-            if hourly_plan is not None:
-                hourly_s, gap, settle = hourly_plan
-                wanted.append((sensor_id, hourly_s, first - hourly_s, end, gap))
-                settles.append(settle)
-                targets.append(hourly)
-        data.raw, data.hourly, data.mould = raw, hourly, {}
-        out.append(data)
-    series = source.raw_many(ids, np.array(starts, dtype=np.float64), end)
-    for raw_target, sensor_id, found in zip(raw_targets, ids, series, strict=True):
-        raw_target[sensor_id] = found
-    made = evaluator.hourly_cache.many(source, wanted, settles)
-    for target, (sensor_id, *_), hourly_series in zip(targets, wanted, made, strict=True):
-        target[sensor_id] = hourly_series
-    return out
+    walk = _FetchWalk.of(evaluator, rooms, classes, float(at[0]), end)
+    starts = np.array([start for _, _, start in walk.raw], dtype=np.float64)
+    series = source.raw_many([sensor_id for _, sensor_id, _ in walk.raw], starts, end)
+    for (raw, sensor_id, _), found in zip(walk.raw, series, strict=True):
+        raw[sensor_id] = found
+    walk.fill_hourly(evaluator, source)
+    return walk.rooms
 
 
 def _hour_index(times: FloatArray) -> IntArray:
