@@ -188,14 +188,6 @@ class IncrementalStoreSource(StoreSource):
         self._flat: _Flat | None = None
         self._held_means: dict[object, _HeldMeans] = {}
 
-    def with_bulk(self, bulk: bool) -> IncrementalStoreSource:
-        """A source holding the same windows that reads in bulk or sensor by sensor (for
-        benchmarks comparing the two ways from one cold read); this one is left as it is."""
-        other = IncrementalStoreSource(self.store, self.settle_s, self.keep_s, bulk=bulk)
-        other._raw = dict(self._raw)
-        other._means = dict(self._means)
-        return other
-
     def clear(self) -> None:
         """Forget everything held: the next windows are read whole."""
         self._raw.clear()
