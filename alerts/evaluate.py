@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from repoclimate.alerts.config import RULE_CLASSES, RulesConfig, RuleSet
+from repoclimate.alerts.flat_history import FlatHistory
 from repoclimate.alerts.lifecycle import LifecycleRows, apply_findings
 from repoclimate.alerts.model import Finding, Severity, Transition, from_epoch
 from repoclimate.alerts.rules import condensation, decay, excursion, fluctuation, health, mould
@@ -96,6 +97,25 @@ class ArraySource:
 
     def __init__(self, series: Mapping[str, SensorSeries]) -> None:
         self.series = dict(series)
+        self._flat: FlatHistory | None = None
+
+    @classmethod
+    def from_flat(cls, flat: FlatHistory) -> ArraySource:
+        """The series of ``flat`` (views of its buffers: no copy), which the fleet
+        evaluator's bulk fetch then reads as they are."""
+        source = cls(flat.views())
+        source._flat = flat
+        return source
+
+    def flat(self) -> FlatHistory:
+        """``series`` as one `FlatHistory` (for the fleet evaluator's bulk fetch): the one
+        given to `from_flat` or built last, while ``series`` holds the same objects; else
+        built afresh (a copy of every series)."""
+        flat = self._flat
+        if flat is None or not flat.current(self.series):
+            flat = FlatHistory.of(self.series)
+            self._flat = flat
+        return flat
 
     def raw(self, sensor: str, start: float, end: float) -> SensorSeries:
         found = self.series.get(sensor)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,6 +42,7 @@ from repoclimate.alerts.replay import FindingRun
 from repoclimate.alerts.rules import excursion
 from repoclimate.alerts.rules.base import Levels
 from repoclimate.alerts.series import BoolArray, FloatArray, IntArray
+from repoclimate.history.ranges import search_ranges
 
 if TYPE_CHECKING:
     from repoclimate.alerts.fleet import FleetEvaluator
@@ -49,6 +51,8 @@ _Compare = Callable[..., BoolArray]
 """`numpy.greater` or `numpy.less`: beyond a level on the rule's bad side."""
 
 _NONE = -1
+
+_SID = attrgetter("sid")
 
 _LONG_SEGMENTS = 2048
 """Segments this long on average are compared segment by segment (`_beyond`)."""
@@ -172,17 +176,26 @@ def _kept(ev: FleetEvaluator, members: Sequence[_Member], sids: tuple[str, ...])
     return kept
 
 
-def _open(kept: Kept, active: Active, rule: str) -> tuple[BoolArray, BoolArray]:
-    """Per member: whether ``rule`` has an open alert, and whether that one is critical."""
-    was = np.zeros(len(kept.sids), dtype=np.bool_)
-    critical = np.zeros(len(kept.sids), dtype=np.bool_)
+def _open(kept: Kept, active: Active) -> dict[str, tuple[BoolArray, BoolArray]]:
+    """Per rule of ``kept``, per member: whether the rule has an open alert, and whether that
+    one is critical (one pass over the open alerts for all rules)."""
+    opened = {
+        rule.name: (
+            np.zeros(len(kept.sids), dtype=np.bool_),
+            np.zeros(len(kept.sids), dtype=np.bool_),
+        )
+        for rule in kept.rules
+    }
     for sid, states in active.items():
-        severity = states.get(rule)
         k = kept.index.get(sid)
-        if severity is not None and k is not None:
-            was[k] = True
-            critical[k] = severity == Severity.CRITICAL
-    return was, critical
+        if k is None:
+            continue
+        for name, severity in states.items():
+            found = opened.get(name)
+            if found is not None and severity is not None:
+                found[0][k] = True
+                found[1][k] = severity == Severity.CRITICAL
+    return opened
 
 
 def excursion_class(
@@ -196,7 +209,7 @@ def excursion_class(
 ) -> None:
     """The excursion class's findings (into ``entries``; ``runs`` given: into it, as a
     `FindingRun` per member and rule) and held subjects (into ``result``)."""
-    sids = tuple(m.sid for m in members)
+    sids = tuple(map(_SID, members))
     result.subjects.update(sids)
     if not members or at.size == 0:
         return
@@ -230,12 +243,16 @@ def excursion_class(
         window_segs, window_times = raw.segs, raw.times
         window_index = None
     else:
-        window_segs, window_index = _compact(raw.segs, raw.times >= tail_from)
+        # each row's samples from the settle point on: its last ones (times in order)
+        heads, ends = raw.segs.offsets[:-1], raw.segs.offsets[1:]
+        lo = search_ranges(raw.times, heads, ends, np.full(raw.segs.count, tail_from))
+        window_segs, window_index = Segments.from_lengths(ends - lo), _ranges(lo, ends)
         window_times = raw.times[window_index]
     order = None if bool(np.all(at[1:] >= at[:-1])) else np.argsort(at, kind="stable")
     helds: dict[tuple[str, bool], tuple[IntArray, IntArray]] = {}
     """The held steps of the rules judging every member, by quantity: the same samples."""
     sorted_at = at if order is None else at[order]
+    opened = _open(kept, active)
     for rule in kept.rules:
         if not rule.judged.any():
             continue
@@ -253,7 +270,7 @@ def excursion_class(
         if not rule.judged.all():
             segs, keep = _compact(segs, rule.judged[segs.seg])
             times, values = times[keep], values[keep]
-        was, was_critical = _open(kept, active, rule.name)
+        was, was_critical = opened[rule.name]
         old = carried.get(rule.name)
         if old is None:
             virtual = np.zeros(times.size, dtype=np.bool_)

@@ -13,7 +13,8 @@ cycle for cycle):
   over is taken as unchanged there, and only the window's first and last hours are held here
   to compare bits with — no window of values. The sums are added up again from the first
   column that changed; another hour grid (the window's first hour moved: once an hour), other
-  sensors or a block computed anew: computed whole.
+  sensors or a block computed anew: computed whole. A live run holds the sums only from the
+  first hour its trailing windows read (`_first_columns`; the same bits as from the first hour).
 - `FluctuationCarry`, for single-time runs over preloaded arrays (the live cycle): per sensor
   and rule, what the hysteresis needs from the readings before a checkpoint (``settle_s`` of
   `HourlyCache` or the data's age limit, whichever is longer, before the run's time): the last
@@ -26,7 +27,10 @@ cycle for cycle):
   allowed when every such reading's deviation lies further from each level than a bound on
   that rounding — and (3) the state is decided by the readings still in the window. Other
   sensors are evaluated whole in the same pass. A reading changed in place (same time, other
-  value) before the checkpoint is not seen (readings are not rewritten).
+  value) before the checkpoint is not seen (readings are not rewritten). Rows hold their
+  readings in time order, so a run finds each row's readings before a time by bisection
+  (`history.ranges.search_ranges`) and reads the readings before the checkpoint once, to
+  compare their times: what it evaluates is the readings from the checkpoint on.
 
 Where the readings outnumber the hours (a backtest's year), the trailing means are computed
 once per row and end of complete hours (`_trailing_means`) and each reading takes its own —
@@ -39,6 +43,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -55,6 +60,7 @@ from repoclimate.alerts.fleet import (
     _Member,
     _RunEntry,
 )
+from repoclimate.alerts.fleet_excursion import _ranges
 from repoclimate.alerts.fleet_series import (
     Segments,
     episode_starts,
@@ -66,10 +72,15 @@ from repoclimate.alerts.model import EpochTimes, Finding, Severity, Subject, slo
 from repoclimate.alerts.replay import FindingRun
 from repoclimate.alerts.rules import fluctuation
 from repoclimate.alerts.series import BoolArray, FloatArray, HourlySeries, IntArray
+from repoclimate.history.ranges import search_ranges
 
 if TYPE_CHECKING:
     from repoclimate.alerts.fleet import FleetEvaluator, _Raw
     from repoclimate.alerts.fleet_mould import HourlyBlock
+
+_SUM_CELLS = 1 << 20
+"""Cells of full-width running sums added up at once when only their last columns are held
+(`RunningSums`): the memory of a whole matrix is never needed."""
 
 _LEAD = 12
 """The window's first hours of values held to compare bits with (the hourly cache computes
@@ -226,10 +237,17 @@ def _tail_width(hourly: _Hourly) -> int:
 
 class RunningSums:
     """The running sums and counts of one quantity's valid hourly values per row, from the
-    window's first hour ``(rows, grid + 1)``, kept between runs (see the module's docstring),
-    with the window's first and last hours of values to compare bits with and which of the
-    cache's matrices each row was summed from (a weak reference: the cache writes its
-    matrices in place while the grid stays)."""
+    window's first hour, kept between runs (see the module's docstring), with the window's
+    first and last hours of values to compare bits with and which of the cache's matrices
+    each row was summed from (a weak reference: the cache writes its matrices in place while
+    the grid stays).
+
+    Each row holds only its columns from ``first[r]`` on (the sum of its first
+    ``first[r] + j`` hours at ``j``): a live run's trailing windows of a row reach back no
+    further than its first reading's complete hours less its window, and the sums before that
+    are never read — the columns held are those of the sums from the first hour, the same
+    bits. Rows of one first column are held together, as one matrix ``(rows, grid + 1 −
+    first)`` in one buffer (`_Group`); with every ``first`` 0, one matrix of them all."""
 
     def __init__(
         self,
@@ -239,17 +257,45 @@ class RunningSums:
         values: FloatArray,
         hourly: _Hourly | None = None,
         quantity: str = "temperature",
+        first: IntArray | int = 0,
     ) -> None:
-        shape = (values.shape[0], grid.size + 1)
-        valid = ~np.isnan(values)
+        rows = values.shape[0]
+        size = grid.size
+        wanted = np.broadcast_to(np.asarray(first, dtype=np.int64), (rows,))
+        self.first: IntArray = np.clip(wanted, 0, size)
         self.sids = sids
         self.grid = grid
         self.pad = pad
-        self.sums = np.zeros(shape)
-        np.cumsum(np.where(valid, values, 0.0), axis=1, out=self.sums[:, 1:])
         # a quarter of the memory of int64 (a count never exceeds the grid's hours)
-        self.counts = np.zeros(shape, dtype=np.int16 if grid.size < 2**15 else np.int32)
-        np.cumsum(valid, axis=1, out=self.counts[:, 1:])
+        dtype = np.int16 if size < 2**15 else np.int32
+        starts = np.unique(self.first)
+        members = [np.flatnonzero(self.first == f) for f in starts.tolist()]
+        widths = size + 1 - starts
+        cells = np.array([m.size for m in members], dtype=np.int64) * widths
+        at = np.zeros(starts.size + 1, dtype=np.int64)
+        np.cumsum(cells, out=at[1:])
+        self.flat_sums = np.zeros(int(at[-1]))
+        self.flat_counts: NDArray[np.integer] = np.zeros(int(at[-1]), dtype=dtype)
+        self.groups: list[_Group] = []
+        self.zero = np.zeros(rows, dtype=np.int64)
+        """Per row, the flat index its column 0 would have (column ``c`` at ``zero + c``)."""
+        for f, mine, w, lo, hi in zip(
+            starts.tolist(),
+            members,
+            widths.tolist(),
+            at[:-1].tolist(),
+            at[1:].tolist(),
+            strict=True,
+        ):
+            group = _Group(
+                f,
+                mine,
+                self.flat_sums[lo:hi].reshape(mine.size, w),
+                self.flat_counts[lo:hi].reshape(mine.size, w),
+            )
+            self.groups.append(group)
+            self.zero[mine] = lo + np.arange(mine.size, dtype=np.int64) * w - f
+            group.add_up(values, mine)
         self.changed = np.zeros(values.shape[0], dtype=np.int64)
         """Per row, the first column whose value changed in the last update (the grid's size:
         none); all 0 when computed whole."""
@@ -280,10 +326,38 @@ class RunningSums:
         self.sources = [weakref.ref(m) for m in hourly.matrices(quantity)]
         self.source_of = hourly.block_of.copy()
 
-    def fits(self, sids: tuple[str, ...], grid: FloatArray, pad: IntArray) -> bool:
-        """Whether these are the rows and hour grid the sums were computed over."""
+    @property
+    def sums(self) -> FloatArray:
+        """The sums ``(rows, columns held)`` when every row holds the same columns."""
+        return self._whole().sums
+
+    @property
+    def counts(self) -> NDArray[np.integer]:
+        """The counts likewise."""
+        return self._whole().counts
+
+    def _whole(self) -> _Group:
+        if len(self.groups) != 1:
+            raise ValueError("rows hold different columns: read them with columns(k)")
+        return self.groups[0]
+
+    def columns(self, k: int) -> tuple[FloatArray, NDArray[np.integer]]:
+        """Every row's sums and counts from column ``k`` on (held by every row), a copy."""
+        if self.first.size and k < int(self.first.max()):
+            raise ValueError(f"column {k} is not held by every row (from {int(self.first.max())})")
+        index = self.zero[:, None] + np.arange(k, self.grid.size + 1, dtype=np.int64)[None, :]
+        return self.flat_sums[index], self.flat_counts[index]
+
+    def fits(
+        self, sids: tuple[str, ...], grid: FloatArray, pad: IntArray, first: IntArray | int = 0
+    ) -> bool:
+        """Whether these are the rows and hour grid the sums were computed over, each row
+        holding its columns from ``first`` on."""
         return (
-            sids == self.sids and np.array_equal(grid, self.grid) and np.array_equal(pad, self.pad)
+            sids == self.sids
+            and bool(np.all(self.first <= first))
+            and np.array_equal(grid, self.grid)
+            and np.array_equal(pad, self.pad)
         )
 
     def first_changed(self, hourly: _Hourly, quantity: str) -> tuple[IntArray, IntArray]:
@@ -292,7 +366,7 @@ class RunningSums:
         columns the cache carried over (from the same matrix as summed), compared in bits with
         the first and last columns held."""
         size = self.grid.size
-        rows = self.sums.shape[0]
+        rows = self.first.size
         lead_end = np.zeros(rows, dtype=np.int64)
         out = np.full(rows, size, dtype=np.int64)
         if rows == 0:
@@ -326,45 +400,108 @@ class RunningSums:
         out[~reused] = 0
         return lead_end, out
 
+    def add_up_again(self, values: FloatArray, hourly: _Hourly, quantity: str) -> None:
+        """Add every row up again from the first hour with ``values`` (the whole grid), the
+        same columns held."""
+        for group in self.groups:
+            group.add_up(values, group.rows)
+        self._hold(values[:, : min(_LEAD, self.grid.size)], values, hourly, quantity)
+
     def update(self, k0: int, values: FloatArray, hourly: _Hourly, quantity: str) -> None:
         """Add up again from column ``k0`` with ``values`` (the rows' columns ``[k0, grid)``),
         continuing each row's sequential sum from the kept one at ``k0``: the same additions
         in the same order as a cumulative sum from the first hour."""
         size = self.grid.size
+        if self.first.size and k0 < int(self.first.min()):
+            raise ValueError(
+                f"running sums held from hour {int(self.first.min())}: cannot add up from {k0}"
+            )
         if k0 < size:
-            valid = ~np.isnan(values)
-            seeded = np.empty((values.shape[0], values.shape[1] + 1))
-            seeded[:, 0] = self.sums[:, k0]
-            seeded[:, 1:] = np.where(valid, values, 0.0)
-            np.cumsum(seeded, axis=1, out=self.sums[:, k0:])
-            counted = np.empty((values.shape[0], values.shape[1] + 1), dtype=self.counts.dtype)
-            counted[:, 0] = self.counts[:, k0]
-            counted[:, 1:] = valid
-            np.cumsum(counted, axis=1, out=self.counts[:, k0:])
+            for group in self.groups:
+                # a row holding later columns only goes on from its first (none changed
+                # before it: `running_sums` adds up anew otherwise)
+                j0 = max(k0, group.first)
+                if j0 < size:
+                    group.update(j0, values[group.rows, j0 - k0 :])
         width = _tail_width(hourly)
         if values.shape[1] < width:
             values = hourly.block(quantity, size - width, size)
         self._hold(hourly.block(quantity, 0, min(_LEAD, size)), values, hourly, quantity)
 
 
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """The rows of a `RunningSums` holding the same columns, from ``first`` on."""
+
+    first: int
+    rows: IntArray
+    sums: FloatArray
+    counts: NDArray[np.integer]
+
+    def add_up(self, values: FloatArray, rows: IntArray) -> None:
+        """The sums of ``values[rows]`` from the first hour, by batches of rows, the columns
+        from ``first`` on kept."""
+        size = values.shape[1]
+        if self.first == 0 and rows.size == values.shape[0]:  # all of them, from the first
+            valid = ~np.isnan(values)
+            np.cumsum(np.where(valid, values, 0.0), axis=1, out=self.sums[:, 1:])
+            np.cumsum(valid, axis=1, out=self.counts[:, 1:])
+            return
+        step = max(_SUM_CELLS // max(size, 1), 1)
+        whole = np.zeros((min(step, rows.size), size + 1))
+        counted = np.zeros(whole.shape, dtype=self.counts.dtype)
+        for lo in range(0, rows.size, step):
+            part = values[rows[lo : lo + step]]
+            n = part.shape[0]
+            valid = ~np.isnan(part)
+            np.cumsum(np.where(valid, part, 0.0), axis=1, out=whole[:n, 1:])
+            np.cumsum(valid, axis=1, out=counted[:n, 1:])
+            self.sums[lo : lo + n] = whole[:n, self.first :]
+            self.counts[lo : lo + n] = counted[:n, self.first :]
+
+    def update(self, k0: int, values: FloatArray) -> None:
+        """Add up again from column ``k0`` (at or after ``first``) with ``values`` (the rows'
+        columns ``[k0, grid)``), continuing each row's sequential sum from the kept one."""
+        j0 = k0 - self.first
+        valid = ~np.isnan(values)
+        seeded = np.empty((values.shape[0], values.shape[1] + 1))
+        seeded[:, 0] = self.sums[:, j0]
+        seeded[:, 1:] = np.where(valid, values, 0.0)
+        np.cumsum(seeded, axis=1, out=self.sums[:, j0:])
+        counted = np.empty((values.shape[0], values.shape[1] + 1), dtype=self.counts.dtype)
+        counted[:, 0] = self.counts[:, j0]
+        counted[:, 1:] = valid
+        np.cumsum(counted, axis=1, out=self.counts[:, j0:])
+
+
 def running_sums(
-    ev: FleetEvaluator, quantity: str, members: Sequence[_Member], hourly: _Hourly
+    ev: FleetEvaluator,
+    quantity: str,
+    members: Sequence[_Member],
+    hourly: _Hourly,
+    sids: tuple[str, ...] | None = None,
+    first: IntArray | int = 0,
 ) -> tuple[RunningSums, bool]:
     """The members' `RunningSums` of ``quantity`` brought up to this run's hourly means, and
-    whether they were computed whole (not continued)."""
-    sids = tuple(m.sid for m in members)
+    whether they were computed whole (not continued); ``first``: per row, the first column
+    this run reads (`_first_columns`)."""
+    if sids is None:
+        sids = tuple(map(_SID, members))
     held = ev.running_sums.get(quantity)
     size = hourly.grid.size
-    if held is None or not held.fits(sids, hourly.grid, hourly.pad):
+    if held is None or not held.fits(sids, hourly.grid, hourly.pad, first):
         values = hourly.block(quantity, 0, size)
-        held = RunningSums(sids, hourly.grid, hourly.pad, values, hourly, quantity)
+        held = RunningSums(sids, hourly.grid, hourly.pad, values, hourly, quantity, first)
         ev.running_sums[quantity] = held
         return held, True
     lead_end, tail_start = held.first_changed(hourly, quantity)
     changed = np.where(lead_end > 0, 0, tail_start)
     k0 = int(changed.min()) if changed.size else size
-    values = hourly.block(quantity, k0, size)
-    held.update(k0, values, hourly, quantity)
+    if bool(np.any(changed < held.first)):  # from a column not held: from the first hour
+        held.add_up_again(hourly.block(quantity, 0, size), hourly, quantity)
+    else:
+        values = hourly.block(quantity, k0, size)
+        held.update(k0, values, hourly, quantity)
     held.changed, held.lead_end, held.tail_start = changed, lead_end, tail_start
     return held, False
 
@@ -395,9 +532,11 @@ class FluctuationCarry:
     checkpoint: FloatArray
     """Per row [epoch s]: the next run evaluates the readings from here on."""
     times: FloatArray
-    """The times of every reading before the checkpoint, rows end to end…"""
+    """The times of the run's readings, rows end to end (a copy)…"""
     offsets: IntArray
-    """… row ``r`` at ``times[offsets[r]:offsets[r + 1]]``."""
+    """… row ``r`` at ``times[offsets[r]:offsets[r + 1]]``…"""
+    before: IntArray
+    """… of which the first ``before[r]`` are before the checkpoint."""
     rules: dict[str, _RuleCarry]
 
 
@@ -484,27 +623,109 @@ def _carried(
     )
 
 
-def _same_before(carry: FluctuationCarry, raw: _Raw) -> tuple[BoolArray, FloatArray]:
+def _spans(lengths: IntArray, parts: Sequence[IntArray], chosen: int) -> BoolArray:
+    """A mask over rows end to end (row ``r`` ``lengths[r]`` long) split per row into
+    consecutive spans of ``parts[0][r]``, ``parts[1][r]``, … elements (the rest of the row
+    after them last): True in the spans numbered ``chosen``."""
+    rest = lengths - sum(parts)
+    counts = np.stack([*parts, rest], axis=1).reshape(-1)
+    pattern = np.zeros(len(parts) + 1, dtype=np.bool_)
+    pattern[chosen] = True
+    mask: BoolArray = np.repeat(np.tile(pattern, lengths.size), counts)
+    return mask
+
+
+def _same_before(carry: FluctuationCarry, raw: _Raw) -> tuple[BoolArray, FloatArray, IntArray]:
     """Per row, whether its readings before its checkpoint are those the carry saw, less the
-    ones that left the window at its start; and per row the window's first reading's time."""
+    ones that left the window at its start; per row the window's first reading's time; and
+    per row the flat index of its first reading at or after the checkpoint.
+
+    Rows hold their readings in time order: the ones before a time are a row's first, found
+    by bisection (`history.ranges.search_ranges`); only the times to compare are read, once."""
     segs = raw.segs
+    starts, ends = segs.offsets[:-1], segs.offsets[1:]
     first = np.full(segs.count, np.inf)
-    nonempty = segs.lengths > 0
-    first[nonempty] = raw.times[segs.starts[nonempty]]
-    before = raw.times < carry.checkpoint[segs.seg]
-    held = Segments.from_offsets(carry.offsets)
-    stays = carry.times >= first[held.seg]
-    counted = np.zeros(before.size + 1, dtype=np.int64)
-    np.cumsum(before, out=counted[1:])
-    now = counted[segs.offsets[1:]] - counted[segs.offsets[:-1]]
-    kept = np.zeros(stays.size + 1, dtype=np.int64)
-    np.cumsum(stays, out=kept[1:])
-    same: BoolArray = now == kept[held.offsets[1:]] - kept[held.offsets[:-1]]
-    # the rows of as many readings: compared reading for reading
-    mine = before & same[segs.seg]
-    differs = raw.times[mine] != carry.times[stays & same[held.seg]]
-    same[segs.seg[mine][differs]] = False
-    return same, first
+    nonempty = ends > starts
+    first[nonempty] = raw.times[starts[nonempty]]
+    upto = search_ranges(raw.times, starts, ends, carry.checkpoint)
+    held_starts = carry.offsets[:-1]
+    held_upto = held_starts + carry.before
+    # the held readings before the window's first: those that left it
+    stays = search_ranges(carry.times, held_starts, held_upto, first)
+    count = held_upto - stays
+    same: BoolArray = upto - starts == count
+    compared = np.where(same, count, 0)
+    if compared.any():
+        mine = raw.times[_spans(segs.lengths, [compared], 0)]
+        held = carry.times[_spans(np.diff(carry.offsets), [stays - held_starts, compared], 1)]
+        differs = np.flatnonzero(mine != held)
+        if differs.size:
+            ends_compared = np.cumsum(compared)
+            same[np.searchsorted(ends_compared, differs, side="right")] = False
+    return same, first, upto
+
+
+_DAY_COLUMNS = 24
+"""The first columns of the running sums held are whole days from the grid's start (a few
+groups of rows, `RunningSums`)."""
+
+
+def _first_columns(raw: _Raw, grid: FloatArray, n_window: IntArray) -> IntArray:
+    """Per row, the first column of the running sums a trailing window of its readings in
+    ``raw`` reads (`_evaluate`): its first reading's complete hours less its window, down to
+    a whole day from the grid's start (a row with no reading: the grid's last)."""
+    starts, ends = raw.segs.offsets[:-1], raw.segs.offsets[1:]
+    out = np.full(raw.segs.count, grid.size, dtype=np.int64)
+    rows = np.flatnonzero(ends > starts)
+    if rows.size:
+        hour_end = np.searchsorted(grid + 3600.0, raw.times[starts[rows]], side="right")
+        out[rows] = np.maximum(hour_end - n_window[rows], 0)
+    out -= out % _DAY_COLUMNS
+    return out
+
+
+_FEW_ROWS = 64
+"""Up to this many rows whose first reading lacks a quantity are searched one by one
+(`_first_valid`); beyond, every reading is looked at in one pass."""
+
+
+def _first_valid(
+    times: FloatArray, values: FloatArray, segs: Segments, judged: BoolArray
+) -> FloatArray:
+    """Per row, the time of its first reading with a value, NaN: none or the row not judged
+    (``times`` of `_segment_first` of the valid readings), from each row's first reading,
+    looking further only in the rows where that one lacks the value."""
+    starts, ends = segs.offsets[:-1], segs.offsets[1:]
+    out = np.full(segs.count, np.nan)
+    look = judged & (ends > starts)
+    if times.size == 0:
+        return out
+    ok = look & ~np.isnan(values[np.minimum(starts, times.size - 1)])
+    out[ok] = times[starts[ok]]
+    rest = np.flatnonzero(look & ~ok)
+    if rest.size > _FEW_ROWS:
+        valid = ~np.isnan(values) & _per_reading(judged, segs)
+        return _at(times, _segment_first(valid, segs))
+    for r in rest.tolist():
+        lo, hi = int(starts[r]), int(ends[r])
+        found = np.flatnonzero(~np.isnan(values[lo:hi]))
+        if found.size:
+            out[r] = times[lo + int(found[0])]
+    return out
+
+
+def _valid_from(values: FloatArray, segs: Segments, judged: BoolArray, lo: IntArray) -> IntArray:
+    """The flat indices of each judged row's readings with a value from ``lo[r]`` (a flat
+    index in the row) to the row's end, in order (what `Segments.compact` keeps of them)."""
+    ends = segs.offsets[1:]
+    index = _ranges(lo, ends)
+    if index.size == 0:
+        return index
+    ok = ~np.isnan(values[index])
+    if not judged.all():
+        ok &= np.repeat(judged, np.maximum(ends - lo, 0))
+    kept: IntArray = index[ok]
+    return kept
 
 
 def _start_state(
@@ -536,6 +757,22 @@ def _start_state(
     )
     decided = ~on | ~np.isnan(since) | np.isnan(first_valid)
     return on, critical, since, decided
+
+
+_SID = attrgetter("sid")
+
+_ROWS: dict[tuple[str, ...], dict[str, int]] = {}
+"""The last `_rows_of` (the members change only with the registry)."""
+
+
+def _rows_of(sids: tuple[str, ...]) -> dict[str, int]:
+    """Subject id → row (kept for the last ``sids``: read, do not write)."""
+    found = _ROWS.get(sids)
+    if found is None:
+        found = {sid: k for k, sid in enumerate(sids)}
+        _ROWS.clear()
+        _ROWS[sids] = found
+    return found
 
 
 def _open(rows: Mapping[str, int], active: Active, rule: str) -> tuple[BoolArray, BoolArray]:
@@ -651,18 +888,20 @@ def _evaluate(
         flat, _, fresh = fresh_steps(times, segs, at, max_age)
         steps = (hour_end, flat, fresh)
     hour_end, flat, fresh = steps
-    rows, width = sums.sums.shape
+    rows, width = segs.count, grid.size + 1
     # the sums' flat indices (one gather each rather than a gather of row and column)
-    base = _per_reading(np.arange(segs.count, dtype=np.int64) * width, segs)
-    if times.size >= rows * width:
+    base = _per_reading(sums.zero, segs)
+    if not sums.first.any() and times.size >= rows * width:
         # readings outnumber the hours (a backtest's year): each row's trailing mean at each
         # end of complete hours, then per reading its own — the same operands and operations
         mean = _trailing_means(sums, n_window, coverage).reshape(-1)[base + hour_end]
     else:
         first = np.maximum(hour_end - _per_reading(n_window, segs), 0)
+        if sums.first.any() and bool(np.any(first < _per_reading(sums.first, segs))):
+            raise ValueError("a trailing window reaches before the running sums held")
         end = hour_end + base
         first += base
-        counts, totals = sums.counts.reshape(-1), sums.sums.reshape(-1)
+        counts, totals = sums.flat_counts, sums.flat_sums
         # in place where it can be (each new array of a year's readings costs its page faults)
         n = counts[end]
         n -= counts[first]
@@ -699,6 +938,8 @@ def _trailing_means(sums: RunningSums, n_window: IntArray, coverage: FloatArray)
     """Per row and end of complete hours ``k`` (the sums' columns), the mean of the row's
     valid hourly values in columns ``[max(k - n_window, 0), k)``, NaN below the coverage —
     `_evaluate`'s mean of a reading whose complete hours end at ``k``, computed alike."""
+    if sums.first.any():
+        raise ValueError("trailing means need the sums from the first hour")
     rows, width = sums.sums.shape
     lo = np.maximum(np.arange(width, dtype=np.int64)[None, :] - n_window[:, None], 0)
     row = np.arange(rows, dtype=np.int64)[:, None]
@@ -728,7 +969,7 @@ def fluctuation_class(
 ) -> None:
     """The fluctuation rules of every member (the air sensors), findings into ``entries``
     (``runs`` given: into it, as a `FindingRun` per member and rule)."""
-    sids = tuple(m.sid for m in members)
+    sids = tuple(map(_SID, members))
     result.subjects.update(sids)
     carry, ev.fluctuation_carry = ev.fluctuation_carry, None
     if not members:
@@ -740,21 +981,24 @@ def fluctuation_class(
     enabled = table[:, 0] > 0.0
     window, n_window = table[:, 1], table[:, 2].astype(np.int64)
     coverage, factor = table[:, 3], table[:, 4]
-    rows = {sid: k for k, sid in enumerate(sids)}
+    rows = _rows_of(sids)
     # carried for the sources that do not change readings older than a settle window
     single = at.size == 1 and isinstance(ev.source, ArraySource | IncrementalStoreSource)
     first = np.empty(0)
     if carry is not None and not (single and carry.sids == sids and float(at[0]) >= carry.at):
         carry = None
     same = np.zeros(len(members), dtype=np.bool_)
+    resume = raw.segs.offsets[:-1]
     if carry is not None:
-        same, first = _same_before(carry, raw)
+        same, first, resume = _same_before(carry, raw)
     settle_s = ev.hourly_cache.settle_s
     if isinstance(ev.source, IncrementalStoreSource):  # what it does not read again
         settle_s = max(settle_s, ev.source.settle_s)
     checkpoint = float(at[-1]) - np.maximum(settle_s, max_age)
     carried: dict[str, _RuleCarry] = {}
     shared: tuple[IntArray | None, _Steps] | None = None
+    # a live run holds the running sums only from the first hour its readings reach back to
+    from_column = _first_columns(raw, hourly.grid, n_window) if single else 0
     for rank, (rule, (quantity, unit, name, _, _)) in enumerate(
         zip(fluctuation.RULES, _CHECKS, strict=True)
     ):
@@ -764,9 +1008,9 @@ def fluctuation_class(
             continue
         crit = limit * factor
         levels = (limit, np.maximum(limit - margin, 0.0), crit, np.maximum(crit - margin, 0.0))
-        sums, whole = running_sums(ev, quantity, members, hourly)
+        sums, whole = running_sums(ev, quantity, members, hourly, sids, from_column)
         values = raw.quantity(quantity)
-        valid = ~np.isnan(values) & judged[raw.segs.seg]
+        kept_index: IntArray | None = None
         was, was_critical = _open(rows, active, rule)
         rc = None if carry is None or whole else carry.rules.get(rule)
         start: tuple[BoolArray, BoolArray, FloatArray | None] = (was, was_critical, None)
@@ -779,7 +1023,7 @@ def fluctuation_class(
             # that changed alters the later means in their last bits (the sums' roundings);
             # exact by construction, no rounding bound relied on
             settled = sums.lead_end == 0
-            first_valid = _at(raw.times, _segment_first(valid, raw.segs))
+            first_valid = _first_valid(raw.times, values, raw.segs, judged)
             on, critical, since, decided = _start_state(rc, first, first_valid, was, was_critical)
             going = same & (carry.checkpoint <= upto) & settled & decided
             if going.any():
@@ -788,7 +1032,10 @@ def fluctuation_class(
                     np.where(going, critical, was_critical),
                     np.where(going, since, first_valid),
                 )
-                valid &= (raw.times >= carry.checkpoint[raw.segs.seg]) | ~going[raw.segs.seg]
+                # the going rows' valid readings from the checkpoint on, the others' all
+                kept_index = _valid_from(
+                    values, raw.segs, judged, np.where(going, resume, raw.segs.offsets[:-1])
+                )
                 rc = _RuleCarry(
                     *(
                         np.where(going, v, False if v.dtype == np.bool_ else np.nan)
@@ -805,10 +1052,21 @@ def fluctuation_class(
                 )
             else:
                 rc = None
-        if valid.all():  # every reading (a backtest's year has few gaps in its values)
+        if kept_index is None:
+            valid = ~np.isnan(values)
+            if not judged.all():
+                valid &= _per_reading(judged, raw.segs)
+            every = bool(valid.all())  # a backtest's year has few gaps in its values
+        else:
+            every = kept_index.size == raw.times.size
+        if every:
             segs, keep, times, kept_values = raw.segs, None, raw.times, values
         else:
-            segs, keep = raw.segs.compact(valid)
+            if kept_index is None:
+                segs, keep = raw.segs.compact(valid)
+            else:
+                segs = Segments.from_offsets(np.searchsorted(kept_index, raw.segs.offsets))
+                keep = kept_index
             times, kept_values = raw.times[keep], values[keep]
         reuse = None
         if shared is not None and (
@@ -843,12 +1101,16 @@ def fluctuation_class(
                     for k, step in enumerate(run.steps.tolist())
                 )
     if single:
-        before = raw.times < checkpoint[raw.segs.seg]
-        counted = np.zeros(before.size + 1, dtype=np.int64)
-        np.cumsum(before, out=counted[1:])
-        offsets = counted[raw.segs.offsets]
+        starts = raw.segs.offsets[:-1]
+        before = search_ranges(raw.times, starts, raw.segs.offsets[1:], checkpoint) - starts
         ev.fluctuation_carry = FluctuationCarry(
-            sids, float(at[0]), checkpoint, raw.times[before], offsets, carried
+            sids,
+            float(at[0]),
+            checkpoint,
+            raw.times.copy(),
+            raw.segs.offsets.copy(),
+            before,
+            carried,
         )
 
 

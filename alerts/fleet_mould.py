@@ -27,6 +27,7 @@ the sensor-by-sensor paths of the classes as before.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ import numpy as np
 
 from repoclimate.alerts.config import DecayParams, RulesConfig
 from repoclimate.alerts.evaluate import Active, ArraySource, ClassResult, RoomData, lookbacks
+from repoclimate.alerts.flat_history import FlatHistory
 from repoclimate.alerts.fleet_series import Segments, episode_starts, hysteresis_mask
 from repoclimate.alerts.incremental import IncrementalStoreSource
 from repoclimate.alerts.model import Finding, Severity, from_epoch
@@ -1256,23 +1258,20 @@ def fetch_arrays(
     end = float(at[-1])
     first = float(at[0])
     direct = type(source).raw is ArraySource.raw
-    series_of = source.series
     walk = _FetchWalk.of(evaluator, rooms, classes, first, end)
-    for raw, sensor_id, start in walk.raw:
-        found = series_of.get(sensor_id) if direct else None
-        if found is not None:
-            times = found.times
-            lo = int(times.searchsorted(start, side="left"))
-            hi = int(times.searchsorted(end, side="right"))
-            raw[sensor_id] = SensorSeries(
-                sensor_id,
-                times[lo:hi],
-                found.temperature[lo:hi],
-                found.humidity[lo:hi],
-                found.battery[lo:hi],
-                start,
-            )
-        else:
+    if direct:  # every window found in the source's flat buffer at once (views of it)
+        flat = source.flat()
+        rows = flat.rows([sensor_id for _, sensor_id, _ in walk.raw])
+        starts = np.fromiter(
+            (start for _, _, start in walk.raw), dtype=np.float64, count=len(walk.raw)
+        )
+        lo = flat.bounds(rows, starts, "left").tolist()
+        hi = flat.bounds(rows, end, "right").tolist()
+        window = flat.window
+        for (raw, sensor_id, start), row, a, b in zip(walk.raw, rows.tolist(), lo, hi, strict=True):
+            raw[sensor_id] = window(row, sensor_id, a, b, start)
+    else:
+        for raw, sensor_id, start in walk.raw:
             raw[sensor_id] = source.raw(sensor_id, start, end)
     walk.fill_hourly(evaluator, source)
     return walk.rooms
@@ -1392,36 +1391,92 @@ def block_means(
     summed in reading order (``numpy.bincount``), each grid hour takes the newest mean at or
     before it within ``gap`` hours — the same bits as `hourly_many` of each row on that grid.
     Readings before the grid count for the carried-over hours, as they do there."""
-    rows = lengths.size
-    out = np.full((rows, columns), np.nan)
-    valid = ~np.isnan(values)
-    if rows == 0 or columns <= 0 or not valid.any():
-        return out
-    row = np.repeat(np.arange(rows, dtype=np.int64), lengths)[valid]
-    hour = _hour_index(times[valid])
-    lowest = min(int(hour.min()), first_hour)
-    span = max(int(hour.max()), first_hour + columns) - lowest + 2
-    key = row * span + (hour - lowest)
-    step = np.diff(key)
-    if step.size and step.min() < 0:  # not in time order: sort the bins as `hourly_many` does
-        bins, inverse = np.unique(key, return_inverse=True)
-    else:
-        new = np.empty(key.size, dtype=np.bool_)
-        new[0] = True
-        np.not_equal(key[1:], key[:-1], out=new[1:])
-        inverse = np.cumsum(new) - 1
-        bins = key[new]
-    means = np.bincount(inverse, weights=values[valid]) / np.bincount(inverse)
-    grid_key = (np.arange(rows, dtype=np.int64) * span)[:, None] + (
-        np.arange(columns, dtype=np.int64) + (first_hour - lowest)
-    )[None, :]
-    idx = np.searchsorted(bins, grid_key, side="right") - 1
-    at = np.maximum(idx, 0)
-    bin_row = bins // span
-    ok = (idx >= 0) & (bin_row[at] == np.arange(rows, dtype=np.int64)[:, None])
-    ok &= grid_key - bins[at] <= gap
-    out[ok] = means[idx[ok]]
+    return block_means_of(lengths, times, (values,), first_hour, columns, gap)[0]
+
+
+def block_means_of(
+    lengths: IntArray,
+    times: FloatArray,
+    quantities: Sequence[FloatArray],
+    first_hour: int,
+    columns: int,
+    gap: int,
+) -> list[FloatArray]:
+    """`block_means` of several quantities of the same readings: the bins and the grid's
+    look-up found once for the quantities whose readings are present at the same times (the
+    usual case), so only the sums are per quantity — the same bits as one call each."""
+    out: list[FloatArray] = []
+    layouts: list[tuple[BoolArray, _Layout | None]] = []
+    for values in quantities:
+        valid = ~np.isnan(values)
+        layout = next((lay for v, lay in layouts if np.array_equal(v, valid)), None)
+        if layout is None:
+            layout = _Layout.of(lengths, times, valid, first_hour, columns, gap)
+            layouts.append((valid, layout))
+        out.append(layout.means(values[valid]) if layout.filled else layout.empty())
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where `block_means` puts the means of the readings ``valid`` selects: each reading's
+    bin (row and hour, in reading order), and each grid cell's bin (``take``) where one is
+    within ``gap`` hours (``ok``)."""
+
+    shape: tuple[int, int]
+    inverse: IntArray
+    counts: IntArray
+    ok: BoolArray
+    take: IntArray
+    filled: bool
+
+    @classmethod
+    def of(
+        cls,
+        lengths: IntArray,
+        times: FloatArray,
+        valid: BoolArray,
+        first_hour: int,
+        columns: int,
+        gap: int,
+    ) -> _Layout:
+        rows = lengths.size
+        nothing = np.empty(0, dtype=np.int64)
+        if rows == 0 or columns <= 0 or not valid.any():
+            return cls((rows, columns), nothing, nothing, np.empty(0, np.bool_), nothing, False)
+        row = np.repeat(np.arange(rows, dtype=np.int64), lengths)[valid]
+        hour = _hour_index(times[valid])
+        lowest = min(int(hour.min()), first_hour)
+        span = max(int(hour.max()), first_hour + columns) - lowest + 2
+        key = row * span + (hour - lowest)
+        step = np.diff(key)
+        if step.size and step.min() < 0:  # not in time order: sort the bins as `hourly_many`
+            bins, inverse = np.unique(key, return_inverse=True)
+        else:
+            new = np.empty(key.size, dtype=np.bool_)
+            new[0] = True
+            np.not_equal(key[1:], key[:-1], out=new[1:])
+            inverse = np.cumsum(new) - 1
+            bins = key[new]
+        grid_key = (np.arange(rows, dtype=np.int64) * span)[:, None] + (
+            np.arange(columns, dtype=np.int64) + (first_hour - lowest)
+        )[None, :]
+        idx = np.searchsorted(bins, grid_key, side="right") - 1
+        at = np.maximum(idx, 0)
+        bin_row = bins // span
+        ok = (idx >= 0) & (bin_row[at] == np.arange(rows, dtype=np.int64)[:, None])
+        ok &= grid_key - bins[at] <= gap
+        return cls((rows, columns), inverse, np.bincount(inverse), ok, idx[ok], True)
+
+    def empty(self) -> FloatArray:
+        return np.full(self.shape, np.nan)
+
+    def means(self, values: FloatArray) -> FloatArray:
+        """The means of ``values`` (one per valid reading, in reading order) on the grid."""
+        out = self.empty()
+        means = np.bincount(self.inverse, weights=values) / self.counts
+        out[self.ok] = means[self.take]
+        return out
 
 
 @dataclass(slots=True)
@@ -1484,6 +1539,7 @@ class HourlyCache:
         computed whole; this result's number; the first hour taken over unchanged from that
         result and the hour after the last [epoch s], NaN when none) — read only."""
         self._serial = 0
+        self._flat_rows: dict[tuple[str, ...], tuple[FlatHistory, IntArray]] = {}
 
     def many(
         self,
@@ -1547,11 +1603,14 @@ class HourlyCache:
         since = 0 if held is None else int(np.floor((held.end - settle) / _HOUR))
         head_last = first + gap  # the last hour the window's start reaches
         held_first = 0 if held is None or held.hours.size == 0 else int(held.hours[0] // _HOUR)
-        series: list[SensorSeries | None]
-        if type(source).raw is ArraySource.raw:
-            series = [source.series.get(s) for s in sensors]
+        means: Callable[[Sequence[tuple[float, float, int, int]]], list[_Means]]
+        if type(source).raw is ArraySource.raw:  # the windows found in its flat buffer
+            flat = source.flat()
+            rows = self._rows(flat, sensors)
+            means = functools.partial(_flat_means, flat, rows, gap=gap)
         else:  # a source that serves its own windows: the whole window of each
             series = [source.raw(s, start, end) for s in sensors]
+            means = functools.partial(self._means, series, gap=gap)
         if (
             held is None
             or held.hours.size == 0
@@ -1559,7 +1618,7 @@ class HourlyCache:
             or end < held.end
             or since <= head_last + 1
         ):
-            t, h = self._means(series, ((start, end, first, columns),), gap)[0]
+            t, h = means(((start, end, first, columns),))[0]
             self._serial += 1
             block = HourlyBlock(sensors, hours, t, h, start, end, 0, columns, self._serial)
             self._blocks[key] = block
@@ -1567,13 +1626,11 @@ class HourlyCache:
         lead = head_last - first + 1
         fresh_from = since - first
         tail = last - since + 1
-        (lead_t, lead_h), (tail_t, tail_h) = self._means(
-            series,
+        (lead_t, lead_h), (tail_t, tail_h) = means(
             (
                 (start, min((head_last + 1) * _HOUR, end), first, lead),
                 (max(start, (since - gap) * _HOUR), end, since, tail),
-            ),
-            gap,
+            )
         )
         shift = first - held_first
         if shift == 0 and held.temperature.shape[1] == columns:
@@ -1591,6 +1648,17 @@ class HourlyCache:
         )
         self._blocks[key] = block
         return block
+
+    def _rows(self, flat: FlatHistory, sensors: tuple[str, ...]) -> IntArray:
+        """``flat.rows(sensors)``, kept per list of sensors while the buffer is the same."""
+        found = self._flat_rows.get(sensors)
+        if found is not None and found[0] is flat:
+            return found[1]
+        if len(self._flat_rows) >= _BLOCKS_KEPT:
+            self._flat_rows.clear()
+        rows = flat.rows(sensors)
+        self._flat_rows[sensors] = (flat, rows)
+        return rows
 
     def _store_block(
         self,
@@ -1688,6 +1756,47 @@ class HourlyCache:
 
 _BLOCK_BATCH = 1_000_000
 """Readings plus grid cells per batch of rows of `HourlyCache._means`."""
+
+_Means = tuple[FloatArray, FloatArray]
+
+
+def _flat_means(
+    flat: FlatHistory,
+    rows: IntArray,
+    windows: Sequence[tuple[float, float, int, int]],
+    gap: int,
+) -> list[_Means]:
+    """`HourlyCache._means` of the sensors at ``rows`` of ``flat`` (−1: none): each window's
+    readings found by one search over all rows and gathered per batch of rows of about
+    ``_BLOCK_BATCH`` readings and grid cells — the same readings in the same order as the
+    per-series path, so the same bits."""
+    n = rows.size
+    bounds: list[tuple[IntArray, IntArray]] = []
+    cost = np.zeros(n, dtype=np.int64)
+    for since, until, _, columns in windows:
+        lo = flat.bounds(rows, since, "left")
+        hi = np.maximum(flat.bounds(rows, until, "right"), lo)
+        bounds.append((lo, hi))
+        cost += hi - lo + columns
+    out = [(np.empty((n, w[3])), np.empty((n, w[3]))) for w in windows]
+    ends = np.cumsum(cost)
+    row = 0
+    while row < n:
+        reached = int(ends[row - 1]) if row else 0
+        stop = min(int(np.searchsorted(ends, reached + _BLOCK_BATCH, side="left")) + 1, n)
+        for (t, h), (lo, hi), (_, _, first, columns) in zip(out, bounds, windows, strict=True):
+            index, time_index = flat.gather(rows[row:stop], lo[row:stop], hi[row:stop])
+            lengths = hi[row:stop] - lo[row:stop]
+            t[row:stop], h[row:stop] = block_means_of(
+                lengths,
+                flat.times[time_index],
+                (flat.temperature[index], flat.humidity[index]),
+                first,
+                columns,
+                gap,
+            )
+        row = stop
+    return out
 
 
 class _BlockParts:

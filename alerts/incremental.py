@@ -25,7 +25,18 @@ with one gather per column (the ranges found by one bisection for all sensors), 
 only the hours from the settle window on; `alerts.fleet_mould.HourlyCache` turns them into its
 blocks, so the classes' kept state (running sums, the fluctuation's and the excursion's carried
 hysteresis, decay, derived rows) works for the store as for preloaded arrays. The means are the
-store's own (its SQL aggregate, as `StoreSource.hourly` reads them), never recomputed here.
+store's own (its SQL aggregate, as `StoreSource.hourly` reads them) — on InfluxDB 1.6 the
+hours read again are computed from the readings held instead, for the sensors whose means that
+gives bit for bit (`history.influxmeans`: InfluxDB's own summation replayed), saving a query.
+
+From a store that logs its writes in arrival order (`history.store.ReadsArrivals`: the SQLite
+store) `raw_many` and `hour_means` first ask which sensors were written since their last read
+(the mark taken before that read), then read each held sensor only after what it holds, or
+from its earliest reading written since (not before the settle window, as without the log),
+and the hourly means only from the hour the last read's end fell in (its mean takes the
+readings up to the new end) or the earliest hour written: about one reading and one hour per
+sensor each cycle instead of the settle window. When the log cannot tell (no mark yet, or it
+no longer reaches back), they read the settle window as above.
 
 The cache is rebuilt from the store by itself: when a window starts before what it holds (a
 longer lookback, a new rule configuration), when time goes backwards, or after `clear` (the
@@ -45,7 +56,10 @@ import numpy as np
 from repoclimate.alerts.evaluate import StoreSource
 from repoclimate.alerts.model import from_epoch
 from repoclimate.alerts.series import FloatArray, HourlySeries, IntArray, SensorSeries
-from repoclimate.history.store import ReadsBlocks, SensorBlocks, Store
+from repoclimate.history.influxmeans import fill_from_held
+from repoclimate.history.ranges import search_ranges
+from repoclimate.history.store import Arrivals, ReadsArrivals, ReadsBlocks, SensorBlocks, Store
+from repoclimate.history.timestamps import to_ns
 
 DEFAULT_SETTLE_S = 3600.0
 """Readings this long before the newest window's end are read again each cycle [s]."""
@@ -139,6 +153,11 @@ class _Flat:
     battery: FloatArray
     held_from: FloatArray
     end: float
+    mark: int | None = None
+    """The store's arrivals mark taken before these were read (`ReadsArrivals`; None: the
+    store keeps no log)."""
+    longest: FloatArray | None = None
+    """Per sensor, the longest window asked so far (end less start) [s]: what is kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +169,8 @@ class _HeldMeans:
     temperature: FloatArray
     humidity: FloatArray
     end: float
+    mark: int | None = None
+    """As `_Flat.mark`."""
 
 
 _MEANS_KEPT = 8
@@ -183,10 +204,21 @@ class IncrementalStoreSource(StoreSource):
         """Readings fetched from the store so far (for benchmarks and tests)."""
         self.queries = 0
         """Queries sent to the store so far (for benchmarks and tests)."""
+        self.arrival_queries = 0
+        """Of those, the questions what arrived (`ReadsArrivals.arrivals`)."""
         self.prepared = 0
         """Hourly windows served as prepared in bulk (`_prepare`) so far."""
         self._flat: _Flat | None = None
         self._held_means: dict[object, _HeldMeans] = {}
+        self.logged = isinstance(store, ReadsArrivals)
+        """The store says what arrived since a mark (`ReadsArrivals`): a cycle reads only the
+        sensors written since the last and each from its earliest reading written."""
+        self._rows_of: dict[object, tuple[tuple[str, ...], dict[str, int]]] = {}
+        """Per `hour_means` key: its sensors and each one's row."""
+        self._answer: tuple[int | None, float, Arrivals] | None = None
+        """The last `ReadsArrivals.arrivals` answer ``(after, end, answer)``, taken by
+        `raw_many` before its read, and reused by `hour_means` for the same ``after`` and
+        ``end`` (the same fetch)."""
 
     def clear(self) -> None:
         """Forget everything held: the next windows are read whole."""
@@ -196,6 +228,21 @@ class IncrementalStoreSource(StoreSource):
         self._mean_batches.clear()
         self._flat = None
         self._held_means.clear()
+        self._rows_of.clear()
+        self._answer = None
+
+    def _arrivals(self, after: int | None, end: float, fresh: bool) -> Arrivals:
+        """What arrived since the mark ``after`` (`ReadsArrivals.arrivals`); ``fresh`` False:
+        the answer `raw_many` took for this ``end`` if it was for the same mark."""
+        held = self._answer
+        if not fresh and held is not None and held[0] == after and held[1] == end:
+            return held[2]
+        assert isinstance(self.store, ReadsArrivals)
+        answer = self.store.arrivals(after)
+        self.queries += 1
+        self.arrival_queries += 1
+        self._answer = (after, end, answer)
+        return answer
 
     def raw(self, sensor: str, start: float, end: float) -> SensorSeries:
         held = self._raw.get(sensor)
@@ -228,8 +275,9 @@ class IncrementalStoreSource(StoreSource):
         held sensors' new readings in one query and merged into what is held in a few array
         operations over all of them (no Python per sensor but the views returned); sensors not
         held, or asked from before what is held, read whole (one query per start). Kept apart
-        from what `raw` holds: an evaluator asks one way or the other. The series are views of
-        one buffer, made anew by each call (read, do not write)."""
+        from what `raw` holds: an evaluator asks one way or the other. Each sensor keeps what
+        the longest window asked of it so far needs (``keep_s`` is `raw`'s). The series are
+        views of one buffer, made anew by each call (read, do not write)."""
         n = len(sensors)
         ids = tuple(sensors)
         if not self.bulk or len(set(ids)) != n:
@@ -246,19 +294,41 @@ class IncrementalStoreSource(StoreSource):
         if flat is not None:
             held[held] = starts[held] >= flat.held_from[rows[held]]
         keep_from = starts.copy()
+        longest = end - starts
         cut = np.full(n, -np.inf)
         batches: list[tuple[IntArray, SensorBlocks]] = []
         inc = np.flatnonzero(held)
+        # asked before anything is read: what is written later is found next time
+        arrived = (
+            self._arrivals(None if flat is None else flat.mark, end, fresh=True)
+            if self.logged
+            else None
+        )
         if flat is not None and inc.size:
             since = flat.end - self.settle_s
-            blocks = self.store.history_blocks(
-                [ids[i] for i in inc.tolist()], from_epoch(since), from_epoch(end) + _MICROSECOND
-            )
+            # kept: what the longest window asked so far would need at the next end (classes
+            # due in other cycles reach back further; `keep_s` more kept the buffer ≈ 24 h
+            # longer than any window, copied whole at every cycle)
+            if flat.longest is not None:
+                longest[inc] = np.maximum(longest[inc], flat.longest[rows[inc]])
+            keep_from[inc] = np.maximum(flat.held_from[rows[inc]], end - longest[inc])
+            inc_ids = [ids[i] for i in inc.tolist()]
+            if arrived is not None and arrived.complete and flat.mark is not None:
+                assert isinstance(self.store, ReadsArrivals)
+                read_ns = _read_starts(flat, rows, inc, arrived, since)
+                blocks = self.store.history_blocks_from(
+                    inc_ids, read_ns, from_epoch(end) + _MICROSECOND
+                )
+                # readings before the cut are those held, from it on the batch's
+                cut[inc] = np.maximum(_cuts(starts[inc]), _seconds(read_ns))
+            else:
+                blocks = self.store.history_blocks(
+                    inc_ids, from_epoch(since), from_epoch(end) + _MICROSECOND
+                )
+                # readings before the cut are those held, from it on the batch's (the store
+                # compares at the microsecond `from_epoch` rounds to)
+                cut[inc] = _cuts(np.maximum(starts[inc], since))
             batches.append((inc, blocks))
-            keep_from[inc] = np.maximum(flat.held_from[rows[inc]], starts[inc] - self.keep_s)
-            # readings before the cut are those held, from it on the batch's (the store
-            # compares at the microsecond `from_epoch` rounds to)
-            cut[inc] = _cuts(np.maximum(starts[inc], since))
         whole = np.flatnonzero(~held)
         for start in np.unique(starts[whole]).tolist():
             group = whole[starts[whole] == start]
@@ -275,8 +345,8 @@ class IncrementalStoreSource(StoreSource):
         if flat is not None and inc.size:
             old_lo[inc] = flat.offsets[rows[inc]]
             old_hi[inc] = flat.offsets[rows[inc] + 1]
-            old_lo = _search(flat.times, old_lo, old_hi, _cuts(keep_from))
-            old_hi = _search(flat.times, old_lo, old_hi, cut)
+            old_lo = search_ranges(flat.times, old_lo, old_hi, _cuts(keep_from))
+            old_hi = search_ranges(flat.times, old_lo, old_hi, cut)
         new_lo = np.zeros(n, dtype=np.int64)
         new_hi = np.zeros(n, dtype=np.int64)
         base = 0
@@ -287,8 +357,8 @@ class IncrementalStoreSource(StoreSource):
         new_times = (
             np.concatenate([_seconds(b.times_ns) for _, b in batches]) if batches else np.empty(0)
         )
-        new_lo = _search(new_times, new_lo, new_hi, cut)
-        new_hi = _search(new_times, new_lo, new_hi, np.full(n, _cut(end)), right=True)
+        new_lo = search_ranges(new_times, new_lo, new_hi, cut)
+        new_hi = search_ranges(new_times, new_lo, new_hi, np.full(n, _cut(end)), "right")
         n_old = old_hi - old_lo
         held_rows = 0 if flat is None else int(flat.times.size)
         # one gather per column from the held column and the read one, end to end
@@ -320,10 +390,12 @@ class IncrementalStoreSource(StoreSource):
             battery,
             keep_from,
             end,
+            None if arrived is None else arrived.mark,
+            longest,
         )
         # each window: the readings from its start on (as the store compares it), all up to
         # ``end``
-        lo = _search(times, offsets[:-1], offsets[1:], _cuts(starts)).tolist()
+        lo = search_ranges(times, offsets[:-1], offsets[1:], _cuts(starts)).tolist()
         hi = offsets[1:].tolist()
         return [
             SensorSeries(s, times[a:b], temperature[a:b], humidity[a:b], battery[a:b], start)
@@ -353,6 +425,12 @@ class IncrementalStoreSource(StoreSource):
         with ``key`` (read, do not write)."""
         columns = max(last - first + 1, 0)
         held = self._held_means.pop(key, None)
+        # asked before anything is read (the answer `raw_many` took in this fetch)
+        arrived = (
+            self._arrivals(None if held is None else held.mark, end, fresh=False)
+            if self.bulk and self.logged
+            else None
+        )
         read_from = 0
         if (
             held is not None
@@ -364,6 +442,20 @@ class IncrementalStoreSource(StoreSource):
             since = min(held.end, after) - self.settle_s
             read_from = max(math.floor(since / 3600.0) - first, 0)
             read_from = min(read_from, columns)
+        # per sensor, the first column read again: only the hours written since the held
+        # means' mark and the one their end fell in (None: from ``read_from`` for all)
+        dirty = None
+        if (
+            arrived is not None
+            and arrived.complete
+            and held is not None
+            and held.mark is not None
+            and read_from > 0
+        ):
+            rows_of = self._rows_of.get(key)
+            if rows_of is None or rows_of[0] != sensors:
+                rows_of = self._rows_of[key] = (sensors, _positions(list(sensors)))
+            dirty = _dirty_from(held.end, rows_of[1], arrived, first, read_from, columns)
         if (
             held is not None
             and read_from > 0
@@ -371,25 +463,48 @@ class IncrementalStoreSource(StoreSource):
             and held.temperature.shape[1] == columns
         ):
             t, h = held.temperature, held.humidity  # the same hours: written in place
-            t[:, read_from:] = np.nan
-            h[:, read_from:] = np.nan
+            _clear_from(t, h, read_from, dirty)
         else:
             t = np.full((len(sensors), columns), np.nan)
             h = np.full((len(sensors), columns), np.nan)
             if held is not None and read_from > 0:
                 shift = first - held.first
-                t[:, :read_from] = held.temperature[:, shift : shift + read_from]
-                h[:, :read_from] = held.humidity[:, shift : shift + read_from]
+                upto = read_from
+                if dirty is not None:
+                    upto = max(min(columns, held.temperature.shape[1] - shift), 0)
+                t[:, :upto] = held.temperature[:, shift : shift + upto]
+                h[:, :upto] = held.humidity[:, shift : shift + upto]
+                _clear_from(t, h, read_from, dirty)
         since = float((first + read_from) * 3600)
-        if self.bulk:
+        if dirty is not None:
+            assert isinstance(self.store, ReadsArrivals)
+            need = np.flatnonzero(dirty < columns)
+            if need.size:
+                asked = sensors if need.size == len(sensors) else [sensors[r] for r in need]
+                starts_ns = (first + dirty[need]) * _HOUR_NS
+                blocks = self.store.hourly_blocks_from(asked, starts_ns, from_epoch(end))
+                self.queries += 1
+                row = np.repeat(need, np.diff(blocks.offsets))
+                column = blocks.times_ns // _HOUR_NS - first
+                inside = (column >= dirty[row]) & (column < columns)
+                t[row[inside], column[inside]] = blocks.values[0, inside]
+                h[row[inside], column[inside]] = blocks.values[1, inside]
+        elif self.bulk:
             assert isinstance(self.store, ReadsBlocks)
-            blocks = self.store.hourly_blocks(sensors, from_epoch(since), from_epoch(end))
-            self.queries += 1
-            row = np.repeat(np.arange(len(sensors), dtype=np.int64), np.diff(blocks.offsets))
-            column = blocks.times_ns // _HOUR_NS - first
-            inside = (column >= read_from) & (column < columns)
-            t[row[inside], column[inside]] = blocks.values[0, inside]
-            h[row[inside], column[inside]] = blocks.values[1, inside]
+            rows = np.arange(len(sensors), dtype=np.int64)
+            if read_from > 0:  # InfluxDB 1.6: the hours read again computed from the readings
+                # held, for the sensors whose means they are bit for bit (`history.influxmeans`)
+                fresh = (first + read_from, end, t[:, read_from:], h[:, read_from:])
+                rows = fill_from_held(self.store, self._flat, sensors, *fresh)
+            if rows.size:
+                asked = sensors if rows.size == len(sensors) else [sensors[r] for r in rows]
+                blocks = self.store.hourly_blocks(asked, from_epoch(since), from_epoch(end))
+                self.queries += 1
+                row = np.repeat(rows, np.diff(blocks.offsets))
+                column = blocks.times_ns // _HOUR_NS - first
+                inside = (column >= read_from) & (column < columns)
+                t[row[inside], column[inside]] = blocks.values[0, inside]
+                h[row[inside], column[inside]] = blocks.values[1, inside]
         else:
             for r, sensor in enumerate(sensors):
                 hours, mean_t, mean_h = self._points(sensor, since, end)
@@ -397,9 +512,12 @@ class IncrementalStoreSource(StoreSource):
                 inside = (column >= read_from) & (column < columns)
                 t[r, column[inside]] = mean_t[inside]
                 h[r, column[inside]] = mean_h[inside]
-        self._held_means[key] = _HeldMeans(first, t, h, end)
+        mark = None if arrived is None else arrived.mark
+        self._held_means[key] = _HeldMeans(first, t, h, end, mark)
         while len(self._held_means) > _MEANS_KEPT:
-            del self._held_means[next(iter(self._held_means))]
+            oldest = next(iter(self._held_means))
+            del self._held_means[oldest]
+            self._rows_of.pop(oldest, None)
         return t, h, read_from
 
     def _read_raw(self, sensor: str, start: float, end: float) -> SensorSeries:
@@ -706,7 +824,66 @@ def _positions(sensors: list[str]) -> dict[str, int]:
     return {sensor: i for i, sensor in enumerate(sensors)}
 
 
+def _read_starts(
+    flat: _Flat, rows: IntArray, inc: IntArray, arrived: Arrivals, since: float
+) -> IntArray:
+    """Where `raw_many` reads each held sensor ``inc`` (positions asked; ``rows``: their
+    rows in ``flat``) from [UTC ns, whole microseconds]: after what is held (the readings up to
+    ``flat.end``), or from the earliest reading written since ``flat``'s mark (`arrived`), not
+    before ``since`` (the settle window: older changes are not seen, as before the log)."""
+    after_end = to_ns(from_epoch(flat.end) + _MICROSECOND)
+    starts = np.full(inc.size, after_end, dtype=np.int64)
+    if not arrived.sensors:
+        return starts
+    at_row = np.full(len(flat.sensors), -1, dtype=np.int64)
+    at_row[rows[inc]] = np.arange(inc.size, dtype=np.int64)
+    index = flat.index
+    written = np.array([index.get(s, -1) for s in arrived.sensors], dtype=np.int64)
+    known = written >= 0
+    at = at_row[written[known]]
+    mine = at >= 0
+    first = arrived.first_ns[known][mine] // 1000 * 1000
+    from_settle = max(to_ns(from_epoch(since)), 0)
+    starts[at[mine]] = np.minimum(after_end, np.maximum(first, from_settle))
+    return starts
+
+
 _HOUR_NS = 3_600_000_000_000
+
+
+def _dirty_from(
+    held_end: float,
+    positions: dict[str, int],
+    arrived: Arrivals,
+    first: int,
+    read_from: int,
+    columns: int,
+) -> IntArray:
+    """For `IncrementalStoreSource.hour_means`: per sensor, the first column (hours from
+    ``first``) whose mean can differ from the held one — the hour the held means' end fell in
+    (its mean now takes the readings up to the new end), or the earliest hour written since
+    their mark (`arrived`), whichever is earlier; never before ``read_from`` (older hours are
+    not read again, as before the log), ``columns`` when none."""
+    dirty = np.full(len(positions), math.floor(held_end / 3600.0) - first, dtype=np.int64)
+    if arrived.sensors:
+        at = np.array([positions.get(s, -1) for s in arrived.sensors], dtype=np.int64)
+        known = at >= 0
+        hours = arrived.first_ns[known] // _HOUR_NS - first
+        np.minimum.at(dirty, at[known], hours)
+    return np.clip(dirty, read_from, columns)
+
+
+def _clear_from(t: FloatArray, h: FloatArray, read_from: int, dirty: IntArray | None) -> None:
+    """NaN in every row of ``t`` and ``h`` from column ``read_from`` on, or from each row's
+    ``dirty`` column on (the columns to be read again)."""
+    if dirty is None:
+        t[:, read_from:] = np.nan
+        h[:, read_from:] = np.nan
+        return
+    lo = int(dirty.min()) if dirty.size else t.shape[1]
+    tail = np.arange(lo, t.shape[1])[None, :] >= dirty[:, None]
+    t[:, lo:][tail] = np.nan
+    h[:, lo:][tail] = np.nan
 
 
 def _cuts(seconds: FloatArray) -> FloatArray:
@@ -724,25 +901,3 @@ def _ranges(starts: IntArray, lengths: IntArray) -> IntArray:
     np.cumsum(lengths[:-1], out=first[1:])
     index: IntArray = np.repeat(starts - first, lengths) + np.arange(total, dtype=np.int64)
     return index
-
-
-def _search(
-    values: FloatArray, lo: IntArray, hi: IntArray, targets: FloatArray, right: bool = False
-) -> IntArray:
-    """``lo[k] + values[lo[k]:hi[k]].searchsorted(targets[k])`` for every ``k`` (each range
-    ascending), all in one bisection: a few array passes over the ranges, none over the
-    values."""
-    lo, hi = lo.copy(), hi.copy()
-    if values.size == 0:
-        return lo
-    last = values.size - 1
-    while True:
-        active = lo < hi
-        if not active.any():
-            return lo
-        mid = (lo + hi) // 2
-        value = values[np.minimum(mid, last)]
-        below = (value <= targets) if right else (value < targets)
-        below &= active
-        lo = np.where(below, mid + 1, lo)
-        hi = np.where(below | ~active, hi, mid)

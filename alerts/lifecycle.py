@@ -63,7 +63,8 @@ class ReadOnce:
     of a rule change only through the call that was handed them — a call writes only the
     alerts it read and the new alerts of its findings' rules. So a rule is handed out once;
     a rule asked for again, or one a call inserted alerts of without having asked for it,
-    is read from the database again."""
+    is read from the transaction again (from the database, or from the rows it keeps in step
+    with its writes: `alerts.state.alerts.AlertRows.keep_open`)."""
 
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
@@ -104,14 +105,13 @@ class ReadOnce:
         self.tx.add_events(rows)
 
 
-def _same(stored: object, found: object) -> bool:
-    """Whether a finding's value is the one stored, so that writing it changes nothing: equal,
-    and for numbers of the same sign (0.0 and -0.0 are equal but not the same)."""
-    if stored != found:
-        return False
-    if isinstance(stored, float) or isinstance(found, float):
-        return math.copysign(1.0, stored) == math.copysign(1.0, found)  # type: ignore[arg-type]
-    return True
+def _same(stored: float | None, found: float | None) -> bool:
+    """Whether a finding's number is the one stored, so that writing it changes nothing: equal,
+    and of the same sign (0.0 and -0.0 are equal but not the same; equal numbers other than
+    zero have the same sign)."""
+    return stored == found and (
+        stored != 0 or math.copysign(1.0, stored) == math.copysign(1.0, found)  # type: ignore[arg-type]
+    )
 
 
 def _transition(

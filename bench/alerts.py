@@ -61,6 +61,7 @@ from repoclimate.alerts.backtest import Lifecycle, backtest, load_history
 from repoclimate.alerts.config import RulesConfig
 from repoclimate.alerts.engine import AlertEngine, EvaluatorKind
 from repoclimate.alerts.evaluate import ArraySource, lookbacks
+from repoclimate.alerts.flat_history import FlatHistory
 from repoclimate.alerts.fleet import FleetEvaluator
 from repoclimate.alerts.fleet_mould import fetch_store
 from repoclimate.alerts.incremental import IncrementalStoreSource
@@ -135,6 +136,29 @@ def history_for(
     return SensorSeries(sensor, times, t, rh, battery, start)
 
 
+def flat_history_for(topo: Topology, times: np.ndarray) -> FlatHistory:
+    """`history_for` of every sensor of ``topo`` (the same readings, sharing ``times``), laid
+    end to end in one buffer as the fleet evaluator's bulk fetch reads them: a source built on
+    it (`ArraySource.from_flat`) holds views, not a second copy of the history."""
+    profiles = {(r.site, r.id): r.profile for r in topo.rooms()}
+    sensors = list(topo.sensors())
+    n, size = len(sensors), times.size
+    columns = (np.empty(n * size), np.empty(n * size), np.empty(n * size))
+    for i, s in enumerate(sensors):
+        series = history_for(s.id, times, i, times[0], profiles[(s.site, s.room)])
+        values = (series.temperature, series.humidity, series.battery)
+        for column, quantity in zip(columns, values, strict=True):
+            column[i * size : (i + 1) * size] = quantity
+    return FlatHistory(
+        [s.id for s in sensors],
+        np.arange(n + 1, dtype=np.int64) * size,
+        times,
+        columns,
+        np.full(n, times[0]),
+        np.zeros(n, dtype=np.int64),
+    )
+
+
 def cycle_times(now: datetime) -> np.ndarray:
     end = now.timestamp()
     hourly = np.arange(end - 30 * 86400, end - 26 * 3600, 3600.0)
@@ -182,11 +206,7 @@ def reset_peak() -> bool:
 def bench_cycle_arrays(sensors: int, tmp: Path, kind: EvaluatorKind) -> dict[str, Any]:
     topo = make_topology(sensors // 10, 10, max(sensors // 1000, 1))
     times = cycle_times(NOW)
-    profiles = {(r.site, r.id): r.profile for r in topo.rooms()}
-    series = {
-        s.id: history_for(s.id, times, i, times[0], profiles[(s.site, s.room)])
-        for i, s in enumerate(topo.sensors())
-    }
+    source = ArraySource.from_flat(flat_history_for(topo, times))
     sink = _Derived()
     state = AlertStore(tmp / f"cycle-{kind}-{sensors}.sqlite")
     engine = AlertEngine(
@@ -194,7 +214,7 @@ def bench_cycle_arrays(sensors: int, tmp: Path, kind: EvaluatorKind) -> dict[str
         topo,
         state,
         RulesConfig.builtin(),
-        source=ArraySource(series),
+        source=source,
         evaluator=kind,
     )
     history_mb = rss_mb()

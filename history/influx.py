@@ -43,8 +43,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import urllib3
+from numpy.typing import NDArray
 
-from repoclimate.history import rollups
+from repoclimate.history import influxmeans, rollups
 from repoclimate.history.derived import DerivedRow
 from repoclimate.history.influxql import duration_literal, identifier, string_literal, time_range
 from repoclimate.history.lineprotocol import MEASUREMENT, READING_FIELDS, LineEncoder, batches
@@ -140,6 +141,13 @@ def _missing_database(error: StoreRejected, why: str) -> StoreUnavailable:
 
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _epoch_s(value: Any) -> float:
+    """Epoch seconds of a time InfluxDB lists (``SHOW SHARDS``): RFC 3339 text or ns."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).timestamp()
+    return float(value) / 1e9
 
 
 def _row_reading(sensor: str | None, columns: Sequence[str], values: Sequence[Any]) -> Reading:
@@ -395,6 +403,15 @@ class InfluxStore:
         self._policies_checked: set[str] = set()
         self._csv = True
         """Whether the bulk reads ask for CSV: until the server answers a CSV not 1.x's."""
+        self.readings_means = True
+        """Whether `readings_mean_sensors` may name sensors (False: the incremental source
+        always reads the server's hourly means; the benchmark's baseline)."""
+        self._reads = 0
+        """Bulk reads so far (`_blocks`): `readings_mean_sensors`' listings are kept while
+        this does not change."""
+        self._mean_facts: (
+            tuple[int, tuple[list[tuple[float, float]], dict[str, int]] | None] | None
+        ) = None
         self._touched_lock = threading.Lock()
         self._rolled_at = time.monotonic()
         if settings.api_version == "v2":
@@ -998,6 +1015,65 @@ class InfluxStore:
         )
         return _sensor_blocks(sensors, wanted, rows, MEAN_COLUMNS, valued=True)
 
+    def readings_mean_sensors(
+        self, sensors: Sequence[str], start: datetime, end: datetime
+    ) -> NDArray[np.bool_] | None:
+        """Which of ``sensors`` have `hourly_blocks` means over ``[start, end)`` that
+        `history.influxmeans.hour_means` of their readings gives bit for bit: those with one
+        series (``SHOW SERIES``), when the server is an InfluxDB OSS of a proven version
+        (``/ping``) whose shards (``SHOW SHARDS``) begin and end on whole hours there. None
+        when none does (another server, a shard boundary inside an hour, ``SHOW SHARDS``
+        refused — it needs an admin when authentication is on — or `readings_means` off).
+
+        Ask after reading the readings (`history_blocks`): every series holding one of them
+        is then listed. The listings are kept until the next bulk read (a cycle asks once
+        per hourly window: the second asks nothing)."""
+        if not self.readings_means or not sensors:
+            return None
+        if self._mean_facts is None or self._mean_facts[0] != self._reads:
+            self._mean_facts = (self._reads, self._list_mean_facts())
+        facts = self._mean_facts[1]
+        if facts is None:
+            return None
+        bounds, series = facts
+        if not influxmeans.whole_hour_shards(bounds, start.timestamp(), end.timestamp()):
+            return None
+        return np.array([series.get(sensor) == 1 for sensor in sensors], dtype=np.bool_)
+
+    def _list_mean_facts(self) -> tuple[list[tuple[float, float]], dict[str, int]] | None:
+        """The shards' bounds of the database and the series per sensor, for
+        `readings_mean_sensors`; None when the server is not proven or lists no shards."""
+        try:
+            response = self._http.get("/ping")
+        except httpx.TransportError as error:
+            raise StoreUnavailable(
+                f"InfluxDB at {self.settings.url} unreachable: {error}"
+            ) from error
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        version = headers.get("x-influxdb-version", "")
+        if headers.get("x-influxdb-build") != "OSS" or not version.startswith(
+            influxmeans.PROVEN_VERSIONS
+        ):
+            return None
+        try:
+            shards = self._query("SHOW SHARDS")
+        except StoreRejected as exc:
+            log.debug("shards not listed (%s): the server's hourly means are read", exc)
+            return None
+        bounds = [
+            (_epoch_s(values[4]), _epoch_s(values[5]))
+            for s in shards
+            if s.get("name") == self.settings.database
+            for values in s.get("values") or []
+        ]
+        keys = [
+            str(values[0])
+            for s in self._query(f"SHOW SERIES FROM {MEASUREMENT}")
+            for values in s.get("values") or []
+            if values
+        ]
+        return bounds, influxmeans.sensors_per_series(keys)
+
     def _blocks(
         self, wanted: Sequence[str], query: Callable[[str], str], columns: Sequence[str]
     ) -> _Rows:
@@ -1026,6 +1102,7 @@ class InfluxStore:
             if rows is None:
                 rows = _json_rows(self._series(response), columns, position)
             pieces.append(rows)
+        self._reads += 1  # `readings_mean_sensors` lists the series again after any read
         if len(pieces) == 1:
             return pieces[0]
         return (

@@ -13,6 +13,11 @@ transaction. With ``defer_rollups`` a write only marks the hours it touched in a
 recomputes them: the service's history job every minute, every rollup read first, and
 `close`. What the store answers is therefore never stale; only the file between flushes is.
 
+Arrivals: every write also logs, in its transaction, each sensor it wrote and the earliest
+reading time it wrote (``arrivals``, numbered in commit order, the last `ARRIVALS_KEPT` rows
+kept), so that a reader can ask what was written since it last read (`SQLiteStore.arrivals`) and
+read only that (`history_blocks_from`, `hourly_blocks_from`: the incremental alert source).
+
 Threads: every thread gets its own connection (WAL lets readers run while a writer commits), so
 the collector's thread and the demo's live view never share one. Writers queue on SQLite's lock
 for up to the busy timeout, then `StoreUnavailable` is raised.
@@ -44,6 +49,7 @@ from repoclimate.history.store import (
     MEAN_COLUMNS,
     READING_COLUMNS,
     AggregatePoint,
+    Arrivals,
     HistoryArrays,
     InvalidPoint,
     SensorBlocks,
@@ -73,7 +79,17 @@ CREATE TABLE IF NOT EXISTS derived (
     fields TEXT NOT NULL,
     PRIMARY KEY (measurement, tags, time_ns)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS arrivals (
+    seq INTEGER PRIMARY KEY,
+    sensor TEXT NOT NULL,
+    first_ns INTEGER NOT NULL
+);
 """
+# ``arrivals``: the log of writes in arrival order (`SQLiteStore.arrivals`), one row per sensor
+# and write — the earliest reading time it wrote — numbered by SQLite's rowid (one more than
+# the largest, in the order the writes commit: they hold the write lock). Files from before it
+# gain the table when opened (CREATE TABLE IF NOT EXISTS, nothing else changes); their log
+# starts empty, which a reader with no earlier mark treats as telling nothing.
 
 # A later reading at the same sensor and time fills in what it carries and keeps the rest, like
 # InfluxDB merging the fields of one point.
@@ -132,6 +148,32 @@ _HOURLY_BLOCKS = (
     " WHERE r.temperature IS NOT NULL OR r.humidity IS NOT NULL"
     " GROUP BY j.key, bucket ORDER BY j.key, bucket"
 )
+# `history_blocks` and `hourly_blocks` with a start per sensor: ``[sensor, start_ns]`` pairs.
+_HISTORY_BLOCKS_FROM = (
+    "SELECT j.key, r.time_ns, r.temperature, r.humidity, r.battery"
+    " FROM json_each(?1) AS j"
+    " JOIN readings AS r ON r.sensor = json_extract(j.value, '$[0]')"
+    " AND r.time_ns >= json_extract(j.value, '$[1]') AND r.time_ns < ?2"
+)
+_HOURLY_BLOCKS_FROM = (
+    "SELECT j.key, r.time_ns - ((r.time_ns % ?3) + ?3) % ?3 AS bucket,"
+    " avg(r.temperature), avg(r.humidity)"
+    " FROM json_each(?1) AS j"
+    " JOIN readings AS r ON r.sensor = json_extract(j.value, '$[0]')"
+    " AND r.time_ns >= json_extract(j.value, '$[1]') AND r.time_ns < ?2"
+    " WHERE r.temperature IS NOT NULL OR r.humidity IS NOT NULL"
+    " GROUP BY j.key, bucket ORDER BY j.key, bucket"
+)
+_LOG_ARRIVAL = "INSERT INTO arrivals (sensor, first_ns) VALUES (?, ?)"
+_PRUNE_ARRIVALS = "DELETE FROM arrivals WHERE seq <= (SELECT max(seq) FROM arrivals) - ?"
+_ARRIVED = (
+    "SELECT sensor, min(first_ns) FROM arrivals WHERE seq > ? AND seq <= ?"
+    " GROUP BY sensor ORDER BY sensor"
+)
+ARRIVALS_KEPT = 200_000
+"""Rows of the arrivals log kept (one per sensor and write; older ones are deleted by the
+writes): 200 000 is over an hour of 10 000 sensors written one reading at a time. A reader
+whose mark is older is told so (`Arrivals.complete` False) and reads its settle window."""
 _BLOCK_ROW = np.dtype(
     [
         ("key", np.int64),
@@ -166,6 +208,32 @@ def _sensor_blocks(
     for k, name in enumerate(fields):
         values[k] = rows[name]
     return SensorBlocks(tuple(sensors), offsets, np.ascontiguousarray(times), fields, values)
+
+
+def _firsts(rows: Sequence[tuple[object, ...]]) -> list[tuple[str, int]]:
+    """Each sensor's earliest reading time among upsert rows ``(sensor, time_ns, …)``."""
+    first: dict[str, int] = {}
+    get = first.get
+    for row in rows:
+        sensor, time_ns = cast(str, row[0]), cast(int, row[1])
+        held = get(sensor)
+        if held is None or time_ns < held:
+            first[sensor] = time_ns
+    return list(first.items())
+
+
+def _log_arrivals(connection: sqlite3.Connection, firsts: list[tuple[str, int]], kept: int) -> None:
+    """Log a write's sensors and earliest times in ``arrivals``, keeping its last ``kept``
+    rows (in the write's transaction)."""
+    connection.executemany(_LOG_ARRIVAL, firsts)
+    connection.execute(_PRUNE_ARRIVALS, (kept,))
+
+
+def _pairs(sensors: Sequence[str], starts_ns: np.ndarray) -> str:
+    """The ``[sensor, start_ns]`` pairs of the per-sensor block reads, as one JSON text."""
+    if len(sensors) != starts_ns.size:
+        raise ValueError(f"{len(sensors)} sensors but {starts_ns.size} starts")
+    return json.dumps(list(zip(sensors, starts_ns.astype(np.int64).tolist(), strict=True)))
 
 
 def _reading(row: tuple[Any, ...]) -> Reading:
@@ -321,10 +389,19 @@ class SQLiteStore:
     """Readings (and derived rows) in a SQLite file; see the module docstring for guarantees."""
 
     def __init__(
-        self, path: Path | str, *, busy_timeout_s: float = 10.0, defer_rollups: bool = False
+        self,
+        path: Path | str,
+        *,
+        busy_timeout_s: float = 10.0,
+        defer_rollups: bool = False,
+        arrivals_kept: int = ARRIVALS_KEPT,
     ) -> None:
+        """``arrivals_kept``: rows of the arrivals log kept (`ARRIVALS_KEPT`)."""
+        if arrivals_kept < 1:
+            raise ValueError(f"arrivals_kept must be ≥ 1, got {arrivals_kept}")
         self.path = Path(path)
         self.defer_rollups = defer_rollups
+        self.arrivals_kept = arrivals_kept
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -413,6 +490,7 @@ class SQLiteStore:
             sql, rows, marks = self._encoded_rows(readings)
 
         def refresh(connection: sqlite3.Connection) -> None:
+            _log_arrivals(connection, _firsts(rows), self.arrivals_kept)
             if self.defer_rollups:
                 connection.executemany(rollups.MARK_PENDING, sorted(marks))
                 return
@@ -559,6 +637,7 @@ class SQLiteStore:
             _stage(connection, times, temperatures, humidities)
             connection.execute(upsert)
             connection.execute(_UNSTAGE)
+            _log_arrivals(connection, [(sensor, min(times))], self.arrivals_kept)
             if self.defer_rollups:
                 connection.executemany(rollups.MARK_PENDING, sensor_marks + room_marks)
                 return
@@ -918,6 +997,49 @@ class SQLiteStore:
         parameters = (json.dumps(list(sensors)), to_ns(start), to_ns(end), rollups.HOUR_NS)
         rows = self._block_rows(_HOURLY_BLOCKS, parameters, _MEAN_ROW)
         return _sensor_blocks(sensors, rows, MEAN_COLUMNS)
+
+    def history_blocks_from(
+        self, sensors: Sequence[str], starts_ns: np.ndarray, end: datetime
+    ) -> SensorBlocks:
+        """`history_blocks` from a start per sensor (`history.store.ReadsArrivals`), in one
+        query."""
+        rows = self._block_rows(
+            _HISTORY_BLOCKS_FROM, (_pairs(sensors, starts_ns), to_ns(end)), _BLOCK_ROW
+        )
+        return _sensor_blocks(sensors, rows, READING_COLUMNS)
+
+    def hourly_blocks_from(
+        self, sensors: Sequence[str], starts_ns: np.ndarray, end: datetime
+    ) -> SensorBlocks:
+        """`hourly_blocks` from a start per sensor (`history.store.ReadsArrivals`), in one
+        query: the same buckets, averages and condition."""
+        parameters = (_pairs(sensors, starts_ns), to_ns(end), rollups.HOUR_NS)
+        rows = self._block_rows(_HOURLY_BLOCKS_FROM, parameters, _MEAN_ROW)
+        return _sensor_blocks(sensors, rows, MEAN_COLUMNS)
+
+    def arrivals(self, after: int | None) -> Arrivals:
+        """The sensors written since the mark ``after`` and each one's earliest reading time
+        written since (`history.store.ReadsArrivals`), from the arrivals log, in one read
+        transaction. Incomplete (`Arrivals.complete` False) without a mark, when the log's
+        kept rows no longer reach back to it, or when it is past the log's newest (not this
+        file's log). Every writer of this store logs (`write`, `write_columns`); `prune_raw`
+        does not (it deletes readings older than any window is expected to reach)."""
+        connection = self._connection()
+        try:
+            connection.execute("BEGIN")
+            try:
+                low, high = connection.execute("SELECT min(seq), max(seq) FROM arrivals").fetchone()
+                mark = 0 if high is None else int(high)
+                if after is None or after > mark or (after < mark and int(low) > after + 1):
+                    return Arrivals(mark, False)
+                rows = connection.execute(_ARRIVED, (after, mark)).fetchall()
+            finally:
+                connection.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(f"SQLite store {self.path}: {error}") from error
+        sensors = tuple(row[0] for row in rows)
+        first = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
+        return Arrivals(mark, True, sensors, first)
 
     def _block_rows(
         self, sql: str, parameters: tuple[object, ...], dtype: np.dtype[Any]

@@ -218,6 +218,44 @@ class ReadsBlocks(Protocol):
         (only hours holding readings) with their means, as `MEAN_COLUMNS`, from one snapshot."""
 
 
+@dataclass(frozen=True, slots=True)
+class Arrivals:
+    """What `ReadsArrivals.arrivals` found written since an earlier mark: ``sensors[i]``
+    received readings from ``first_ns[i]`` (UTC nanoseconds) on — the earliest reading time
+    of every write since then, new or changed. ``mark``: the newest write now, to ask from next
+    time. ``complete`` False: the store cannot tell (no earlier mark given, the log no longer
+    reaches back to it, or it is not this log's), and ``sensors`` is empty."""
+
+    mark: int
+    complete: bool
+    sensors: tuple[str, ...] = ()
+    first_ns: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+
+@runtime_checkable
+class ReadsArrivals(ReadsBlocks, Protocol):
+    """A `ReadsBlocks` store that also says which sensors received readings since a mark
+    (arrival order, not reading time) and reads each sensor from its own start: a cycle then
+    reads only what changed (`repoclimate.alerts.incremental`)."""
+
+    def arrivals(self, after: int | None) -> Arrivals:
+        """The sensors written since the mark ``after`` (an earlier answer's ``mark``; None:
+        no earlier mark, an incomplete answer carrying only the mark). Ask before reading the
+        data it covers: a write after the mark is found next time."""
+
+    def history_blocks_from(
+        self, sensors: Sequence[str], starts_ns: NDArray[np.int64], end: datetime
+    ) -> SensorBlocks:
+        """`history_blocks` with a start per sensor: ``sensors[i]``'s readings with
+        ``starts_ns[i] <= time < end``."""
+
+    def hourly_blocks_from(
+        self, sensors: Sequence[str], starts_ns: NDArray[np.int64], end: datetime
+    ) -> SensorBlocks:
+        """`hourly_blocks` with a start per sensor (``starts_ns[i]``, an hour's start): the
+        means of ``sensors[i]``'s hours from ``starts_ns[i]`` to ``end``."""
+
+
 @runtime_checkable
 class KnowsEarliest(Protocol):
     """A store that can say cheaply when a sensor's first raw reading is."""

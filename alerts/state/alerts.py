@@ -7,15 +7,16 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     RowMapping,
+    Text,
     Update,
     and_,
     bindparam,
@@ -61,9 +62,10 @@ class Bookkeeping:
     recipients: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class OpenBrief:
-    """An open alert as the lifecycle sees it (``since`` as stored ISO text)."""
+class OpenBrief(NamedTuple):
+    """An open alert as the lifecycle sees it (``since`` as stored ISO text). A named tuple:
+    the lifecycle reads thousands per evaluation, built in a fraction of a frozen
+    dataclass's time."""
 
     id: int
     rule: str
@@ -324,6 +326,31 @@ class _RowReader:
         return alert, book
 
 
+class OpenRead:
+    """The open alerts as one read found them (`AlertRows.open_read`), kept as plain rows:
+    the `Alert`s are built on first use, for a caller that may never look at them (the
+    scheduler drops `alerts.engine.AlertEngine.run`'s report; building 6 000 alerts costs
+    more than reading them)."""
+
+    __slots__ = ("_alerts", "_rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+        self._alerts: list[Alert] | None = None
+
+    def __len__(self) -> int:
+        return len(self._rows) if self._alerts is None else len(self._alerts)
+
+    def alerts(self) -> list[Alert]:
+        """The open alerts, in id order, as `AlertRows.open_alerts` builds them (built once;
+        the same list at every call)."""
+        if self._alerts is None:
+            reader = _RowReader()
+            self._alerts = [reader.pair(r)[0] for r in self._rows]
+            self._rows = []
+        return self._alerts
+
+
 def _stored(value: Any) -> Any:
     """A Python value as its column stores it."""
     if value is None or type(value) is float or type(value) is str:
@@ -442,6 +469,11 @@ _OPEN_BRIEF = (
 )
 """Open alerts of every rule: the few open ones are filtered by rule here, cheaper than an
 ``IN`` list SQLAlchemy renders anew on every execution."""
+if tuple(column.name for column in _OPEN_BRIEF.selected_columns) != OpenBrief._fields:
+    raise TypeError(
+        "alerts.state.alerts.AlertRows.open_brief builds OpenBrief from _OPEN_BRIEF's row by "
+        "position: their fields must be the same, in the same order"
+    )
 _OPEN_KEYS = (
     select(
         alerts.c.id,
@@ -456,9 +488,22 @@ _OPEN_KEYS = (
     .order_by(alerts.c.id)
 )
 _OPEN_ALL = _SELECT_ALL.where(OPEN).order_by(alerts.c.id)
+_POSITION = {name: k for k, name in enumerate(_COLUMNS)}
+_STATE_AT = _POSITION["state"]
+_BRIEF_OF_ROW = itemgetter(*(_POSITION[name] for name in OpenBrief._fields))
+"""An `OpenBrief`'s values from a whole row (`_COLUMNS` order), state and severity as
+stored."""
+_PATCHED = frozenset(c.name for c in alerts.c if isinstance(c.type, Text)) - {"state"}
+"""Columns whose written texts `_KeptOpen` puts in its rows as they are: text columns give
+back the text written, on SQLite and PostgreSQL; not ``state``, which decides whether the
+alert is open."""
 _told = alerts.c.notified_state
 _NEEDING_DISPATCH = or_(OPEN, (_told.is_not(None) & (_told != AlertState.RESOLVED.value)))
 _UPDATES: dict[frozenset[str], Update] = {}
+_SHARED_UPDATES: dict[frozenset[str], Update] = {}
+SHARED_CHUNK = 500
+"""Alert ids per ``UPDATE … WHERE id IN (…)`` of `AlertRows.update_alerts` (well inside
+SQLite's 32 766 and PostgreSQL's 65 535 parameters a statement)."""
 
 
 def _can_need_dispatch(due: FollowUpDue) -> ColumnElement[bool]:
@@ -514,13 +559,18 @@ def follow_up_due(
     return FollowUpDue(escalation, reminder)
 
 
+def _known(columns: frozenset[str]) -> None:
+    """Refuse a column the alerts table does not have, naming it."""
+    unknown = columns - set(alerts.c.keys())
+    if unknown:
+        raise ValueError(f"alerts has no column {', '.join(sorted(unknown))}")
+
+
 def _update_statement(columns: frozenset[str]) -> Update:
     """``UPDATE alerts SET <columns> WHERE id = :alert_id``, one per set of columns."""
     statement = _UPDATES.get(columns)
     if statement is None:
-        unknown = columns - set(alerts.c.keys())
-        if unknown:
-            raise ValueError(f"alerts has no column {', '.join(sorted(unknown))}")
+        _known(columns)
         statement = (
             update(alerts)
             .where(alerts.c.id == bindparam("alert_id"))
@@ -530,10 +580,103 @@ def _update_statement(columns: frozenset[str]) -> Update:
     return statement
 
 
+def _shared_update_statement(columns: frozenset[str]) -> Update:
+    """``UPDATE alerts SET <columns> WHERE id IN (:id_0, … :id_<SHARED_CHUNK - 1>)``."""
+    statement = _SHARED_UPDATES.get(columns)
+    if statement is None:
+        _known(columns)
+        ids: list[BindParameter[int]] = [bindparam(f"id_{k}") for k in range(SHARED_CHUNK)]
+        statement = (
+            update(alerts)
+            .where(alerts.c.id.in_(ids))
+            .values({name: bindparam(name) for name in columns})
+        )
+        _SHARED_UPDATES[columns] = statement
+    return statement
+
+
+def _shared_chunks(ids: Sequence[int], values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parameters of `_shared_update_statement` setting ``values`` on ``ids``: one set
+    per `SHARED_CHUNK` ids, the last one filled up by repeating its last id (an id twice in
+    ``IN`` is the same row once)."""
+    params = []
+    for start in range(0, len(ids), SHARED_CHUNK):
+        chunk = list(ids[start : start + SHARED_CHUNK])
+        chunk += [chunk[-1]] * (SHARED_CHUNK - len(chunk))
+        params.append({**values, **{f"id_{k}": alert_id for k, alert_id in enumerate(chunk)}})
+    return params
+
+
+_BY_IDS = _SELECT_ALL.where(alerts.c.id.in_([bindparam(f"id_{k}") for k in range(SHARED_CHUNK)]))
+"""Whole rows of up to `SHARED_CHUNK` alerts by id (`_shared_chunks` parameters)."""
+
+
+class _KeptOpen:
+    """The open alerts' whole rows in one write transaction (`AlertRows.keep_open`): read
+    once, then kept in step with the transaction's writes, all of which go through
+    `AlertRows` — texts it wrote to all of many alerts at once are put in the rows (`_PATCHED`
+    columns), every other write marks the alert ``stale``, read again before the rows are next
+    used. Inside the transaction nobody else writes (it holds the write lock)."""
+
+    __slots__ = ("rows", "stale")
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = {row[0]: row for row in rows}
+        self.stale: set[int] = set()
+
+    def patch(self, ids: Sequence[int], values: dict[str, Any]) -> None:
+        """``values`` (texts or None; `_PATCHED` columns) were written to ``ids``."""
+        positions = [(_POSITION[column], value) for column, value in values.items()]
+        rows = self.rows
+        for alert_id in ids:
+            row = rows.get(alert_id)
+            if row is None:
+                continue  # not open, and the write leaves it so
+            changed = list(row)
+            for position, value in positions:
+                changed[position] = value
+            rows[alert_id] = tuple(changed)
+
+
 class AlertRows:
     """Reads and writes of ``alerts`` and ``events``."""
 
     conn: Connection
+    _kept: _KeptOpen | None = None
+
+    def keep_open(self) -> None:
+        """From now on in this transaction, answer `open_brief` and `open_read` from the
+        open alerts' rows read once now (`_KeptOpen`) instead of reading them at every call:
+        for the engine's evaluation, which reads them for the lifecycle and again, after its
+        writes, for its report."""
+        if self._kept is None:
+            self._kept = _KeptOpen(driver_fetch(self.conn, _OPEN_ALL))
+
+    def written(self, ids: Sequence[int]) -> None:
+        """Alerts ``ids`` were written in this transaction (other than by these methods)."""
+        if self._kept is not None:
+            self._kept.stale.update(ids)
+
+    def _kept_rows(self) -> list[tuple[Any, ...]] | None:
+        """The kept open rows, in id order, the stale ones read again (None: not kept)."""
+        kept = self._kept
+        if kept is None:
+            return None
+        if kept.stale:
+            ids = sorted(kept.stale)
+            kept.stale = set()
+            found: dict[int, tuple[Any, ...]] = {}
+            for params in _shared_chunks(ids, {}):
+                found.update((row[0], row) for row in driver_fetch(self.conn, _BY_IDS, params))
+            resolved = AlertState.RESOLVED.value
+            for alert_id in ids:
+                row = found.get(alert_id)
+                if row is None or row[_STATE_AT] == resolved:
+                    kept.rows.pop(alert_id, None)
+                else:
+                    kept.rows[alert_id] = row
+        rows = kept.rows
+        return [rows[alert_id] for alert_id in sorted(rows)]
 
     def open_alerts(self, rules: Sequence[str] | None = None) -> list[tuple[Alert, Bookkeeping]]:
         """The open alerts (of ``rules``; None: of every rule), in id order."""
@@ -546,6 +689,12 @@ class AlertRows:
             for r in driver_fetch(self.conn, _OPEN_ALL)
             if wanted is None or r[1] in wanted
         ]
+
+    def open_read(self) -> OpenRead:
+        """The open alerts, read now (or kept: `keep_open`), built on first use
+        (`OpenRead`)."""
+        kept = self._kept_rows()
+        return OpenRead(driver_fetch(self.conn, _OPEN_ALL) if kept is None else kept)
 
     def open_keys(self) -> list[OpenKey]:
         """The open alerts' ids, rules, subjects and severities, in id order (no `Alert`s)."""
@@ -567,9 +716,16 @@ class AlertRows:
         if rules is not None and not rules:
             return []
         wanted = None if rules is None else set(rules)
-        states, severities = _STATES, _SEVERITIES
+        states, severities, new = _STATES, _SEVERITIES, tuple.__new__
+        kept = self._kept_rows()
+        if kept is not None:
+            briefs = [_BRIEF_OF_ROW(row) for row in kept if wanted is None or row[1] in wanted]
+            return [
+                new(OpenBrief, (b[0], b[1], b[2], states[b[3]], severities[b[4]], *b[5:]))
+                for b in briefs
+            ]
         return [
-            OpenBrief(r[0], r[1], r[2], states[r[3]], severities[r[4]], *r[5:])
+            new(OpenBrief, (r[0], r[1], r[2], states[r[3]], severities[r[4]], *r[5:]))
             for r in driver_fetch(self.conn, _OPEN_BRIEF)
             if wanted is None or r[1] in wanted
         ]
@@ -607,6 +763,7 @@ class AlertRows:
         result = self.conn.execute(_INSERT_ALERT, _new_alert(finding, state, now))
         key = result.inserted_primary_key
         assert key is not None
+        self.written([int(key[0])])
         return int(key[0])
 
     def insert_alerts(
@@ -626,22 +783,46 @@ class AlertRows:
             _INSERT_ALERTS, [_new_alert(finding, state, now) for finding, state in opened]
         )
         ids = {(rule, subject): int(alert_id) for alert_id, rule, subject in rows}
+        self.written(list(ids.values()))
         return [ids[(finding.rule, finding.subject.id)] for finding, _ in opened]
 
     def update_alerts(self, changes: Sequence[tuple[int, dict[str, Any]]], now: datetime) -> None:
-        """`update_alert` for many alerts: one executemany per set of columns changed."""
+        """`update_alert` for many alerts (each at most once): one executemany per set of
+        columns changed, except that alerts given the same texts (times) and nothing else —
+        every alert found as it was, whose ``last_seen`` moves to ``now`` — share
+        ``UPDATE … WHERE id IN (…)`` statements of `SHARED_CHUNK` ids."""
         now_text = iso(now)
         groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        shared: dict[tuple[tuple[str, str | None], ...], list[int]] = {}
         for alert_id, fields in changes:
             values = {
                 column: now_text if value is now else _stored(value)
                 for column, value in fields.items()
             }
             values["updated_at"] = now_text
+            if all(type(value) is str or value is None for value in values.values()):
+                # equal texts are the same value (not so 0.0 and -0.0, or True and 1)
+                shared.setdefault(tuple(values.items()), []).append(alert_id)
+                continue
             values["alert_id"] = alert_id
-            groups.setdefault(frozenset(fields), []).append(values)
+            groups.setdefault(frozenset(values), []).append(values)
+        for items, ids in shared.items():
+            values = dict(items)
+            if len(ids) == 1:
+                groups.setdefault(frozenset(values) | {"alert_id"}, []).append(
+                    {**values, "alert_id": ids[0]}
+                )
+                continue
+            statement = _shared_update_statement(frozenset(values))
+            driver_many(self.conn, statement, _shared_chunks(ids, values))
+            if self._kept is not None:
+                if _PATCHED.issuperset(values):
+                    self._kept.patch(ids, values)
+                else:
+                    self._kept.stale.update(ids)
         for columns, params in groups.items():
-            driver_many(self.conn, _update_statement(columns | {"updated_at"}), params)
+            driver_many(self.conn, _update_statement(columns - {"alert_id"}), params)
+            self.written([p["alert_id"] for p in params])
 
     def add_events(
         self,
@@ -664,6 +845,7 @@ class AlertRows:
                 _INSERT_ALERT.values({name: bindparam(name) for name in alert_rows[0]}),
                 list(alert_rows),
             )
+            self.written([row["id"] for row in alert_rows])
         self.add_events(event_rows)
 
     def update_alert(self, alert_id: int, now: datetime, **fields: Any) -> None:
@@ -672,6 +854,7 @@ class AlertRows:
         values["updated_at"] = iso(now)
         statement = _update_statement(frozenset(values))
         self.conn.execute(statement, {**values, "alert_id": alert_id})
+        self.written([alert_id])
 
     def add_event(
         self,
@@ -701,7 +884,7 @@ class AlertRows:
         ]
 
 
-_BRIEF_NAMES = tuple(field.name for field in dataclass_fields(OpenBrief))
+_BRIEF_NAMES = OpenBrief._fields
 _BRIEF_VALUES = attrgetter(*_BRIEF_NAMES)
 _BRIEF_COLUMNS: dict[str, Any] = {
     "state": AlertState,
@@ -891,5 +1074,6 @@ class BufferedAlerts:
             groups.setdefault(frozenset(values), []).append({**values, "alert_id": alert_id})
         for columns, params in groups.items():
             driver_many(self.rows.conn, _update_statement(columns), params)
+        self.rows.written(list(self._updates))
         self._updates = {}
         self._resolving = set()

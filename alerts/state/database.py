@@ -190,17 +190,23 @@ def _cursor(connection: Connection) -> Any:
     return raw.cursor()
 
 
-def driver_fetch(connection: Connection, statement: ClauseElement) -> list[tuple[Any, ...]]:
-    """The rows of a parameterless query, run on the driver's cursor in the connection's
-    transaction.
+def driver_fetch(
+    connection: Connection, statement: ClauseElement, params: Mapping[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """The rows of a query (with its bound parameters' values ``params``), run on the
+    driver's cursor in the connection's transaction.
 
     For the few statements run once per evaluation step (the lifecycle's): SQLAlchemy's own
     execution costs about 40 µs a statement more than the driver (its result and parameter
     machinery), several times what SQLite needs to run them. Only for statements whose columns
     need no SQLAlchemy type conversion (text, integers, floats)."""
+    compiled = driver_statement(connection, statement)
     cursor = _cursor(connection)
     try:
-        cursor.execute(driver_statement(connection, statement).sql)
+        if params is None:
+            cursor.execute(compiled.sql)
+        else:
+            cursor.execute(compiled.sql, compiled.arguments(params))
         return [tuple(row) for row in cursor.fetchall()]
     finally:
         cursor.close()

@@ -4,17 +4,20 @@ resolves nothing."""
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
 from repoclimate.alerts.clock import ManualClock
-from repoclimate.alerts.engine import AlertEngine
+from repoclimate.alerts.engine import _COLLECTOR, AlertEngine
 from repoclimate.alerts.lifecycle import apply_findings
 from repoclimate.alerts.model import Alert, AlertState, Finding, Severity, Subject, from_epoch
 from repoclimate.alerts.rota import Rota
@@ -364,3 +367,100 @@ def test_unknown_evaluator_is_refused() -> None:
             bands=bands,
             evaluator="fast",  # type: ignore[arg-type]
         )
+
+
+def test_the_report_holds_the_open_alerts_as_the_evaluation_committed(tmp_path: Path) -> None:
+    """`EvaluationReport.open_alerts` (built from the rows the transaction kept in step with
+    its writes) is what a read after the evaluation gives — after alerts opened, fired,
+    changed and resolved, by `run` and `catch_up` — and stays so when the state changes
+    later."""
+    store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp_path / "readings.sqlite"))
+    rh = lambda h: np.where((h >= 2) & (h < 5), 70.0 + h, 50.0)  # noqa: E731
+    store.write(readings(series("s1", 8, humidity=rh)))
+    store.write(readings(series("s2", 5, humidity=rh)))
+    state = AlertStore(tmp_path / "alerts.sqlite")
+    engine = AlertEngine(store, topology(("s1", "s2")), state, rota=ROTA, bands=bands)
+    seen = set()
+    for hours in (2.5, 3, 3.5, 4.5, 6, 7.5):
+        report = engine.run(at(hours))
+        assert report.open_alerts == state.open_alerts(), hours
+        seen.update((a.rule, a.state) for a in report.open_alerts)
+    assert {
+        ("excursion.humidity_high", AlertState.PENDING),
+        ("excursion.humidity_high", AlertState.FIRING),
+        ("sensor.silent", AlertState.FIRING),
+    } <= seen
+    report = engine.catch_up(at(7.5), at(8))
+    held = list(report.open_alerts)
+    assert held == state.open_alerts() and held
+    with state.transaction() as tx:  # another connection's change, after the report
+        tx.update_alert(held[0].id, at(8), acknowledged_by="bob")
+    assert report.open_alerts == held
+    store.close()
+
+
+def test_the_garbage_collector_is_held_off_while_an_evaluation_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off during `run` and `catch_up` (also when they fail), on again after; a collector the
+    process disabled stays off; ``hold_collector=False`` leaves it alone."""
+    store = open_store(StoreSettings(kind="sqlite", sqlite_path=tmp_path / "readings.sqlite"))
+    store.write(readings(series("s1", 3)))
+    engine = AlertEngine(store, topology(("s1",)), AlertStore(":memory:"), bands=bands)
+    inner = engine.evaluator.run
+    during: list[bool] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        during.append(gc.isenabled())
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(engine.evaluator, "run", recording)
+    assert gc.isenabled()
+    engine.run(at(2))
+    engine.catch_up(at(2), at(2.5), ["excursion"])
+    assert during and not any(during) and gc.isenabled()
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        during.append(gc.isenabled())
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(engine.evaluator, "run", failing)
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        engine.run(at(3))
+    assert during[-1] is False and gc.isenabled()
+    gc.disable()
+    try:
+        monkeypatch.setattr(engine.evaluator, "run", recording)
+        engine.run(at(3))
+        assert not gc.isenabled()  # the process's own choice is kept
+    finally:
+        gc.enable()
+    engine.hold_collector = False
+    engine.run(at(3.5))
+    assert during[-1] is True
+    store.close()
+
+
+def test_evaluations_in_two_threads_share_one_hold_of_the_collector() -> None:
+    """The collector comes back on only when the last of overlapping evaluations ends."""
+    first_in, second_in, first_may_end = threading.Event(), threading.Event(), threading.Event()
+    states: list[bool] = []
+
+    def first() -> None:
+        with _COLLECTOR.held():
+            first_in.set()
+            first_may_end.wait(5)
+        states.append(gc.isenabled())  # the second still holds it
+
+    def second() -> None:
+        first_in.wait(5)
+        with _COLLECTOR.held():
+            second_in.set()
+            first_may_end.set()
+            thread.join(5)
+            states.append(gc.isenabled())
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    second()
+    assert states == [False, False] and gc.isenabled()

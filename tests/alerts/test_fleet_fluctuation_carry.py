@@ -185,3 +185,50 @@ def test_carry_only_for_single_times_over_arrays() -> None:
     fleet.run(["fluctuation"], np.array([t - 1800.0]), {})
     assert fleet.fluctuation_carry is not None
     assert fleet.fluctuation_carry.at == t - 1800.0
+
+
+def test_a_reading_before_the_checkpoint_that_moves_no_mean_is_seen(
+    evaluated: list[tuple[int, bool]],
+) -> None:
+    """A reading arriving before the checkpoint that leaves every hourly mean the same bits
+    (a damp hour whose readings all read 95 %RH, the new one too, with no temperature) moves
+    the start of the episode under way: the carry compares the readings' times, so that row
+    is evaluated whole and the findings stay the reference's."""
+    topology = network(sites=1, rooms_per_site=1, sensors_per_room=3)
+    series = thinned(history(topology, END - timedelta(days=36), END), 26 * 3600.0)
+    sensor = "x0-0-1"
+    s = series[sensor]
+    hour = np.floor((END.timestamp() - 4 * 3600.0) / 3600.0) * 3600.0
+    keep = (s.times < hour) | (s.times >= hour + 900.0)  # the damp hour's first readings late
+    humidity = np.where(s.times >= hour, 95.0, s.humidity)[keep]
+    series[sensor] = SensorSeries(
+        sensor, s.times[keep], s.temperature[keep], humidity, s.battery[keep], s.start
+    )
+    source = ArraySource(dict(series))
+    classes = ["fluctuation", "mould", "decay"]
+    fleet = FleetEvaluator(topology, RULES, source, band_for)
+    active: Active = {}
+    moved: list[tuple[int, float]] = []  # the cycles finding an episode from a late reading
+    for k, t in enumerate(np.arange(hour + 7200.0, hour + 3 * 3600.0, 300.0).tolist()):
+        if k in (3, 6):  # into the hour before the checkpoint, like its readings; then moved
+            late_one = series[sensor]
+            late_t = hour + (300.0 if k == 3 else 600.0)  # as many readings, one time other
+            i = int(np.searchsorted(late_one.times, late_t))
+            source.series[sensor] = SensorSeries(
+                sensor,
+                np.insert(late_one.times, i, late_t),
+                np.insert(late_one.temperature, i, np.nan),
+                np.insert(late_one.humidity, i, 95.0),
+                np.insert(late_one.battery, i, np.nan),
+                late_one.start,
+            )
+        at = np.array([t])
+        mine = fleet.run(classes, at, active)["fluctuation"]
+        theirs = Evaluator(topology, RULES, source, band_for).run(classes, at, active)
+        assert outcome(mine) == outcome(theirs["fluctuation"]), f"cycle {k}"
+        starts = {f.since.timestamp() for _, f in mine.output.findings}
+        moved.extend((k, late_t) for late_t in (300.0, 600.0) if hour + late_t in starts)
+        active = opened(mine)
+    assert moved == [(k, 300.0) for k in (3, 4, 5)] + [(k, 600.0) for k in (6, 7, 8)]
+    # the passes before the late reading went on from the carried state
+    assert sum(carried for _, carried in evaluated[2:6]) >= 2

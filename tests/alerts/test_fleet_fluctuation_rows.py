@@ -11,6 +11,7 @@ import numpy as np
 from repoclimate.alerts import fleet_fluctuation as ff
 from repoclimate.alerts.fleet_series import Segments, carry, hysteresis_above
 from repoclimate.alerts.model import Finding, Severity, Subject, from_epoch
+from repoclimate.history.ranges import search_ranges
 
 
 def long_rows() -> tuple[Segments, np.ndarray]:
@@ -75,3 +76,33 @@ def test_finding_written_by_slots_equals_the_constructor() -> None:
     for write, name in zip(ff._SLOTS, ff._FIELDS, strict=True):
         write(written, getattr(made, name))
     assert written == made and hash(written) == hash(made)
+
+
+def test_row_search_is_searchsorted_per_row() -> None:
+    """The live cycle's bisection over all rows at once (`search_ranges`, no pass over the
+    readings) is `numpy.searchsorted` of each row, on rows empty, of one reading, with ties,
+    and values before, between and after their readings; `_spans` selects each row's span."""
+    rng = np.random.default_rng(11)
+    lengths = np.array([0, 1, 5, 300, 2, 0, 64], dtype=np.int64)
+    segs = Segments.from_lengths(lengths)
+    times = np.concatenate([np.sort(np.round(rng.uniform(0, 50, n))) for n in lengths.tolist()])
+    starts, ends = segs.offsets[:-1], segs.offsets[1:]
+    for value in (-1.0, 0.0, 7.0, 25.0, 50.0, 51.0, np.inf):
+        values = np.full(lengths.size, value)
+        values[2] = times[starts[2] + 2]  # a reading's own time (ties sort after)
+        got = search_ranges(times, starts, ends, values)
+        want = [
+            lo + int(np.searchsorted(times[lo:hi], v, side="left"))
+            for lo, hi, v in zip(starts.tolist(), ends.tolist(), values.tolist(), strict=True)
+        ]
+        assert got.tolist() == want
+    # each row's second span of (1, 2) elements after the first (rows long enough)
+    first, second = np.minimum(lengths, 1), np.minimum(np.maximum(lengths - 1, 0), 2)
+    mask = ff._spans(lengths, [first, second], 1)
+    chosen = np.flatnonzero(mask)
+    want_index = [
+        k
+        for lo, n in zip(starts.tolist(), second.tolist(), strict=True)
+        for k in range(lo + 1, lo + 1 + n)
+    ]
+    assert chosen.tolist() == want_index

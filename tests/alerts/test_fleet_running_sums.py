@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pytest
 
 from repoclimate.alerts.config import RulesConfig
 from repoclimate.alerts.evaluate import ArraySource
@@ -42,9 +43,19 @@ def whole(values: np.ndarray) -> RunningSums:
     return RunningSums(("x",), hourly.grid, hourly.pad, values, hourly, "temperature")
 
 
+def held_bits(a: RunningSums, first: np.ndarray) -> tuple[bytes, bytes]:
+    """The sums' and counts' bits of every row from its column ``first[r]`` on."""
+    end = a.grid.size + 1
+    rows = range(len(a.sids))
+    sums = b"".join(a.flat_sums[a.zero[r] + first[r] : a.zero[r] + end].tobytes() for r in rows)
+    counts = b"".join(a.flat_counts[a.zero[r] + first[r] : a.zero[r] + end].tobytes() for r in rows)
+    return sums, counts
+
+
 def assert_same_bits(a: RunningSums, b: RunningSums) -> None:
-    assert a.sums.tobytes() == b.sums.tobytes()
-    assert np.array_equal(a.counts, b.counts)
+    """The same bits in every column both hold."""
+    first = np.maximum(a.first, b.first)
+    assert held_bits(a, first) == held_bits(b, first)
 
 
 def test_update_continues_from_the_first_changed_hour() -> None:
@@ -123,8 +134,9 @@ def test_kept_sums_equal_whole_ones_cycle_for_cycle() -> None:
     for history_seen, equal in ((source, True), (ArraySource(series), False)):
         fresh = evaluator(topology, history_seen)
         fresh.run(CLASSES, np.array([float(times[-1])]), {})
-        got = fresh.running_sums["humidity"].sums.tobytes()
-        assert (got == ev.running_sums["humidity"].sums.tobytes()) is equal
+        new, held = fresh.running_sums["humidity"], ev.running_sums["humidity"]
+        first = np.maximum(new.first, held.first)
+        assert (held_bits(new, first) == held_bits(held, first)) is equal
 
 
 def test_window_moving_back_and_rows_changing_rebuild() -> None:
@@ -147,3 +159,71 @@ def test_window_moving_back_and_rows_changing_rebuild() -> None:
     # and an evaluator's sums never serve other rows
     held = ev.running_sums["temperature"]
     assert not held.fits(held.sids[:-1], held.grid, held.pad)
+
+
+def test_sums_held_from_later_hours_are_the_whole_ones_there() -> None:
+    """Rows held from their own first columns on (the first hour a live run's trailing
+    windows of each read): the same bits as the whole sums' columns there, before and after
+    updates; an update from a column no row holds is refused."""
+    values = rows_of(30, 200, seed=4)
+    hourly = hourly_of(values)
+    full = whole(values)
+    first = np.array([0, 1, 57, 199, 200] * 6, dtype=np.int64)
+    for held in (
+        RunningSums(("x",), hourly.grid, hourly.pad, values, hourly, "temperature", 57),
+        RunningSums(("x",), hourly.grid, hourly.pad, values, hourly, "temperature", first),
+    ):
+        assert held.flat_sums.size == int((201 - held.first).sum())  # only the columns held
+        for r in range(30):
+            f = int(held.first[r])
+            mine = held.flat_sums[held.zero[r] + f : held.zero[r] + 201]
+            assert mine.tobytes() == full.sums[r, f:].tobytes()
+            counted = held.flat_counts[held.zero[r] + f : held.zero[r] + 201]
+            assert np.array_equal(counted, full.counts[r, f:])
+    assert held.columns(200)[0].tobytes() == full.sums[:, 200:].tobytes()
+    with pytest.raises(ValueError, match="not held by every row"):
+        held.columns(199)
+    held = RunningSums(("x",), hourly.grid, hourly.pad, values, hourly, "temperature", first // 2)
+    for column in (100, 150, 199):
+        changed = values.copy()
+        changed[first // 2 <= column, column] += 0.25  # in the rows holding that column
+        changed[9, -1] = np.nan
+        hourly = hourly_of(changed)
+        held.update(column, hourly.block("temperature", column, 200), hourly, "temperature")
+        sums, counts = held.columns(100)
+        assert sums.tobytes() == whole(changed).sums[:, 100:].tobytes()
+        assert np.array_equal(counts, whole(changed).counts[:, 100:])
+        values = changed
+    held = RunningSums(("x",), hourly.grid, hourly.pad, values, hourly, "temperature", 120)
+    with pytest.raises(ValueError, match="held from hour 120"):
+        held.update(119, hourly.block("temperature", 119, 200), hourly, "temperature")
+
+
+def test_live_sums_hold_only_the_hours_read_and_equal_whole_ones() -> None:
+    """With the decay's long hour grid, a live run holds each row's sums only from the first
+    hour its trailing windows reach (far fewer cells than the grid's); cycle for cycle the
+    columns held are the bits of a new evaluator's sums there."""
+    topology = network(sites=1, rooms_per_site=3, sensors_per_room=3)
+    series = thinned(history(topology, END - timedelta(days=36), END), 26 * 3600.0)
+    source = ArraySource(dict(series))
+    ev = evaluator(topology, source)
+    classes = ["fluctuation", "mould", "decay"]
+    start = END - timedelta(hours=2)
+    for t in np.arange(start.timestamp() + 300.0, END.timestamp() + 1.0, 600.0).tolist():
+        ev.run(classes, np.array([t]), {})
+        fresh = evaluator(topology, source)
+        fresh.run(classes, np.array([t]), {})
+        for q in QUANTITIES:
+            held, new = ev.running_sums[q], fresh.running_sums[q]
+            assert np.array_equal(held.grid, new.grid)
+            assert np.all(held.first <= new.first) and held.first.min() > 0
+            # the rows of 24-h windows hold a few days, not the grid's weeks
+            assert held.flat_sums.size < 0.8 * len(held.sids) * (held.grid.size + 1)
+            k = int(new.first.max())
+            assert held.columns(k)[0].tobytes() == new.columns(k)[0].tobytes()
+            assert np.array_equal(held.columns(k)[1], new.columns(k)[1])
+            for r in range(len(held.sids)):  # every column each row holds
+                f = int(new.first[r])
+                a = held.flat_sums[held.zero[r] + f : held.zero[r] + held.grid.size + 1]
+                b = new.flat_sums[new.zero[r] + f : new.zero[r] + new.grid.size + 1]
+                assert a.tobytes() == b.tobytes()
