@@ -1594,10 +1594,7 @@ class HourlyCache:
         end: float,
         settle: float,
     ) -> HourlyBlock:
-        first = int(np.floor(start / _HOUR))
-        last = int(np.floor(end / _HOUR))
-        columns = max(last - first + 1, 0)
-        hours = (first + np.arange(columns, dtype=np.float64)) * _HOUR if columns else np.empty(0)
+        first, last, columns, hours = _hour_grid(start, end)
         key = (lookback, gap, sensors)
         held = self._blocks.get(key)
         since = 0 if held is None else int(np.floor((held.end - settle) / _HOUR))
@@ -1675,10 +1672,7 @@ class HourlyCache:
         window's ``max_gap_h + 1``-th to the first one the source read again are those of the
         last run: each depends only on the means of its last ``max_gap_h + 1`` hours, all
         inside the window and read before."""
-        first = int(np.floor(start / _HOUR))
-        last = int(np.floor(end / _HOUR))
-        columns = max(last - first + 1, 0)
-        hours = (first + np.arange(columns, dtype=np.float64)) * _HOUR if columns else np.empty(0)
+        first, last, columns, hours = _hour_grid(start, end)
         key = (lookback, gap, sensors)
         held = self._blocks.get(key)
         after = None if held is None else held.end
@@ -1797,6 +1791,16 @@ def _flat_means(
             )
         row = stop
     return out
+
+
+def _hour_grid(start: float, end: float) -> tuple[int, int, int, FloatArray]:
+    """A block's hours for the window ``[start, end]`` [epoch s]: the first and last (whole
+    hours since the epoch), their number and their starts [epoch s]."""
+    first = int(np.floor(start / _HOUR))
+    last = int(np.floor(end / _HOUR))
+    columns = max(last - first + 1, 0)
+    hours = (first + np.arange(columns, dtype=np.float64)) * _HOUR if columns else np.empty(0)
+    return first, last, columns, hours
 
 
 class _BlockParts:
